@@ -1,0 +1,6 @@
+"""Stores: the Tx seam the engine works through, and its implementations.
+
+* ``tx``      - the ``Tx`` protocol and the row records the engine reads and writes.
+* ``memory``  - a faithful in-memory store (unit tests, users' tests, ``sustain dev``).
+* ``sqlite``  - the embedded and single-server store: one writer thread, group commit.
+"""

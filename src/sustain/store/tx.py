@@ -1,0 +1,183 @@
+"""The ``Tx`` protocol: the small synchronous storage seam under the engine.
+
+One engine operation runs against one ``Tx``; the store wraps it in a transaction (SQLite: a
+savepoint inside a group-committed batch) and answers only after the commit.  Methods are
+row-level and carry no protocol rules: those live in the engine, written once for every store.
+
+Conventions every implementation keeps:
+
+* A promise is stored as its wire record (``Promise``).  A promise has a *promise timeout*
+  exactly while it is ``pending`` and carries a ``resonate:target`` tag, so promise timeouts
+  are derived (``due_promises``, ``promise_timeouts``), not stored separately.
+* A task has at most one timeout (retry, type 0, or lease, type 1) kept on its ``TaskRow``.
+  ``pid`` is set only with a lease; ``ttl`` is the ttl stored at the last acquire or create
+  (the engine resets it to the retry timeout when a lease lapses).
+* A callback is a pair ``(awaited, awaiter)`` with a ``ready`` flag; at most one per pair.
+* The outbox holds one execute per task (a newer one replaces it) and one unblock per
+  ``(promise, address)``.  An unblock's payload is the promise as it is when read.
+* A schedule's timeout is its ``nextRunAt`` (derived).
+* Lists come back ordered as documented on each method, so every store answers alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, Protocol
+
+import msgspec
+
+from sustain.protocol.records import Promise, PromiseState, Schedule, TaskState
+
+RETRY: Literal[0] = 0
+LEASE: Literal[1] = 1
+
+
+class TaskRow(msgspec.Struct):
+    """A task as stored: its state, version and its single timeout (if any)."""
+
+    id: str
+    state: TaskState
+    version: int
+    timeout_type: Literal[0, 1] | None = None
+    timeout_at: int | None = None
+    pid: str | None = None
+    ttl: int = 30000
+
+
+class Callback(msgspec.Struct, frozen=True):
+    awaited: str
+    awaiter: str
+    ready: bool = False
+
+
+class Listener(msgspec.Struct, frozen=True):
+    promise_id: str
+    address: str
+
+
+class Execute(msgspec.Struct, frozen=True):
+    task_id: str
+    version: int
+    address: str
+
+
+class Tx(Protocol):
+    """Row-level access to one open transaction."""
+
+    # -- promises -------------------------------------------------------------------------
+    def get_promise(self, id: str) -> Promise | None: ...
+
+    def insert_promise(self, promise: Promise) -> None:
+        """Insert a promise whose id does not exist yet."""
+
+    def update_promise(self, promise: Promise) -> None:
+        """Replace the stored promise with the same id (state, value, settledAt change)."""
+
+    def search_promises(
+        self,
+        state: PromiseState | None,
+        tags: Mapping[str, str],
+        limit: int,
+        cursor: str | None,
+    ) -> list[Promise]:
+        """At most ``limit`` promises with ``id > cursor``, matching ``state`` and containing
+        every ``tags`` pair, ordered by id (byte order)."""
+
+    def branch_promises(self, branch: str) -> list[Promise]:
+        """Every promise whose ``resonate:branch`` tag equals ``branch``, ordered by id."""
+
+    def due_promises(self, time: int) -> list[Promise]:
+        """Pending promises with a ``resonate:target`` tag and ``timeoutAt <= time``, by id."""
+
+    # -- tasks ----------------------------------------------------------------------------
+    def get_task(self, id: str) -> TaskRow | None: ...
+
+    def put_task(self, task: TaskRow) -> None:
+        """Insert or replace the task with this id."""
+
+    def due_tasks(self, time: int) -> list[TaskRow]:
+        """Tasks with a timeout at or before ``time``, ordered by id."""
+
+    # -- callbacks ------------------------------------------------------------------------
+    def add_callback(self, awaited: str, awaiter: str, ready: bool) -> None:
+        """Insert the pair; if it exists, keep it and only raise ``ready`` to True if asked."""
+
+    def callbacks_on(self, awaited: str) -> list[Callback]:
+        """Every callback whose awaited promise is ``awaited``, ordered by awaiter."""
+
+    def mark_ready(self, awaited: str) -> None:
+        """Set ``ready`` on every callback whose awaited promise is ``awaited``."""
+
+    def count_ready(self, awaiter: str) -> int:
+        """The number of ready callbacks of ``awaiter`` (the task's ``resumes``)."""
+
+    def delete_ready(self, awaiter: str) -> None:
+        """Delete the ready callbacks of ``awaiter``."""
+
+    def delete_callbacks_of(self, awaiter: str) -> None:
+        """Delete every callback of ``awaiter``, ready or not."""
+
+    # -- listeners ------------------------------------------------------------------------
+    def add_listener(self, promise_id: str, address: str) -> None:
+        """Insert the pair if absent."""
+
+    def take_listeners(self, promise_id: str) -> list[str]:
+        """Delete and return the listener addresses of ``promise_id``, ordered."""
+
+    # -- outbox ---------------------------------------------------------------------------
+    def put_execute(self, task_id: str, version: int, address: str) -> None:
+        """Insert or replace the execute message of ``task_id``."""
+
+    def put_unblock(self, promise_id: str, address: str) -> None:
+        """Insert the unblock message for the pair if absent."""
+
+    def claim_outbox(self, limit: int) -> tuple[list[Execute], list[tuple[Promise, str]]]:
+        """Delete and return up to ``limit`` executes and up to ``limit`` unblocks (with the
+        promise as it is now).  Delivery is at most once per outbox entry."""
+
+    # -- schedules ------------------------------------------------------------------------
+    def get_schedule(self, id: str) -> Schedule | None: ...
+
+    def put_schedule(self, schedule: Schedule) -> None:
+        """Insert or replace the schedule with this id."""
+
+    def delete_schedule(self, id: str) -> bool:
+        """Delete; True if it existed."""
+
+    def search_schedules(
+        self, tags: Mapping[str, str], limit: int, cursor: str | None
+    ) -> list[Schedule]:
+        """At most ``limit`` schedules with ``id > cursor`` whose ``promiseTags`` contain every
+        ``tags`` pair, ordered by id."""
+
+    def due_schedules(self, time: int) -> list[Schedule]:
+        """Schedules with ``nextRunAt <= time``, ordered by id."""
+
+    # -- whole-store views (debug.snap, debug.reset, the background loops) ------------------
+    def all_promises(self) -> list[Promise]:
+        """Every promise, by id."""
+
+    def all_tasks(self) -> list[TaskRow]:
+        """Every task, by id."""
+
+    def all_callbacks(self) -> list[Callback]:
+        """Every callback, by (awaiter, awaited)."""
+
+    def all_listeners(self) -> list[Listener]:
+        """Every listener, by (promise id, address)."""
+
+    def all_executes(self) -> list[Execute]:
+        """The outbox's executes, by task id."""
+
+    def all_unblocks(self) -> list[Listener]:
+        """The outbox's unblocks as (promise id, address) pairs, by promise id then address."""
+
+    def reset(self) -> None:
+        """Delete every row of every table."""
+
+    def next_deadline(self) -> int | None:
+        """The earliest pending promise timeout (target promises), task timeout or schedule
+        ``nextRunAt``; None when nothing is due ever.  The timer loop sleeps until then."""
+
+    def has_outbox(self) -> bool:
+        """True when the outbox holds at least one message."""
