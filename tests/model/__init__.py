@@ -1,0 +1,1 @@
+"""An independent, deliberately simple reference model of the protocol (PROTOCOL.md)."""
