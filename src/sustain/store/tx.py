@@ -117,6 +117,10 @@ class Tx(Protocol):
     def delete_callbacks_of(self, awaiter: str) -> None:
         """Delete every callback of ``awaiter``, ready or not."""
 
+    def delete_callback(self, awaited: str, awaiter: str) -> None:
+        """Delete the one callback ``(awaited, awaiter)`` if it exists (the engine drops a
+        callback whose awaiter is past its deadline when the awaited settles, §0 item 6)."""
+
     # -- listeners ------------------------------------------------------------------------
     def add_listener(self, promise_id: str, address: str) -> None:
         """Insert the pair if absent."""

@@ -1,0 +1,1 @@
+"""The ``sustain`` command line: the server commands and a thin client of the protocol."""

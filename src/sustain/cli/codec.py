@@ -1,0 +1,23 @@
+"""The base64 convention for ``param.data`` / ``value.data`` (PROTOCOL.md §2.0)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+
+def encode_data(value: object) -> str:
+    """base64 of ``value``'s text: a string as is, anything else JSON-stringified first."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return base64.b64encode(text.encode()).decode()
+
+
+def decode_data(data: object) -> str | None:
+    """The text inside a base64 ``data`` field, or ``None`` if it is not base64 UTF-8."""
+    if not isinstance(data, str):
+        return None
+    try:
+        return base64.b64decode(data, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None

@@ -1,0 +1,323 @@
+"""Everything the CLI prints, in one place.
+
+Human output uses rich (tables for records and lists, a tree for ``sustain tree``); ``--json``
+prints the server's answer data unchanged (``raw_json``); errors are one line on stderr
+(``error``).  Renderers take the answer's ``data`` as the protocol shapes it (PROTOCOL.md §2)
+and never fail on a missing field: a server of another version must not crash the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from sustain.cli.codec import decode_data
+from sustain.cli.durations import format_duration
+
+if TYPE_CHECKING:
+    from sustain.cli.callgraph import CallNode
+
+# Ids, tags and values are user data: never read them as rich markup ("[red]") or emoji
+# codes (":x:"), or a promise id could vanish or crash the printer.
+_console = Console(highlight=False, soft_wrap=False, markup=False, emoji=False)
+
+STATE_STYLE = {
+    "pending": "yellow",
+    "resolved": "green",
+    "rejected": "red",
+    "rejected_canceled": "magenta",
+    "rejected_timedout": "red",
+    "acquired": "cyan",
+    "suspended": "blue",
+    "halted": "magenta",
+    "fulfilled": "green",
+}
+STATE_ICON = {
+    "pending": "🟡",
+    "resolved": "🟢",
+    "rejected": "🔴",
+    "rejected_canceled": "⚪",
+    "rejected_timedout": "⏰",
+}
+_DATA_LIMIT = 200
+
+
+def error(message: str) -> None:
+    """``Error: <message>`` as exactly one line on stderr."""
+    one_line = " ".join(str(message).split())
+    click.echo(f"Error: {one_line}", err=True)
+
+
+def raw_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def done(message: str) -> None:
+    _console.print(message)
+
+
+# -- small formatters -------------------------------------------------------------------------
+
+
+def fmt_time(ms: object) -> str:
+    if not isinstance(ms, int) or isinstance(ms, bool):
+        return "-"
+    try:
+        moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return str(ms)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _state(state: object) -> Text:
+    text = str(state) if state is not None else "-"
+    return Text(text, style=STATE_STYLE.get(text, ""))
+
+
+def _tags(tags: object) -> str:
+    if not isinstance(tags, dict) or not tags:
+        return ""
+    return "\n".join(f"{k}={v}" for k, v in sorted(tags.items()))
+
+
+def _value(value: object) -> str:
+    """A ``{headers?, data?}`` value with its data decoded from base64 when possible."""
+    if not isinstance(value, dict) or not value:
+        return ""
+    lines: list[str] = []
+    headers = value.get("headers")
+    if isinstance(headers, dict) and headers:
+        lines.append("headers: " + ", ".join(f"{k}={v}" for k, v in sorted(headers.items())))
+    if "data" in value:
+        decoded = decode_data(value["data"])
+        shown = decoded if decoded is not None else f"(raw) {value['data']}"
+        if len(shown) > _DATA_LIMIT:
+            shown = shown[:_DATA_LIMIT] + "…"
+        lines.append(shown)
+    return "\n".join(lines)
+
+
+def _record(title: str, rows: list[tuple[str, str | Text]]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 1))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, cell in rows:
+        if cell != "":
+            table.add_row(name, cell)
+    _console.print(table)
+
+
+def _list(columns: list[str], rows: list[list[str | Text]], cursor: object, noun: str) -> None:
+    if not rows:
+        _console.print(f"No {noun}.")
+    else:
+        table = Table(*columns, box=None, padding=(0, 1), header_style="bold")
+        for row in rows:
+            table.add_row(*row)
+        _console.print(table)
+    if isinstance(cursor, str):
+        _console.print(f"More with --cursor {cursor}")
+
+
+def _dict(data: Any, key: str) -> dict[str, Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _items(data: Any, key: str) -> list[dict[str, Any]]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+# -- promises ---------------------------------------------------------------------------------
+
+
+def promise_record(p: dict[str, Any]) -> None:
+    _record(
+        f"Promise {p.get('id', '?')}",
+        [
+            ("state", _state(p.get("state"))),
+            ("timeout", fmt_time(p.get("timeoutAt"))),
+            ("created", fmt_time(p.get("createdAt"))),
+            ("settled", fmt_time(p.get("settledAt")) if "settledAt" in p else ""),
+            ("tags", _tags(p.get("tags"))),
+            ("param", _value(p.get("param"))),
+            ("value", _value(p.get("value"))),
+        ],
+    )
+
+
+def promise_answer(data: Any) -> None:
+    promise_record(_dict(data, "promise"))
+
+
+def promise_rows(promises: list[dict[str, Any]]) -> list[list[str | Text]]:
+    return [
+        [
+            str(p.get("id", "")),
+            _state(p.get("state")),
+            fmt_time(p.get("timeoutAt")),
+            fmt_time(p.get("createdAt")),
+            _tags(p.get("tags")),
+        ]
+        for p in promises
+    ]
+
+
+PROMISE_COLUMNS = ["id", "state", "timeout", "created", "tags"]
+
+
+def promise_list(data: Any) -> None:
+    rows = promise_rows(_items(data, "promises"))
+    _list(PROMISE_COLUMNS, rows, _cursor(data), "promises")
+
+
+def _cursor(data: Any) -> object:
+    return data.get("cursor") if isinstance(data, dict) else None
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+
+def task_record(t: dict[str, Any]) -> None:
+    _record(
+        f"Task {t.get('id', '?')}",
+        [
+            ("state", _state(t.get("state"))),
+            ("version", str(t.get("version", "-"))),
+            ("resumes", str(t.get("resumes", "-"))),
+            ("pid", str(t["pid"]) if "pid" in t else ""),
+            ("ttl", format_duration(t["ttl"]) if isinstance(t.get("ttl"), int) else ""),
+        ],
+    )
+
+
+def task_answer(data: Any) -> None:
+    """``{task}``, or ``{task, promise, preload}`` after create/claim."""
+    task_record(_dict(data, "task"))
+    if isinstance(data, dict) and isinstance(data.get("promise"), dict):
+        promise_record(data["promise"])
+    if isinstance(data, dict) and "preload" in data:
+        preload_list(data)
+
+
+def task_list(data: Any) -> None:
+    rows: list[list[str | Text]] = [
+        [
+            str(t.get("id", "")),
+            _state(t.get("state")),
+            str(t.get("version", "")),
+            str(t.get("resumes", "")),
+            str(t.get("pid", "")),
+        ]
+        for t in _items(data, "tasks")
+    ]
+    _list(["id", "state", "version", "resumes", "pid"], rows, _cursor(data), "tasks")
+
+
+def preload_list(data: Any) -> None:
+    preload = _items(data, "preload")
+    if preload:
+        _console.print("Preload:")
+        _list(PROMISE_COLUMNS, promise_rows(preload), None, "promises")
+    else:
+        _console.print("Preload: none")
+
+
+def suspended(data: Any) -> None:
+    _console.print("Task suspended.")
+
+
+def resume_now(data: Any) -> None:
+    """``task.suspend`` answered 300: an awaited promise is already settled."""
+    _console.print("Not suspended: an awaited promise is already settled; continue with:")
+    preload_list(data)
+
+
+def fence_answer(data: Any) -> None:
+    inner = _dict(data, "action")
+    head = _dict(inner, "head")
+    status = head.get("status")
+    inner_data = inner.get("data")
+    if isinstance(inner_data, dict) and isinstance(inner_data.get("promise"), dict):
+        promise_record(inner_data["promise"])
+    else:
+        _console.print(f"{inner.get('kind', 'action')}: {status} {inner_data}")
+    preload_list(data)
+
+
+# -- schedules --------------------------------------------------------------------------------
+
+
+def schedule_record(s: dict[str, Any]) -> None:
+    timeout = s.get("promiseTimeout")
+    _record(
+        f"Schedule {s.get('id', '?')}",
+        [
+            ("cron", str(s.get("cron", "-"))),
+            ("promise id", str(s.get("promiseId", "-"))),
+            ("promise timeout", format_duration(timeout) if isinstance(timeout, int) else "-"),
+            ("promise tags", _tags(s.get("promiseTags"))),
+            ("promise param", _value(s.get("promiseParam"))),
+            ("created", fmt_time(s.get("createdAt"))),
+            ("next run", fmt_time(s.get("nextRunAt"))),
+            ("last run", fmt_time(s.get("lastRunAt")) if "lastRunAt" in s else ""),
+        ],
+    )
+
+
+def schedule_answer(data: Any) -> None:
+    schedule_record(_dict(data, "schedule"))
+
+
+def schedule_list(data: Any) -> None:
+    rows: list[list[str | Text]] = [
+        [
+            str(s.get("id", "")),
+            str(s.get("cron", "")),
+            str(s.get("promiseId", "")),
+            fmt_time(s.get("nextRunAt")),
+            fmt_time(s.get("lastRunAt")),
+        ]
+        for s in _items(data, "schedules")
+    ]
+    _list(["id", "cron", "promise id", "next run", "last run"], rows, _cursor(data), "schedules")
+
+
+# -- tree -------------------------------------------------------------------------------------
+
+
+def _node_text(node: CallNode) -> Text:
+    p = node.promise
+    state = str(p.get("state", "?"))
+    text = Text(f"{STATE_ICON.get(state, '?')} ")
+    text.append(node.id, style="bold")
+    if node.label:
+        text.append(f" {node.label}", style="cyan")
+    text.append(" ")
+    text.append(state, style=STATE_STYLE.get(state, ""))
+    created, settled, timeout = p.get("createdAt"), p.get("settledAt"), p.get("timeoutAt")
+    if isinstance(created, int) and isinstance(settled, int):
+        text.append(f" {format_duration(settled - created)}", style="dim")
+    if node.is_sleep and state == "pending":
+        text.append(f" until {fmt_time(timeout)}", style="dim")
+    elif node.is_sleep:
+        text.append(f" (deadline {fmt_time(timeout)})", style="dim")
+    return text
+
+
+def tree(root: CallNode) -> None:
+    top = Tree(_node_text(root))
+    stack = [(root, top)]
+    while stack:
+        node, branch = stack.pop()
+        for child in node.children:
+            stack.append((child, branch.add(_node_text(child))))
+    _console.print(top)

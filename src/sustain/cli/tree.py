@@ -1,0 +1,61 @@
+"""``sustain tree``: draw the call graph of an execution (PROTOCOL.md §7.3).
+
+The root is fetched with ``promise.get`` (an invoked root need not carry its own origin
+tag); the rest of the execution is every promise tagged ``resonate:origin = <root>``, paged
+through ``promise.search``.  Asked for a promise inside an execution (its origin is another
+id), the tree is the part of that execution below it: the promises whose ids extend
+``<id>.`` (the SDKs' hierarchical id convention).  The graph itself is built by ``callgraph``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from sustain.cli import callgraph, output
+from sustain.cli.session import Session, json_option, pass_session
+
+PAGE = 100
+MAX_PAGES = 1_000  # 100,000 promises: a guard against a server that never ends a search
+
+
+def fetch_execution(session: Session, root_id: str) -> list[dict[str, Any]]:
+    promises: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        data: dict[str, Any] = {"tags": {"resonate:origin": root_id}, "limit": PAGE}
+        if cursor is not None:
+            data["cursor"] = cursor
+        page = session.request("promise.search", data)
+        items = page.get("promises") if isinstance(page, dict) else None
+        promises.extend(p for p in items or [] if isinstance(p, dict))
+        next_cursor = page.get("cursor") if isinstance(page, dict) else None
+        if not isinstance(next_cursor, str) or next_cursor == cursor:
+            break
+        cursor = next_cursor
+    return promises
+
+
+@click.command("tree")
+@click.argument("id")
+@json_option
+@pass_session
+def tree(session: Session, id: str) -> None:
+    """Show the call graph of the execution rooted at promise ID."""
+    answer = session.request("promise.get", {"id": id})
+    found = answer.get("promise") if isinstance(answer, dict) else None
+    root: dict[str, Any] = found if isinstance(found, dict) else {"id": id}
+    tags = root.get("tags")
+    origin = tags.get("resonate:origin") if isinstance(tags, dict) else None
+    if isinstance(origin, str) and origin and origin != id:
+        below = f"{id}."
+        promises = [
+            p
+            for p in fetch_execution(session, origin)
+            if isinstance(p.get("id"), str) and p["id"].startswith(below)
+        ]
+    else:
+        promises = fetch_execution(session, id)
+    graph = callgraph.build(root, promises)
+    session.show(graph.to_json(), lambda _: output.tree(graph))

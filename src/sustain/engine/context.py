@@ -1,0 +1,56 @@
+"""What one engine operation carries around: the Tx, ``now`` and the effects it reports.
+
+``Ctx`` is created per operation.  Besides the Tx and the clock it collects what the server
+needs to know after the commit: whether the outbox was written (wake the delivery loop) and
+the earliest timer this operation created or moved (wake the timer loop no later than that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from sustain.store.tx import Tx
+
+
+class EngineConfig(msgspec.Struct, frozen=True):
+    retry_timeout: int = 30000
+    debug: bool = False
+
+
+class Outcome(msgspec.Struct):
+    """The answer to one operation: ``head.status`` and ``data`` of the response envelope."""
+
+    status: int
+    data: Any
+    wake_outbox: bool = False
+    deadline: int | None = None
+
+
+class Ctx:
+    __slots__ = ("corr_id", "deadline", "now", "retry", "tx", "wake_outbox")
+
+    def __init__(self, tx: Tx, now: int, retry: int, corr_id: str = "") -> None:
+        self.tx = tx
+        self.now = now
+        self.retry = retry
+        self.corr_id = corr_id
+        self.wake_outbox = False
+        self.deadline: int | None = None
+
+    def timer(self, at: int) -> None:
+        """Note a timer this operation created or moved."""
+        if self.deadline is None or at < self.deadline:
+            self.deadline = at
+
+    def execute(self, task_id: str, version: int, address: str) -> None:
+        self.tx.put_execute(task_id, version, address)
+        self.wake_outbox = True
+
+    def unblock(self, promise_id: str, address: str) -> None:
+        self.tx.put_unblock(promise_id, address)
+        self.wake_outbox = True
+
+    def outcome(self, status: int, data: Any) -> Outcome:
+        return Outcome(status, data, self.wake_outbox, self.deadline)

@@ -1,0 +1,91 @@
+"""``Engine``: one protocol operation in, one ``Outcome`` out (never raises for the protocol).
+
+Theory of operation: ``apply`` looks the kind up (unknown -> 400), refuses ``debug.*`` unless
+the config enables it (403), parses and validates the data (``protocol.requests``, 400 on the
+first failing check) and runs the op's handler against the Tx with a fresh ``Ctx``.  Handlers
+answer ``(status, data)`` or raise ``ProtocolError`` — but only before any write other than
+try_timeout's, whose effects are meant to commit with the error answer.  ``apply`` turns the
+error into an ``Outcome`` and returns normally, so the store commits.  Any other exception is
+a bug: it propagates, and the store rolls the whole operation back.
+
+The engine is pure: time arrives as ``now``, storage as the ``Tx``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sustain.engine import debug, promises, schedules, tasks, timeouts
+from sustain.engine.context import Ctx, EngineConfig, Outcome
+from sustain.protocol.errors import ProtocolError
+from sustain.protocol.requests import KINDS, parse
+from sustain.store.tx import Tx
+
+Handler = Callable[[Ctx, Any], tuple[int, object]]
+
+_HANDLERS: dict[str, Handler] = {
+    "promise.get": promises.op_get,
+    "promise.create": promises.op_create,
+    "promise.settle": promises.op_settle,
+    "promise.register_callback": promises.op_register_callback,
+    "promise.register_listener": promises.op_register_listener,
+    "promise.search": promises.op_search,
+    "task.get": tasks.op_get,
+    "task.create": tasks.op_create,
+    "task.acquire": tasks.op_acquire,
+    "task.release": tasks.op_release,
+    "task.fulfill": tasks.op_fulfill,
+    "task.suspend": tasks.op_suspend,
+    "task.fence": tasks.op_fence,
+    "task.heartbeat": tasks.op_heartbeat,
+    "task.halt": tasks.op_halt,
+    "task.continue": tasks.op_continue,
+    "task.search": tasks.op_search,
+    "schedule.get": schedules.op_get,
+    "schedule.create": schedules.op_create,
+    "schedule.delete": schedules.op_delete,
+    "schedule.search": schedules.op_search,
+    "debug.start": debug.op_start_stop,
+    "debug.stop": debug.op_start_stop,
+    "debug.reset": debug.op_reset,
+    "debug.snap": debug.op_snap,
+}
+assert set(_HANDLERS) | {"debug.tick"} == KINDS
+
+
+class Engine:
+    """Every operation of PROTOCOL.md §2 over a ``Tx``."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+
+    def apply(  # noqa: PLR0917 - the signature every caller codes against
+        self,
+        tx: Tx,
+        kind: str,
+        data: dict[str, Any],
+        now: int,
+        corr_id: str,
+        debug_time: int | None = None,
+    ) -> Outcome:
+        if kind not in KINDS:
+            return Outcome(400, f"Unknown operation: {kind}")
+        if kind.startswith("debug.") and not self.config.debug:
+            return Outcome(403, "Debug operations are disabled")
+        ctx = Ctx(tx, now, self.config.retry_timeout, corr_id)
+        try:
+            request = parse(kind, data)
+            if kind == "debug.tick":
+                status, body = debug.tick_op(ctx, request, debug_time)
+            else:
+                status, body = _HANDLERS[kind](ctx, request)
+        except ProtocolError as e:
+            return ctx.outcome(e.status, e.message)
+        return ctx.outcome(status, body)
+
+    def tick(self, tx: Tx, time: int) -> Outcome:
+        """One background timeout pass at ``time`` (§5.1, schedules §5.3)."""
+        ctx = Ctx(tx, time, self.config.retry_timeout)
+        timeouts.tick(ctx)
+        return ctx.outcome(200, [])

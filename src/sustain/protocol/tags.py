@@ -1,0 +1,33 @@
+"""Reserved tag names (PROTOCOL.md §3.5) and the id-based origin rule."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+TARGET = "resonate:target"
+TIMER = "resonate:timer"
+DELAY = "resonate:delay"
+ORIGIN = "resonate:origin"
+BRANCH = "resonate:branch"
+PARENT = "resonate:parent"
+PREFIX = "resonate:prefix"
+SCHEDULE = "resonate:schedule"
+SCOPE = "resonate:scope"
+
+
+def origin_of(id: str) -> str:
+    """The origin of an id for same-origin checks: the text before its first ``.``.
+
+    Computed from the id, never from the ``resonate:origin`` tag (§3.5).
+    """
+    return id.split(".", 1)[0]
+
+
+def is_timer(tags: Mapping[str, str]) -> bool:
+    """A timer promise resolves (instead of rejecting) when it times out; exactly ``"true"``."""
+    return tags.get(TIMER) == "true"
+
+
+def is_prefixed_by(id: str, prefix: str) -> bool:
+    """True when ``id`` equals ``prefix`` or lies below it in the ``.`` hierarchy."""
+    return id == prefix or id.startswith(prefix + ".")

@@ -1,0 +1,271 @@
+"""The raw ASGI app (PROTOCOL.md §1.2): routing, ``POST /``, health, legacy 410, CORS.
+
+No framework: the hot path is read body -> ``parse_request`` -> auth -> one store
+transaction running ``engine.apply`` -> encode -> two ``send`` calls.  Everything an
+operation needs is built once in ``Runtime`` (see ``runtime.py``).
+
+After an operation the app tells the background loops what it changed: ``wake_outbox`` rings
+the outbox loop, ``deadline`` may move the timer loop's next wake-up earlier, and a
+successful ``debug.start`` / ``debug.stop`` pauses / resumes both loops.
+
+Failure policy: bad input is a 4xx from the envelope or the engine; a store that is closing or
+whose commit failed answers 503 ``Service unavailable: retry`` (the client retries); any other
+exception becomes a 500 envelope.  A connection is never dropped without an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from sustain.protocol.envelope import (
+    EnvelopeError,
+    Request,
+    encode_error,
+    encode_response,
+    parse_request,
+    too_large,
+)
+from sustain.protocol.errors import ProtocolError
+from sustain.server.sse import serve_poll
+from sustain.store.errors import CommitError, StoreClosedError
+
+if TYPE_CHECKING:
+    from sustain.engine import Outcome
+    from sustain.server.runtime import Runtime
+    from sustain.store.tx import Tx
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+
+JSON = b"application/json"
+LEGACY_BODY = b'{"error":"This endpoint is no longer supported. Please update to the latest SDK."}'
+LEGACY_ROOTS = ("/promises", "/schedules", "/tasks")
+RETRY = "Service unavailable: retry"
+
+
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it exceeds ``limit`` bytes."""
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body if len(body) <= limit else None
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks) if size <= limit else None
+
+
+class App:
+    """The ASGI callable served by uvicorn."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        config = runtime.config
+        self._debug = config.debug
+        self._limit = config.server.max_body_size
+        self._origins = frozenset(config.server.cors.allow_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if self._origins:
+                send = self._with_cors(scope, send)
+                if scope["method"] == "OPTIONS" and header(scope, b"origin") is not None:
+                    await respond(send, 204, b"", b"text/plain")
+                    return
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path == "/":
+            if method == "POST":
+                await self._rpc(scope, receive, send)
+            else:
+                await respond(send, 405, b"Method Not Allowed", b"text/plain; charset=utf-8")
+        elif path.startswith("/poll/"):
+            await serve_poll(self.rt, scope, receive, send)
+        elif path in ("/health", "/ready"):
+            if method not in ("GET", "HEAD"):
+                await respond(send, 405, b"Method Not Allowed", b"text/plain; charset=utf-8")
+            elif path == "/health" or await self._ready():
+                await respond(send, 200, b"", b"text/plain")
+            else:
+                await respond(send, 503, b"", b"text/plain")
+        elif any(path == root or path.startswith(root + "/") for root in LEGACY_ROOTS):
+            log.warning("legacy REST route %s %s answered 410", method, path)
+            await respond(send, 410, LEGACY_BODY)
+        else:
+            await respond(send, 404, b"Not Found", b"text/plain; charset=utf-8")
+
+    async def _ready(self) -> bool:
+        try:
+            # ping() blocks until the store answers: keep it off the event loop.
+            return await asyncio.to_thread(self.rt.store.ping)
+        except Exception:
+            log.exception("readiness probe failed")
+            return False
+
+    # -- POST / --------------------------------------------------------------------------------
+
+    async def _rpc(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        length = header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self._limit:
+            await self._too_large(send)
+            return
+        body = await read_body(receive, self._limit)
+        if body is None:
+            await self._too_large(send)
+            return
+        try:
+            request = parse_request(body)
+        except EnvelopeError as error:
+            await respond(send, error.status, encode_error(error))
+            self.rt.metrics.request(error.kind, error.status, time.perf_counter() - started)
+            return
+        try:
+            status, data = await self._operate(request)
+        except ProtocolError as error:
+            status, data = error.status, error.message
+        except (StoreClosedError, CommitError, sqlite3.OperationalError) as exc:
+            log.warning("store unavailable for %s: %s", request.kind, exc)
+            status, data = 503, RETRY
+        except Exception as exc:
+            log.exception("operation %s failed", request.kind, extra={"corr_id": request.corr_id})
+            status, data = 500, f"Internal error: {exc}"
+        try:
+            payload = encode_response(request.kind, request.corr_id, status, data)
+        except Exception as exc:  # an unencodable result is our bug, still answered
+            log.exception("cannot encode the answer to %s", request.kind)
+            status = 500
+            payload = encode_response(request.kind, request.corr_id, 500, f"Internal error: {exc}")
+        await respond(send, status, payload)
+        self.rt.metrics.request(request.kind, status, time.perf_counter() - started)
+
+    async def _operate(self, request: Request) -> tuple[int, Any]:
+        rt = self.rt
+        kind = request.kind
+        data = request.data
+        now = rt.clock.now()
+        if rt.authenticator is not None:
+            claims = rt.authenticator.authenticate(request.auth, now / 1000)
+            if claims is None:
+                return 401, "Unauthorized"
+            if not rt.authenticator.authorize(claims, kind, data):
+                return 403, "Forbidden"
+        debug_time = request.debug_time if self._debug else None
+        corr_id = request.corr_id
+        engine = rt.engine
+
+        def op(tx: Tx) -> Outcome:
+            return engine.apply(tx, kind, data, now, corr_id, debug_time)
+
+        outcome = await rt.store.run_async(op)
+        if outcome.wake_outbox:
+            rt.delivery.wake()
+        if outcome.deadline is not None:
+            rt.timer.notify(outcome.deadline)
+        if outcome.status == 200 and kind.startswith("debug."):
+            if kind == "debug.start":
+                rt.pause.pause()
+            elif kind == "debug.stop":
+                rt.pause.resume()
+        return outcome.status, outcome.data
+
+    async def _too_large(self, send: Send) -> None:
+        # The unread rest of the body makes the connection unusable: close it after answering.
+        await respond(send, 413, too_large(), extra=[(b"connection", b"close")])
+        self.rt.metrics.request("unknown", 413, 0.0)
+
+    # -- CORS (PROTOCOL.md §1.2) ---------------------------------------------------------------
+
+    def _with_cors(self, scope: Scope, send: Send) -> Send:
+        origin = header(scope, b"origin")
+        if origin is None:
+            return send
+        if "*" in self._origins:
+            allowed = b"*"
+        elif origin.decode("latin-1") in self._origins:
+            allowed = origin
+        else:
+            return send
+        extra = [
+            (b"access-control-allow-origin", allowed),
+            (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+            (
+                b"access-control-allow-headers",
+                b"Origin, Content-Length, Content-Type, Authorization",
+            ),
+            (b"vary", b"Origin"),
+        ]
+
+        async def cors_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        return cors_send
+
+    # -- lifespan ------------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.rt.start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.rt.stop()
+                except Exception as exc:
+                    log.exception("shutdown failed")
+                    await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.shutdown.complete"})
+                return

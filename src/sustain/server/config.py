@@ -1,0 +1,309 @@
+"""Server configuration (PROTOCOL.md §7.2), layered.
+
+Layers, lowest first: the defaults written on the Structs below < ``sustain.toml`` (or the
+file given with ``--config``) < ``SUSTAIN_*`` environment variables (nested keys joined with
+``__``: ``SUSTAIN_SERVER__PORT``, ``SUSTAIN_STORAGE__SQLITE__PATH``) < command-line flags.
+
+Each layer is a nested ``dict``; they are merged key by key and converted once into the
+frozen ``ServerConfig`` with msgspec (lax conversion, so ``"8001"`` from the environment
+becomes an int).  Environment variables that name no known key are ignored (``SUSTAIN_URL``
+belongs to the SDK); unknown keys in the file are errors (a typo should not pass silently).
+Every problem surfaces as one ``ConfigError`` whose text is a single line for the user.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, get_origin
+
+import msgspec
+
+DEFAULT_FILE = "sustain.toml"
+ENV_PREFIX = "SUSTAIN_"
+STORAGE_TYPES = ("sqlite", "memory")
+SYNCHRONOUS = ("FULL", "NORMAL")
+LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+class ConfigError(Exception):
+    """A configuration the server cannot start with; the text is one line for the user."""
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class CorsConfig(_Section, frozen=True):
+    allow_origins: tuple[str, ...] = ()
+
+
+class HttpServerConfig(_Section, frozen=True):
+    host: str = "localhost"
+    port: int = 8001
+    bind: str = "0.0.0.0"
+    url: str | None = None
+    shutdown_timeout: int = 10000
+    max_body_size: int = 16 * 1024 * 1024
+    cors: CorsConfig = CorsConfig()
+
+
+class SqliteConfig(_Section, frozen=True):
+    path: str = "sustain.db"
+    synchronous: str = "FULL"
+
+
+class StorageConfig(_Section, frozen=True):
+    type: str = "sqlite"
+    sqlite: SqliteConfig = SqliteConfig()
+
+
+class AuthSettings(_Section, frozen=True):
+    publickey: str | None = None
+    iss: str | None = None
+    aud: str | None = None
+
+
+class TasksConfig(_Section, frozen=True):
+    retry_timeout: int = 30000
+
+
+class TimeoutsConfig(_Section, frozen=True):
+    # A cap on the timer loop's sleep: it normally wakes at the next deadline.
+    poll_interval: int = 1000
+
+
+class MessagesConfig(_Section, frozen=True):
+    # A cap on the outbox loop's sleep: it is normally woken by the writes themselves.
+    poll_interval: int = 100
+    batch_size: int = 100
+
+
+class PushAuthConfig(_Section, frozen=True):
+    mode: str = "none"
+    token: str | None = None
+    header: str = "Authorization"
+
+
+class HttpPushConfig(_Section, frozen=True):
+    enabled: bool = True
+    concurrency: int = 256
+    connect_timeout: int = 10000
+    request_timeout: int = 180000
+    auth: PushAuthConfig = PushAuthConfig()
+
+
+class HttpPollConfig(_Section, frozen=True):
+    enabled: bool = True
+    max_connections: int = 1000
+    buffer_size: int = 100
+    keepalive_interval: int = 15000
+
+
+class TransportsConfig(_Section, frozen=True):
+    http_push: HttpPushConfig = HttpPushConfig()
+    http_poll: HttpPollConfig = HttpPollConfig()
+
+
+class ObservabilityConfig(_Section, frozen=True):
+    metrics_port: int = 9090
+
+
+class ServerConfig(_Section, frozen=True):
+    level: str = "info"
+    debug: bool = False
+    server: HttpServerConfig = HttpServerConfig()
+    storage: StorageConfig = StorageConfig()
+    auth: AuthSettings = AuthSettings()
+    tasks: TasksConfig = TasksConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    messages: MessagesConfig = MessagesConfig()
+    transports: TransportsConfig = TransportsConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
+
+    @property
+    def server_url(self) -> str:
+        """``serverUrl`` in execute messages: ``server.url`` or ``http://{host}:{port}``."""
+        return self.server.url or f"http://{self.server.host}:{self.server.port}"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth.publickey is not None
+
+
+# -- layering ------------------------------------------------------------------------------
+
+
+def _schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    """Nested key tree of a config Struct: section name -> subtree, leaf name -> its type."""
+    tree: dict[str, Any] = {}
+    for field in msgspec.structs.fields(struct):
+        kind = field.type
+        if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            tree[field.name] = _schema(kind)
+        else:
+            tree[field.name] = kind
+    return tree
+
+
+_SCHEMA = _schema(ServerConfig)
+
+
+def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, recursively for nested sections (neither is modified)."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def from_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"server.port": 1}`` -> ``{"server": {"port": 1}}``; None values are left out."""
+    out: dict[str, Any] = {}
+    for dotted, value in values.items():
+        if value is None:
+            continue
+        node = out
+        *parents, leaf = dotted.split(".")
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = value
+    return out
+
+
+def file_layer(path: str | None) -> dict[str, Any]:
+    """The TOML file: ``path`` if given (it must exist), else ``sustain.toml`` if present."""
+    target = Path(path) if path else Path(DEFAULT_FILE)
+    if not target.exists():
+        if path:
+            raise ConfigError(f"configuration file not found: {path}")
+        return {}
+    try:
+        with target.open("rb") as fh:
+            return tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise ConfigError(f"cannot read configuration file {target}: {exc}") from None
+
+
+def env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``SUSTAIN_A__B=v`` -> ``{"a": {"b": "v"}}`` for every known key (others ignored)."""
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node: Any = _SCHEMA
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None or isinstance(node, dict):
+            continue
+        value: Any = raw
+        if get_origin(node) is tuple:  # list-valued (cors origins): comma separated
+            value = [item.strip() for item in raw.split(",") if item.strip()]
+        target = out
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    return out
+
+
+def build(layers: list[dict[str, Any]]) -> ServerConfig:
+    """Merge ``layers`` (lowest first), convert and validate."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = merge(merged, layer)
+    try:
+        config = msgspec.convert(merged, ServerConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+    return validate(config)
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    config_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> ServerConfig:
+    """The effective configuration. ``flags`` and ``defaults`` use dotted keys."""
+    return build(
+        [
+            from_dotted(defaults or {}),
+            file_layer(config_path),
+            env_layer(os.environ if environ is None else environ),
+            from_dotted(flags or {}),
+        ]
+    )
+
+
+def validate(config: ServerConfig) -> ServerConfig:
+    """Check ranges and choices; normalise case. Raise ``ConfigError`` on the first problem."""
+    storage = config.storage
+    if storage.type not in STORAGE_TYPES:
+        raise ConfigError(
+            f"unknown storage type '{storage.type}' (expected one of: {', '.join(STORAGE_TYPES)})"
+        )
+    sync = storage.sqlite.synchronous.upper()
+    if sync not in SYNCHRONOUS:
+        raise ConfigError(
+            f"invalid storage.sqlite.synchronous '{storage.sqlite.synchronous}' "
+            "(expected FULL or NORMAL)"
+        )
+    level = config.level.lower()
+    if level not in LEVELS:
+        raise ConfigError(f"invalid level '{config.level}' (expected one of: {', '.join(LEVELS)})")
+    checks: list[tuple[str, int, int]] = [
+        ("server.port", config.server.port, 0),
+        ("observability.metrics_port", config.observability.metrics_port, 0),
+        ("server.shutdown_timeout", config.server.shutdown_timeout, 0),
+        ("server.max_body_size", config.server.max_body_size, 1),
+        ("tasks.retry_timeout", config.tasks.retry_timeout, 1),
+        ("timeouts.poll_interval", config.timeouts.poll_interval, 1),
+        ("messages.poll_interval", config.messages.poll_interval, 1),
+        ("messages.batch_size", config.messages.batch_size, 1),
+        ("transports.http_push.concurrency", config.transports.http_push.concurrency, 1),
+        ("transports.http_push.connect_timeout", config.transports.http_push.connect_timeout, 1),
+        ("transports.http_push.request_timeout", config.transports.http_push.request_timeout, 1),
+        ("transports.http_poll.max_connections", config.transports.http_poll.max_connections, 1),
+        ("transports.http_poll.buffer_size", config.transports.http_poll.buffer_size, 1),
+        (
+            "transports.http_poll.keepalive_interval",
+            config.transports.http_poll.keepalive_interval,
+            1,
+        ),
+    ]
+    for name, value, low in checks:
+        if value < low:
+            raise ConfigError(f"invalid {name}: {value} (must be >= {low})")
+    for name, port in (
+        ("server.port", config.server.port),
+        ("observability.metrics_port", config.observability.metrics_port),
+    ):
+        if port > 65535:
+            raise ConfigError(f"invalid {name}: {port} (must be <= 65535)")
+    mode = config.transports.http_push.auth.mode.lower()
+    if mode not in ("none", "bearer"):
+        raise ConfigError(
+            f"invalid transports.http_push.auth.mode '{mode}' (expected none or bearer)"
+        )
+    if mode == "bearer" and not config.transports.http_push.auth.token:
+        raise ConfigError("transports.http_push.auth.mode = bearer needs a token")
+    return msgspec.structs.replace(
+        config,
+        level=level,
+        storage=msgspec.structs.replace(
+            storage, sqlite=msgspec.structs.replace(storage.sqlite, synchronous=sync)
+        ),
+        transports=msgspec.structs.replace(
+            config.transports,
+            http_push=msgspec.structs.replace(
+                config.transports.http_push,
+                auth=msgspec.structs.replace(config.transports.http_push.auth, mode=mode),
+            ),
+        ),
+    )

@@ -1,0 +1,183 @@
+"""The outbox loop and message delivery (PROTOCOL.md §4.2-4.3, §5.2).
+
+Theory of operation: the loop claims (deletes and returns) up to ``messages.batch_size``
+executes and unblocks in one store transaction, then dispatches executes first, then
+unblocks.  Delivery is at most once per outbox entry: a failure is logged and counted, never
+re-queued (executes come back through the task retry timer).  The loop sleeps until a write
+reports ``wake_outbox`` (requests and timer ticks call ``wake``), with
+``messages.poll_interval`` only as a cap; a full batch means more may wait, so it claims
+again at once.
+
+In the claiming transaction, executes whose task is no longer ``pending`` are skipped
+(§0.1 item 6 allows it): the worker would only get a 409 on acquire.
+
+Routing by address: ``poll://`` -> the poll registry (non-blocking, dropped when nobody
+listens); ``http(s)://`` -> an HTTP POST by a shared ``httpx.AsyncClient``, at most
+``concurrency`` in flight; the loop waits for a free slot (backpressure), it never drops a
+push while running.  Other schemes (gcps, bash) are not served by Sustain: dropped with a
+warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+import msgspec
+
+from sustain.protocol.addresses import Address, parse_address
+from sustain.protocol.records import ExecuteData, Message, Promise, TaskRef, UnblockData
+from sustain.server.config import ServerConfig
+from sustain.server.loops import Alarm, Pause
+from sustain.server.metrics import Metrics
+from sustain.server.poll import PollRegistry
+from sustain.store.base import Store
+from sustain.store.tx import Execute, Tx
+
+log = logging.getLogger(__name__)
+
+_ADDRESS_CACHE_LIMIT = 4096
+
+Claimed = tuple[list[Execute], list[tuple[Promise, str]]]
+
+
+class Delivery:
+    def __init__(
+        self,
+        store: Store,
+        registry: PollRegistry,
+        metrics: Metrics,
+        config: ServerConfig,
+        pause: Pause,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._metrics = metrics
+        self._pause = pause
+        self._batch = config.messages.batch_size
+        self._cap = config.messages.poll_interval / 1000
+        self._server_url = config.server_url
+        self._poll_enabled = config.transports.http_poll.enabled
+        push = config.transports.http_push
+        self._push_enabled = push.enabled
+        self._slots = asyncio.Semaphore(push.concurrency)
+        headers = {"content-type": "application/json"}
+        if push.auth.mode == "bearer" and push.auth.token:
+            headers[push.auth.header] = f"Bearer {push.auth.token}"
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(push.request_timeout / 1000, connect=push.connect_timeout / 1000),
+            limits=httpx.Limits(max_connections=push.concurrency),
+            follow_redirects=False,
+        )
+        self._pushes: set[asyncio.Task[None]] = set()
+        self._addresses: dict[str, Address | None] = {}
+        self._alarm = Alarm()
+        pause.attach(self._alarm)
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Messages were written: claim them now."""
+        self._alarm.ring()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._alarm.ring()
+
+    async def close(self, grace: float) -> None:
+        """Give in-flight pushes up to ``grace`` s, then cancel them and close the client."""
+        if self._pushes:
+            _, pending = await asyncio.wait(set(self._pushes), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        await self._client.aclose()
+
+    def _claim(self, tx: Tx) -> Claimed:
+        executes, unblocks = tx.claim_outbox(self._batch)
+        live = []
+        for execute in executes:
+            task = tx.get_task(execute.task_id)
+            if task is not None and task.state == "pending":
+                live.append(execute)
+        return live, unblocks
+
+    async def run(self) -> None:
+        while not self._stopping:
+            if self._pause.paused:
+                await self._pause.wait_running()
+                continue
+            try:
+                executes, unblocks = await self._store.run_async(self._claim)
+            except Exception:
+                log.exception("outbox claim failed", extra={"action": "claim"})
+                await self._alarm.sleep(self._cap)
+                continue
+            self._metrics.messages("execute", len(executes))
+            self._metrics.messages("unblock", len(unblocks))
+            for execute in executes:
+                message = Message(
+                    "execute",
+                    {"serverUrl": self._server_url},
+                    ExecuteData(TaskRef(execute.task_id, execute.version)),
+                )
+                await self.send(execute.address, msgspec.json.encode(message))
+            for promise, address in unblocks:
+                message = Message("unblock", {}, UnblockData(promise))
+                await self.send(address, msgspec.json.encode(message))
+            if len(executes) < self._batch and len(unblocks) < self._batch:
+                await self._alarm.sleep(self._cap)
+
+    def _address(self, url: str) -> Address | None:
+        try:
+            return self._addresses[url]
+        except KeyError:
+            pass
+        if len(self._addresses) >= _ADDRESS_CACHE_LIMIT:
+            self._addresses.clear()
+        address = self._addresses[url] = parse_address(url)
+        return address
+
+    async def send(self, url: str, payload: bytes) -> None:
+        """Deliver one encoded message to ``url``, or count it dropped."""
+        address = self._address(url)
+        if address is None:
+            log.warning("dropping message to invalid address %s", url, extra={"address": url})
+            self._metrics.delivery("dropped")
+        elif address.scheme == "poll":
+            delivered = (
+                self._poll_enabled
+                and address.cast is not None
+                and address.group is not None
+                and self._registry.deliver(address.cast, address.group, address.id, payload)
+            )
+            self._metrics.delivery("success" if delivered else "dropped")
+        elif address.scheme in ("http", "https") and self._push_enabled:
+            await self._slots.acquire()  # backpressure: at most `concurrency` in flight
+            task = asyncio.create_task(self._push(address.url, payload))
+            self._pushes.add(task)
+            task.add_done_callback(self._pushes.discard)
+        else:
+            log.warning("no transport for %s: message dropped", url, extra={"address": url})
+            self._metrics.delivery("dropped")
+
+    async def _push(self, url: str, payload: bytes) -> None:
+        try:
+            response = await self._client.post(url, content=payload)
+        except Exception as exc:
+            # Anything (refused, timeout, a URL httpx rejects) is a failed delivery: at most
+            # once, logged, never fatal to the loop.
+            log.warning("push to %s failed: %r", url, exc, extra={"address": url})
+            self._metrics.delivery("error")
+        else:
+            if 200 <= response.status_code < 300:
+                self._metrics.delivery("success")
+            else:
+                log.warning(
+                    "push to %s answered %d", url, response.status_code, extra={"address": url}
+                )
+                self._metrics.delivery("error")
+        finally:
+            self._slots.release()

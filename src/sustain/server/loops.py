@@ -1,0 +1,173 @@
+"""The background timer loop (PROTOCOL.md §5.1, §5.3) and the sleep primitives it shares.
+
+Theory of operation: instead of ticking once a second, the loop runs ``engine.tick`` at wall
+time ``now`` and, in the same transaction, asks the store for the next deadline
+(``tx.next_deadline()``: the earliest promise timeout, task timeout or schedule run).  It then
+sleeps until that deadline, capped by ``timeouts.poll_interval`` (a safety net, not a
+polling period).  Requests that create or move a timer report it (``Outcome.deadline``) through
+``notify``; a deadline earlier than the planned wake-up rings the alarm and the loop re-plans.
+Deadlines notified while a tick is running are folded into the next plan, so a timer created
+concurrently with a tick is never missed.
+
+``debug.start`` pauses the loop (``Pause``) and ``debug.stop`` resumes it.  A failing tick is
+logged and retried after the cap: the loop never dies while the server runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import partial
+
+from sustain.engine import Engine, Outcome
+from sustain.server.clock import Clock
+from sustain.store.base import Store
+from sustain.store.tx import Tx
+
+log = logging.getLogger(__name__)
+
+_FAR = 2**62
+
+
+class Alarm:
+    """Sleep for a while unless rung earlier; a ring while awake is remembered."""
+
+    __slots__ = ("_rung", "_waiter")
+
+    def __init__(self) -> None:
+        self._rung = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def ring(self) -> None:
+        self._rung = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def sleep(self, seconds: float) -> None:
+        if not self._rung:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            handle = loop.call_later(seconds, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                self._waiter = None
+        self._rung = False
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class Pause:
+    """The debug pause shared by the background loops (``debug.start`` / ``debug.stop``)."""
+
+    def __init__(self) -> None:
+        self._running = asyncio.Event()
+        self._running.set()
+        self._listeners: list[Alarm] = []
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def attach(self, alarm: Alarm) -> None:
+        """Ring ``alarm`` on every pause/resume so its sleeper notices at once."""
+        self._listeners.append(alarm)
+
+    def pause(self) -> None:
+        self._running.clear()
+        self._ring()
+
+    def resume(self) -> None:
+        self._running.set()
+        self._ring()
+
+    def _ring(self) -> None:
+        for alarm in self._listeners:
+            alarm.ring()
+
+    async def wait_running(self) -> None:
+        await self._running.wait()
+
+
+class TimerLoop:
+    """Tick the engine at each deadline (promise/task timeouts, lease expiry, schedules)."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        clock: Clock,
+        pause: Pause,
+        *,
+        cap_ms: int,
+        on_outbox: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._clock = clock
+        self._pause = pause
+        self._cap = cap_ms
+        self._on_outbox = on_outbox
+        self._alarm = Alarm()
+        pause.attach(self._alarm)
+        self._planned = 0
+        self._stuck = 0
+        self._stopping = False
+
+    def notify(self, deadline: int) -> None:
+        """A timer at ``deadline`` (ms) exists now: wake earlier than planned if needed."""
+        if deadline < self._planned:
+            self._planned = deadline
+            self._alarm.ring()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._alarm.ring()
+        self._pause.resume()
+
+    def _tick(self, tx: Tx, *, now: int) -> tuple[Outcome, int | None]:
+        return self._engine.tick(tx, now), tx.next_deadline()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            if self._pause.paused:
+                await self._pause.wait_running()
+                continue
+            # From here on, notifications lower the plan that this tick will produce.
+            self._planned = _FAR
+            now = self._clock.now()
+            try:
+                outcome, deadline = await self._store.run_async(partial(self._tick, now=now))
+            except Exception:
+                log.exception("timer tick failed", extra={"action": "tick"})
+                outcome, deadline = None, now + self._cap
+            if outcome is not None and outcome.wake_outbox:
+                self._on_outbox()
+            self._plan(now, deadline)
+            await self._sleep()
+
+    def _plan(self, now: int, deadline: int | None) -> None:
+        target = now + self._cap
+        if deadline is not None:
+            if deadline <= now:
+                # Something stayed due after a tick (should not happen): back off so a
+                # persistent one cannot turn the loop into a busy spin.
+                self._stuck += 1
+                deadline = now + min(self._cap, 1 << min(self._stuck, 10))
+            else:
+                self._stuck = 0
+            target = min(target, deadline)
+        self._planned = min(self._planned, target)
+
+    async def _sleep(self) -> None:
+        while not self._stopping and not self._pause.paused:
+            delay = self._planned - self._clock.now()
+            if delay <= 0:
+                return
+            await self._alarm.sleep(delay / 1000)

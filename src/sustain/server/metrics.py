@@ -1,0 +1,95 @@
+"""Prometheus metrics on their own port (PROTOCOL.md §1.1, §7.2).
+
+The counters live in a private registry (not the process-global default one) so that several
+servers in one process (tests) do not collide.  Label children are cached in dicts: the
+request path pays one dict lookup and one ``inc``/``observe``, not a ``labels()`` call.
+Kinds outside the protocol's set are counted as ``unknown`` so that a client cannot create
+unbounded label values.  With ``metrics_port = 0`` every method is a cheap no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+KNOWN_KINDS = frozenset(
+    {
+        "promise.get",
+        "promise.create",
+        "promise.settle",
+        "promise.register_callback",
+        "promise.register_listener",
+        "promise.search",
+        "task.get",
+        "task.create",
+        "task.acquire",
+        "task.release",
+        "task.fulfill",
+        "task.suspend",
+        "task.fence",
+        "task.heartbeat",
+        "task.halt",
+        "task.continue",
+        "task.search",
+        "schedule.get",
+        "schedule.create",
+        "schedule.delete",
+        "schedule.search",
+        "debug.start",
+        "debug.stop",
+        "debug.reset",
+        "debug.tick",
+        "debug.snap",
+    }
+)
+
+
+class Metrics:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.registry = CollectorRegistry()
+        self._requests = Counter(
+            "sustain_request_total", "API requests", ["kind", "status"], registry=self.registry
+        )
+        self._duration = Histogram(
+            "sustain_request_duration_seconds",
+            "API request duration",
+            ["kind"],
+            registry=self.registry,
+        )
+        self._messages = Counter(
+            "sustain_messages_total", "Outbox messages claimed", ["kind"], registry=self.registry
+        )
+        self._deliveries = Counter(
+            "sustain_deliveries_total", "Message deliveries", ["status"], registry=self.registry
+        )
+        self._request_children: dict[tuple[str, int], Any] = {}
+        self._duration_children: dict[str, Any] = {}
+
+    def serve(self, port: int) -> None:
+        """Expose ``/metrics`` on ``0.0.0.0:port`` (a daemon thread)."""
+        start_http_server(port, addr="0.0.0.0", registry=self.registry)
+
+    def request(self, kind: str, status: int, seconds: float) -> None:
+        if not self.enabled:
+            return
+        if kind not in KNOWN_KINDS:
+            kind = "unknown"
+        key = (kind, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self._requests.labels(kind, str(status))
+        child.inc()
+        hist = self._duration_children.get(kind)
+        if hist is None:
+            hist = self._duration_children[kind] = self._duration.labels(kind)
+        hist.observe(seconds)
+
+    def messages(self, kind: str, count: int) -> None:
+        if self.enabled and count:
+            self._messages.labels(kind).inc(count)
+
+    def delivery(self, status: str) -> None:
+        if self.enabled:
+            self._deliveries.labels(status).inc()

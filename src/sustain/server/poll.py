@@ -1,0 +1,126 @@
+"""The registry of SSE poll connections and the selection rules of PROTOCOL.md §1.6.
+
+A worker holds ``GET /poll/{group}/{id}`` open; the registry maps each group to its
+connections in registration order (several may share an id).  Each connection owns a bounded
+buffer of encoded messages: delivery is a non-blocking append, so a slow worker can only lose
+its own messages (dropped when its buffer is full), never stall the outbox loop.
+
+Selection for ``poll://<cast>@<group>[/<id>]``:
+
+* ``uni``: the first connection of the group with that id; no id or no match -> dropped.
+* ``any``: the first connection with that id if the address has one and it matches,
+  otherwise a uniformly random connection of the group.
+* an empty group -> dropped.  Dropped messages are not retried here: executes come back
+  through the task retry timer (§4.3).
+
+Everything runs on the event loop thread; no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+
+
+class PollConnection:
+    """One open SSE stream: a bounded buffer and a waiter the stream sleeps on."""
+
+    __slots__ = ("_buffer", "_limit", "_waiter", "closed", "group", "id")
+
+    def __init__(self, group: str, id: str, limit: int) -> None:
+        self.group = group
+        self.id = id
+        self.closed = False
+        self._limit = limit
+        self._buffer: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def offer(self, payload: bytes) -> bool:
+        """Queue ``payload`` unless closed or full; True when queued."""
+        if self.closed or len(self._buffer) >= self._limit:
+            return False
+        self._buffer.append(payload)
+        self._wake()
+        return True
+
+    def close(self) -> None:
+        """End the stream: the writer sees ``closed`` at its next wake-up."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self, idle: float) -> list[bytes]:
+        """Every queued message, waiting up to ``idle`` s for one; [] on timeout/close."""
+        if not self._buffer and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            handle = loop.call_later(idle, self._wake)
+            try:
+                await self._waiter
+            finally:
+                handle.cancel()
+                self._waiter = None
+        items = list(self._buffer)
+        self._buffer.clear()
+        return items
+
+
+class PollRegistry:
+    """``group -> [connections]`` with the capacity limit and the uni/any rules."""
+
+    def __init__(self, max_connections: int, buffer_size: int, rng: random.Random | None = None):
+        self._groups: dict[str, list[PollConnection]] = {}
+        self._count = 0
+        self._max = max_connections
+        self._buffer_size = buffer_size
+        self._rng = rng or random.Random()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def register(self, group: str, id: str) -> PollConnection | None:
+        """A new connection, or None when the registry is at capacity (503)."""
+        if self._count >= self._max:
+            return None
+        conn = PollConnection(group, id, self._buffer_size)
+        self._groups.setdefault(group, []).append(conn)
+        self._count += 1
+        return conn
+
+    def unregister(self, conn: PollConnection) -> None:
+        conns = self._groups.get(conn.group)
+        if conns is None or conn not in conns:
+            return
+        conns.remove(conn)
+        self._count -= 1
+        if not conns:
+            del self._groups[conn.group]
+
+    def select(self, cast: str, group: str, id: str | None) -> PollConnection | None:
+        """The connection a message to ``poll://cast@group/id`` goes to, if any."""
+        conns = self._groups.get(group)
+        if not conns:
+            return None
+        if id is not None:
+            for conn in conns:
+                if conn.id == id:
+                    return conn
+        if cast == "uni":
+            return None
+        return conns[0] if len(conns) == 1 else self._rng.choice(conns)
+
+    def deliver(self, cast: str, group: str, id: str | None, payload: bytes) -> bool:
+        """Queue ``payload`` on the selected connection; False when dropped."""
+        conn = self.select(cast, group, id)
+        return conn is not None and conn.offer(payload)
+
+    def close_all(self) -> None:
+        """End every stream (server shutdown)."""
+        for conns in list(self._groups.values()):
+            for conn in conns:
+                conn.close()

@@ -1,0 +1,111 @@
+"""``GET /poll/{group}/{id}``: the SSE stream a worker holds open (PROTOCOL.md §1.6).
+
+The path segments are percent-decoded from the raw path (so ``%2F`` inside an id does not
+split it) and must both be non-empty.  With auth on, ``Authorization: Bearer <jwt>`` is
+authenticated (no prefix authorization); failure is a plain-text 401.  At capacity the answer
+is a plain-text 503.
+
+The stream writes each message as one ``data: <json>`` event and, when idle for
+``transports.http_poll.keepalive_interval`` ms (15 s by default), a ``: keep-alive`` comment,
+which also lets proxies and clients tell a live idle stream from a dead one.  A side task
+watches ``receive()`` for the client's disconnect; server shutdown closes every connection
+through the registry.  Either way the connection leaves the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
+
+if TYPE_CHECKING:
+    from sustain.server.app import Receive, Scope, Send
+    from sustain.server.poll import PollConnection
+    from sustain.server.runtime import Runtime
+
+TEXT = b"text/plain; charset=utf-8"
+KEEP_ALIVE = b": keep-alive\n\n"
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", TEXT), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _segments(scope: Scope) -> tuple[str, str] | None:
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    parts = raw.split(b"/")
+    if len(parts) != 4 or not parts[2] or not parts[3]:
+        return None
+    try:
+        return (
+            unquote_to_bytes(parts[2]).decode("utf-8"),
+            unquote_to_bytes(parts[3]).decode("utf-8"),
+        )
+    except UnicodeDecodeError:
+        return None
+
+
+async def _watch_disconnect(receive: Receive, conn: PollConnection) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            conn.close()
+            return
+
+
+async def serve_poll(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["method"] != "GET":
+        await _plain(send, 405, b"Method Not Allowed")
+        return
+    segments = _segments(scope)
+    if segments is None:
+        await _plain(send, 404, b"Not Found")
+        return
+    group, id = segments
+    if rt.authenticator is not None:
+        token = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                text = value.decode("latin-1")
+                if text[:7].lower() == "bearer ":
+                    token = text[7:].strip()
+        if rt.authenticator.authenticate(token, rt.clock.now() / 1000) is None:
+            await _plain(send, 401, b"Unauthorized")
+            return
+    conn = rt.registry.register(group, id)
+    if conn is None:
+        await _plain(send, 503, b"Poll registration at capacity")
+        return
+    watcher = asyncio.create_task(_watch_disconnect(receive, conn))
+    keepalive = rt.config.transports.http_poll.keepalive_interval / 1000
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        # An empty first chunk flushes the headers so the client sees the stream open.
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        while not conn.closed:
+            items = await conn.drain(keepalive)
+            if items:
+                body = b"".join(b"data: " + item + b"\n\n" for item in items)
+            elif conn.closed:
+                break
+            else:
+                body = KEEP_ALIVE
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except OSError:
+        pass  # the client went away mid-write; nothing to answer
+    finally:
+        rt.registry.unregister(conn)
+        watcher.cancel()

@@ -1,0 +1,91 @@
+"""Numbered schema migrations for the SQLite store.
+
+Migrations are the files ``schema/NNNN_name.sql`` next to this module, applied in version
+order.  Each runs in its own ``BEGIN IMMEDIATE ... COMMIT`` together with the row that records
+it in ``schema_migrations``, so a migration is either wholly applied and recorded or not at
+all, and reopening a database applies only what is missing.  A database that records a
+version this code does not know was written by a newer Sustain: refuse it rather than guess.
+
+The store's file lock guarantees a single process migrates a given file at a time.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from importlib import resources
+
+from sustain.store.errors import SchemaVersionError
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """Every migration shipped with the package, by version."""
+    found: list[Migration] = []
+    for entry in (resources.files("sustain.store") / "schema").iterdir():
+        match = _NAME.match(entry.name)
+        if match is None:
+            continue
+        found.append(
+            Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8"))
+        )
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate schema migration versions: {versions}")
+    return found
+
+
+def applied_versions(conn: sqlite3.Connection) -> list[int]:
+    rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    return [int(v) for (v,) in rows]
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> list[int]:
+    """Apply the missing migrations; return the versions applied now (empty if none).
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``): transactions here are
+    explicit.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY,"
+        " name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL)"
+    )
+    known = load_migrations()
+    done = set(applied_versions(conn))
+    unknown = sorted(done - {m.version for m in known})
+    if unknown:
+        raise SchemaVersionError(path, unknown)
+    applied: list[int] = []
+    for migration in known:
+        if migration.version in done:
+            continue
+        # executescript takes no parameters; version and name are digits and [a-z0-9_]
+        # (checked by _NAME), so embedding them is safe.
+        script = (
+            "BEGIN IMMEDIATE;\n"
+            f"{migration.sql}\n;\n"
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES "
+            f"({migration.version}, '{migration.name}', "
+            "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));\n"
+            "COMMIT;\n"
+        )
+        try:
+            conn.executescript(script)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied

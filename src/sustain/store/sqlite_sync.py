@@ -1,0 +1,108 @@
+"""Durable acknowledgement: fsync the WAL off the writer thread, then answer.
+
+Theory of operation
+-------------------
+With SQLite's own ``synchronous=FULL`` every COMMIT waits for an fsync of the WAL, and while
+it waits the writer runs nothing: a batch's SQL and the previous batch's fsync never overlap.
+Instead, ``SqliteStore(synchronous="FULL")`` runs the connection at ``synchronous=NORMAL``
+(COMMIT appends the batch's frames to the WAL without syncing) and hands the committed batch
+to this thread, which calls ``fdatasync`` on the WAL file and only then resolves the batch's
+futures.  One fdatasync covers every batch committed before it started, so under load the
+writer keeps running batches while the disk syncs the previous ones.
+
+The guarantee is the same as FULL's: no operation is acknowledged before the WAL frames of
+its commit are on disk.  That includes reads: an op that read another op's committed but not
+yet synced rows is acknowledged only after a sync that started after its own commit, which
+covers those rows too (the WAL is append-only between checkpoints).  The WAL file keeps its
+inode while the store is open (the writer's connection holds it; only the last close deletes
+it), so syncing our own descriptor of it syncs SQLite's file.  The directory is synced once,
+so the WAL's (and a new database's) directory entries are durable as well.
+
+If fdatasync fails, what reached the disk is unknown: the batches waiting fail with
+``CommitError`` and the store refuses all further work (``failure`` is set), as PostgreSQL
+does after a failed fsync.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from sustain.store.errors import CommitError
+from sustain.store.sqlite_waiters import Done, settle
+
+log = logging.getLogger(__name__)
+
+
+class WalSyncer:
+    """Resolves committed batches after an fdatasync of ``<path>-wal``."""
+
+    def __init__(self, path: str, on_sync: Callable[[], None] | None = None) -> None:
+        self._path = path
+        self._wal = path + "-wal"
+        self._fd: int | None = None
+        self._on_sync = on_sync
+        self._cond = threading.Condition()
+        self._pending: list[Done] = []
+        self._stopping = False
+        self.failure: BaseException | None = None
+        self.syncs = 0
+        self._thread = threading.Thread(
+            target=self._loop, name=f"sustain-sqlite-sync:{path}", daemon=True
+        )
+        self._thread.start()
+
+    def committed(self, done: list[Done]) -> None:
+        """Called by the writer right after a successful COMMIT of these ops."""
+        with self._cond:
+            self._pending.extend(done)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """Sync and answer everything committed so far, then end the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                batch, self._pending = self._pending, []
+                if not batch:
+                    return  # stopping, nothing left
+            if self.failure is not None:
+                self._fail(batch, self.failure)
+                continue
+            try:
+                self._sync()
+            except OSError as exc:
+                log.critical("fdatasync of the WAL failed", extra={"path": self._path})
+                self.failure = exc
+                self._fail(batch, exc)
+                continue
+            self.syncs += 1
+            if self._on_sync is not None:
+                self._on_sync()
+            settle(batch)
+
+    def _sync(self) -> None:
+        if self._fd is None:
+            # Opened on first use: the WAL exists once anything was committed.
+            self._fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
+            directory = os.open(os.path.dirname(os.path.abspath(self._wal)), os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        os.fdatasync(self._fd)
+
+    def _fail(self, batch: list[Done], cause: BaseException) -> None:
+        settle([(w, False, CommitError(self._path, cause) if ok else v) for w, ok, v in batch])

@@ -1,0 +1,57 @@
+"""The poll registry's selection rules (PROTOCOL.md §1.6), without HTTP."""
+
+from __future__ import annotations
+
+import random
+
+from sustain.server.poll import PollRegistry
+
+
+def test_uni_goes_to_the_first_connection_with_the_id() -> None:
+    reg = PollRegistry(10, 10)
+    a1 = reg.register("g", "a")
+    a2 = reg.register("g", "a")
+    b = reg.register("g", "b")
+    assert a1 is not None and a2 is not None and b is not None
+    assert reg.select("uni", "g", "a") is a1
+    assert reg.select("uni", "g", "b") is b
+    assert reg.select("uni", "g", "zzz") is None
+    assert reg.select("uni", "g", None) is None
+    assert reg.select("uni", "other", "a") is None
+
+
+def test_any_prefers_the_id_else_picks_uniformly() -> None:
+    reg = PollRegistry(10, 10, rng=random.Random(7))
+    conns = [reg.register("g", name) for name in ("a", "b", "c")]
+    assert reg.select("any", "g", "b") is conns[1]
+    picked = {id(reg.select("any", "g", "nope")) for _ in range(200)}
+    assert picked == {id(c) for c in conns}
+    picked = {id(reg.select("any", "g", None)) for _ in range(200)}
+    assert picked == {id(c) for c in conns}
+    assert reg.select("any", "empty", None) is None
+
+
+async def test_full_buffers_drop_and_closed_connections_leave() -> None:
+    reg = PollRegistry(2, 2)
+    conn = reg.register("g", "a")
+    assert conn is not None
+    assert reg.deliver("uni", "g", "a", b"1")
+    assert reg.deliver("uni", "g", "a", b"2")
+    assert not reg.deliver("uni", "g", "a", b"3")  # buffer of 2 is full: dropped
+    assert await conn.drain(1.0) == [b"1", b"2"]
+    assert reg.register("g", "b") is not None
+    assert reg.register("g", "c") is None  # capacity 2
+    reg.unregister(conn)
+    assert len(reg) == 1
+    assert reg.register("g", "c") is not None
+    assert not reg.deliver("uni", "g", "a", b"4")
+
+
+async def test_drain_wakes_on_offer_and_on_close() -> None:
+    reg = PollRegistry(10, 10)
+    conn = reg.register("g", "a")
+    assert conn is not None
+    assert await conn.drain(0.01) == []  # idle: nothing
+    reg.close_all()
+    assert conn.closed
+    assert await conn.drain(3600) == []  # closed: returns at once

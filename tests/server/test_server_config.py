@@ -1,0 +1,117 @@
+"""Configuration layering (defaults < sustain.toml < SUSTAIN_* < flags) and its errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sustain.server.config import ConfigError, load
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "sustain.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults() -> None:
+    config = load(environ={})
+    assert config.server.port == 8001
+    assert config.server.bind == "0.0.0.0"
+    assert config.storage.type == "sqlite"
+    assert config.storage.sqlite.path == "sustain.db"
+    assert config.storage.sqlite.synchronous == "FULL"
+    assert config.observability.metrics_port == 9090
+    assert config.server.max_body_size == 16 * 1024 * 1024
+    assert config.server_url == "http://localhost:8001"
+    assert not config.auth_enabled
+
+
+def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[server]\nport = 1111\nbind = '10.0.0.1'\nhost = 'h'\n"
+        "[storage.sqlite]\npath = 'file.db'\nsynchronous = 'normal'\n",
+    )
+    env = {"SUSTAIN_SERVER__PORT": "2222", "SUSTAIN_STORAGE__SQLITE__PATH": "env.db"}
+    config = load(flags={"server.port": 3333}, config_path=path, environ=env)
+    assert config.server.port == 3333  # flag beats env and file
+    assert config.storage.sqlite.path == "env.db"  # env beats file
+    assert config.server.bind == "10.0.0.1"  # file beats default
+    assert config.storage.sqlite.synchronous == "NORMAL"  # normalised
+    assert config.server_url == "http://h:3333"
+
+
+def test_env_values_are_converted_and_unknown_names_ignored() -> None:
+    env = {
+        "SUSTAIN_DEBUG": "true",
+        "SUSTAIN_TASKS__RETRY_TIMEOUT": "500",
+        "SUSTAIN_SERVER__CORS__ALLOW_ORIGINS": "http://a, http://b",
+        "SUSTAIN_URL": "http://elsewhere",  # the SDK's, not a server key
+        "SUSTAIN_NOPE__X": "1",
+    }
+    config = load(environ=env)
+    assert config.debug is True
+    assert config.tasks.retry_timeout == 500
+    assert config.server.cors.allow_origins == ("http://a", "http://b")
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"SUSTAIN_STORAGE__TYPE": "postgres"}, "unknown storage type 'postgres'"),
+        ({"SUSTAIN_SERVER__PORT": "eighty"}, "$.server.port"),
+        ({"SUSTAIN_STORAGE__SQLITE__SYNCHRONOUS": "OFF"}, "synchronous"),
+        ({"SUSTAIN_MESSAGES__BATCH_SIZE": "0"}, "messages.batch_size"),
+        ({"SUSTAIN_TRANSPORTS__HTTP_PUSH__AUTH__MODE": "bearer"}, "needs a token"),
+    ],
+)
+def test_bad_values_are_one_line_errors(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(environ=env)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_file_keys_and_missing_file_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown field"):
+        load(config_path=write(tmp_path, "[server]\nprot = 1\n"), environ={})
+    with pytest.raises(ConfigError, match="not found"):
+        load(config_path=str(tmp_path / "missing.toml"), environ={})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(config_path=write(tmp_path, "[server\n"), environ={})
+
+
+def test_storage_type_from_a_file_is_checked_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown storage type 'mysql'"):
+        load(config_path=write(tmp_path, "[storage]\ntype = 'mysql'\n"), environ={})
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--storage-type", "postgres"], "unknown storage type"),
+        (["--synchronous", "sometimes"], "synchronous"),
+        (["--config", "/nonexistent/sustain.toml"], "not found"),
+    ],
+)
+def test_cli_config_errors_exit_1_with_one_line(
+    tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sustain.server", "serve", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
