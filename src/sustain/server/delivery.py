@@ -12,10 +12,11 @@ In the claiming transaction, executes whose task is no longer ``pending`` are sk
 (§0.1 item 6 allows it): the worker would only get a 409 on acquire.
 
 Routing by address: ``poll://`` -> the poll registry (non-blocking, dropped when nobody
-listens); ``http(s)://`` -> an HTTP POST by a shared ``httpx.AsyncClient``, at most
-``concurrency`` in flight; the loop waits for a free slot (backpressure), it never drops a
-push while running.  Other schemes (gcps, bash) are not served by Sustain: dropped with a
-warning.
+listens); ``http(s)://`` -> an HTTP POST by a shared ``aiohttp.ClientSession``, at most
+``concurrency`` in flight (aiohttp, not httpx: httpcore's pool costs O(connections) per request,
+which collapsed a burst of 1,000 timer unblocks at 256 connections, see benchmarks/README.md);
+the loop waits for a free slot (backpressure), it never drops a push while running.  Other
+schemes (gcps, bash) are not served by Sustain: dropped with a warning.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
+import aiohttp
 import msgspec
 
 from sustain.protocol.addresses import Address, parse_address
@@ -65,12 +66,12 @@ class Delivery:
         headers = {"content-type": "application/json"}
         if push.auth.mode == "bearer" and push.auth.token:
             headers[push.auth.header] = f"Bearer {push.auth.token}"
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(push.request_timeout / 1000, connect=push.connect_timeout / 1000),
-            limits=httpx.Limits(max_connections=push.concurrency),
-            follow_redirects=False,
+        self._headers = headers
+        self._timeout = aiohttp.ClientTimeout(
+            total=push.request_timeout / 1000, connect=push.connect_timeout / 1000
         )
+        self._concurrency = push.concurrency
+        self._session: aiohttp.ClientSession | None = None  # made in the loop, on first push
         self._pushes: set[asyncio.Task[None]] = set()
         self._addresses: dict[str, Address | None] = {}
         self._alarm = Alarm()
@@ -93,7 +94,17 @@ class Delivery:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._concurrency),
+            )
+        return self._session
 
     def _claim(self, tx: Tx) -> Claimed:
         executes, unblocks = tx.claim_outbox(self._batch)
@@ -165,19 +176,19 @@ class Delivery:
 
     async def _push(self, url: str, payload: bytes) -> None:
         try:
-            response = await self._client.post(url, content=payload)
+            async with self._client().post(url, data=payload, allow_redirects=False) as response:
+                status = response.status
+                await response.read()
         except Exception as exc:
-            # Anything (refused, timeout, a URL httpx rejects) is a failed delivery: at most
+            # Anything (refused, timeout, a URL aiohttp rejects) is a failed delivery: at most
             # once, logged, never fatal to the loop.
             log.warning("push to %s failed: %r", url, exc, extra={"address": url})
             self._metrics.delivery("error")
         else:
-            if 200 <= response.status_code < 300:
+            if 200 <= status < 300:
                 self._metrics.delivery("success")
             else:
-                log.warning(
-                    "push to %s answered %d", url, response.status_code, extra={"address": url}
-                )
+                log.warning("push to %s answered %d", url, status, extra={"address": url})
                 self._metrics.delivery("error")
         finally:
             self._slots.release()

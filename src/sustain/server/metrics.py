@@ -67,9 +67,11 @@ class Metrics:
         self._request_children: dict[tuple[str, int], Any] = {}
         self._duration_children: dict[str, Any] = {}
 
-    def serve(self, port: int) -> None:
-        """Expose ``/metrics`` on ``0.0.0.0:port`` (a daemon thread)."""
-        start_http_server(port, addr="0.0.0.0", registry=self.registry)
+    def serve(self, bind: str, port: int) -> None:
+        """Expose ``/metrics`` on ``bind:port`` (a daemon thread).  The reference always binds
+        0.0.0.0; Sustain uses the API's bind address, so a server kept on 127.0.0.1 does not
+        publish its metrics to the network."""
+        start_http_server(port, addr=bind, registry=self.registry)
 
     def request(self, kind: str, status: int, seconds: float) -> None:
         if not self.enabled:

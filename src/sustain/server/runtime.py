@@ -154,7 +154,7 @@ def run(config: ServerConfig) -> None:
         port = config.observability.metrics_port
         if port:
             try:
-                runtime.metrics.serve(port)
+                runtime.metrics.serve(config.server.bind, port)
             except OSError as exc:
                 raise OSError(f"cannot serve metrics on port {port}: {exc.strerror}") from None
     except BaseException:
