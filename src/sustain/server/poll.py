@@ -88,9 +88,14 @@ class PollRegistry:
         if self._count >= self._max:
             return None
         conn = PollConnection(group, id, self._buffer_size)
-        self._groups.setdefault(group, []).append(conn)
-        self._count += 1
+        self.add(conn)
         return conn
+
+    def add(self, conn: PollConnection) -> None:
+        """Register a connection built by the caller, without the capacity check: the
+        embedded SDK (``sustain.sdk.local``) subscribes in-process listeners this way."""
+        self._groups.setdefault(conn.group, []).append(conn)
+        self._count += 1
 
     def unregister(self, conn: PollConnection) -> None:
         conns = self._groups.get(conn.group)

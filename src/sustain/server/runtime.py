@@ -60,6 +60,7 @@ class Runtime:
         config: ServerConfig,
         store: Store,
         authenticator: Authenticator | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -67,7 +68,8 @@ class Runtime:
         self.engine = Engine(
             EngineConfig(retry_timeout=config.tasks.retry_timeout, debug=config.debug)
         )
-        self.clock = Clock()
+        # A caller-supplied clock (a Clock subclass) lets the embedded SDK run on fake time.
+        self.clock = clock if clock is not None else Clock()
         self.metrics = Metrics(enabled=config.observability.metrics_port != 0)
         poll = config.transports.http_poll
         self.registry = PollRegistry(poll.max_connections, poll.buffer_size)

@@ -1,0 +1,253 @@
+"""``LocalNetwork``: embedded mode, the whole server minus the sockets, in this process.
+
+Theory of operation: ``start()`` builds the server's own ``Runtime`` (store, engine, clock,
+poll registry, outbox delivery, timer loop) from a small ``ServerConfig`` and starts its two
+loops on the running event loop.  Nothing is re-implemented here:
+
+* ``request(kind, data)`` is what ``POST /`` does without HTTP: one ``engine.apply`` in one
+  store transaction (``store.run_async``; SQLite group commit batches concurrent callers),
+  then the same wake-ups as the server's app (``wake_outbox`` rings the outbox loop,
+  ``deadline`` may move the timer loop earlier).  The request dict goes to the engine as is
+  and the answer is ``msgspec.to_builtins`` of the engine's records: no JSON on this path.
+* ``listen(group, pid, handler)`` adds an in-process subscriber to the poll registry, in the
+  place an SSE stream would take, so executes and unblocks for ``poll://any@group``,
+  ``poll://any@group/pid`` and ``poll://uni@group/pid`` are selected by exactly the server's
+  uni/any rules.  The outbox loop hands it the encoded message; it is decoded once and
+  passed to the handlers on the event loop (``call_soon``, never inside the outbox loop).
+
+Durability: with a file, every acknowledged request is on disk (``synchronous=FULL`` by
+default).  A process that reopens the file gets every unfinished task again without doing
+anything: outbox entries not yet delivered go out as soon as the loops start, and a task
+whose execute was delivered but never finished is re-sent by the task retry timer (at most
+``retry_timeout`` ms after it was last (re)queued; the value in force when that happened) or
+after its lease expires (``ttl``).  Register listeners before ``start()`` (or before the
+first request) so that the undelivered executes of a previous run find them.
+
+Store trouble: a failed commit (``CommitError``, a SQLite operational error) is retried with
+the 1 s doubling backoff like a remote 503; a closed store means the network was stopped
+(``NetworkStopped``).  Any other exception is the engine's bug, answered as a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from sustain.engine import Outcome
+from sustain.sdk import netkit
+from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
+from sustain.server.clock import Clock
+from sustain.server.config import (
+    ObservabilityConfig,
+    ServerConfig,
+    SqliteConfig,
+    StorageConfig,
+    TasksConfig,
+)
+from sustain.server.poll import PollConnection
+from sustain.server.runtime import Runtime, open_store
+from sustain.store.errors import CommitError, StoreClosedError
+from sustain.store.tx import Tx
+
+log = logging.getLogger(__name__)
+
+_decode = msgspec.json.Decoder().decode
+
+
+class _Subscriber(PollConnection):
+    """An in-process poll connection: delivered messages go straight to the handlers."""
+
+    __slots__ = ("handlers", "loop")
+
+    def __init__(self, group: str, pid: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(group, pid, 0)
+        self.loop = loop
+        self.handlers: list[MessageHandler] = []
+
+    def offer(self, payload: bytes) -> bool:
+        if self.closed:
+            return False
+        try:
+            message = _decode(payload)
+        except msgspec.DecodeError:  # our own encoder wrote it: cannot happen, never fatal
+            log.exception("undecodable message dropped")
+            return False
+        self.loop.call_soon(netkit.dispatch, self.handlers, message)
+        return True
+
+
+class LocalNetwork:
+    """The ``Network`` of embedded mode (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str = "sustain.db",
+        *,
+        synchronous: str = "FULL",
+        retry_timeout: int = 30000,
+        clock: Clock | None = None,
+        debug: bool = False,
+    ) -> None:
+        """``path`` is a SQLite file, or ``":memory:"`` for a throwaway in-memory store.
+
+        ``clock`` (a ``Clock`` subclass) replaces wall time for requests and timers, e.g. a
+        fake clock in tests; call ``wake_timers()`` after moving it.  ``debug`` enables the
+        ``debug.*`` operations.  Nothing is opened before ``start()``.
+        """
+        storage = (
+            StorageConfig(type="memory")
+            if path == ":memory:"
+            else StorageConfig(type="sqlite", sqlite=SqliteConfig(path, synchronous))
+        )
+        self.config = ServerConfig(
+            debug=debug,
+            storage=storage,
+            tasks=TasksConfig(retry_timeout=retry_timeout),
+            observability=ObservabilityConfig(metrics_port=0),
+        )
+        self._clock = clock
+        self._runtime: Runtime | None = None
+        self._subscribers: dict[tuple[str, str], _Subscriber] = {}
+        self._pending: list[tuple[str, str, MessageHandler]] = []
+        self._reconnect: list[Callable[[], None]] = []
+        self._stopped = asyncio.Event()
+        self._starting: asyncio.Lock | None = None
+        self._corr = itertools.count(1)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        """The running server runtime (store, engine, loops); only after ``start()``."""
+        if self._runtime is None:
+            raise RuntimeError("LocalNetwork is not started")
+        return self._runtime
+
+    async def start(self) -> None:
+        if self._runtime is not None:
+            return
+        if self._stopped.is_set():
+            raise NetworkStopped("the network was stopped")
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._runtime is not None:
+                return
+            # Opening runs migrations and takes the file lock: keep it off the event loop.
+            store = await asyncio.to_thread(open_store, self.config)
+            runtime = Runtime(self.config, store, clock=self._clock)
+            loop = asyncio.get_running_loop()
+            for group, pid, handler in self._pending:
+                self._subscribe(runtime, loop, group, pid, handler)
+            self._pending.clear()
+            await runtime.start()
+            self._runtime = runtime
+
+    async def stop(self) -> None:
+        """Stop the loops and close the store (its queued writes finish first)."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        runtime = self._runtime
+        if runtime is None and self._starting is not None:
+            async with self._starting:  # a start in progress: let it finish, then undo it
+                runtime = self._runtime
+        if runtime is not None:
+            await runtime.stop()
+
+    def wake_timers(self) -> None:
+        """Run the timer pass now (after moving a fake clock forward)."""
+        if self._runtime is not None:
+            self._runtime.timer.notify(0)
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def request(self, kind: str, data: Mapping[str, Any]) -> Answer:
+        runtime = self._runtime
+        if runtime is None:
+            await self.start()
+            runtime = self.runtime
+        payload = data if isinstance(data, dict) else dict(data)
+        corr_id = f"local-{next(self._corr)}"
+        engine = runtime.engine
+        clock = runtime.clock
+        attempt = 0
+        while True:
+            if self._stopped.is_set():
+                raise NetworkStopped("the network was stopped")
+            now = clock.now()
+
+            def op(tx: Tx, now: int = now) -> Outcome:
+                return engine.apply(tx, kind, payload, now, corr_id)
+
+            try:
+                outcome = await runtime.store.run_async(op)
+            except StoreClosedError:
+                raise NetworkStopped("the store is closed") from None
+            except (CommitError, sqlite3.OperationalError) as exc:
+                log.warning("store unavailable for %s, retrying: %s", kind, exc)
+                if await netkit.rest(self._stopped, netkit.backoff(attempt)):
+                    raise NetworkStopped("the network was stopped") from None
+                attempt += 1
+                continue
+            except Exception as exc:
+                log.exception("operation %s failed", kind)
+                return Answer(500, f"Internal error: {exc}")
+            break
+        if outcome.wake_outbox:
+            runtime.delivery.wake()
+        if outcome.deadline is not None:
+            runtime.timer.notify(outcome.deadline)
+        if outcome.status == 200 and kind.startswith("debug."):
+            if kind == "debug.start":
+                runtime.pause.pause()
+            elif kind == "debug.stop":
+                runtime.pause.resume()
+        data_out = outcome.data
+        if not isinstance(data_out, str):
+            data_out = msgspec.to_builtins(data_out)
+        return Answer(outcome.status, data_out)
+
+    # -- messages --------------------------------------------------------------------------
+
+    def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
+        if self._stopped.is_set():
+            raise NetworkStopped("the network was stopped")
+        if self._runtime is None:
+            self._pending.append((group, pid, on_message))
+        else:
+            self._subscribe(self._runtime, asyncio.get_running_loop(), group, pid, on_message)
+
+    def listening(self, group: str, pid: str) -> bool:
+        """True once ``(group, pid)`` receives messages (after ``listen`` and ``start``)."""
+        return self._runtime is not None and (group, pid) in self._subscribers
+
+    def _subscribe(
+        self,
+        runtime: Runtime,
+        loop: asyncio.AbstractEventLoop,
+        group: str,
+        pid: str,
+        handler: MessageHandler,
+    ) -> None:
+        subscriber = self._subscribers.get((group, pid))
+        if subscriber is None:
+            subscriber = self._subscribers[(group, pid)] = _Subscriber(group, pid, loop)
+            runtime.registry.add(subscriber)
+        subscriber.handlers.append(handler)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Kept for the protocol: an in-process subscriber never disconnects."""
+        self._reconnect.append(callback)
+
+    def anycast(self, group: str) -> str:
+        return netkit.anycast(group)
+
+    def unicast(self, group: str, pid: str) -> str:
+        return netkit.unicast(group, pid)

@@ -1,0 +1,242 @@
+"""``RemoteNetwork``: ``POST /`` and the SSE poll stream of a Sustain or Resonate server.
+
+Theory of operation: one ``aiohttp.ClientSession`` per network carries every request and
+every stream (SDK-WIRE.md §3).
+
+* ``request`` sends the envelope ``{kind, head: {corrId, version[, auth]}, data}`` with
+  ``Authorization: Bearer`` when a token is set, and returns ``Answer(head.status, data)``
+  whatever the status: protocol errors (4xx) are answers, not exceptions.  An answer whose
+  ``kind`` or ``corrId`` is not the request's is refused as a 500 answer (what the official
+  SDKs do).  Transport failures (refused, reset, the per-request ``timeout``) and 503
+  answers (the server's "retry" for a store hiccup or a proxy's unavailable) are retried on
+  the 1 s doubling ladder capped at 30 s (after one immediate retry when a pooled
+  connection turns out to be closed), until ``stop()``, which makes every waiting or
+  retrying request raise ``NetworkStopped`` at once (closing the session aborts the ones on
+  the wire).  A retry after a lost answer is safe: creates and settles are idempotent, and
+  a versioned task operation that did apply answers 409 the second time, which workers
+  already treat as "no longer mine" (PROTOCOL.md §0.1 item 6).
+* ``listen`` keeps one stream per (group, pid); the stream itself lives in ``remote_sse``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from sustain.protocol.records import VERSION
+from sustain.sdk import netkit
+from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
+from sustain.sdk.remote_sse import Stream
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_HTTP = frozenset({502, 503, 504})
+_encode = msgspec.json.Encoder().encode
+
+
+class _Head(msgspec.Struct):
+    corrId: str
+    status: int
+
+
+class _Envelope(msgspec.Struct):
+    kind: str
+    head: _Head
+    data: Any = None
+
+
+_decode_answer = msgspec.json.Decoder(_Envelope).decode
+
+
+class _Retry(Exception):
+    """This answer means "try again later" (a 503, a proxy's 502/504)."""
+
+
+class RemoteNetwork:
+    """The ``Network`` of remote mode (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10,
+        idle_timeout: float | None = 60,
+    ) -> None:
+        """``url`` is the server's base URL (``http://host:8001``, a path prefix is kept).
+
+        ``timeout`` bounds one request attempt and one stream connect (seconds).
+        ``idle_timeout`` drops and reconnects a stream that has been silent that long (the
+        server sends a keep-alive every 15 s, so only a dead peer stays silent); None
+        disables it.
+        """
+        self.url = url.rstrip("/")
+        self._post_url = URL(self.url + "/")
+        self._token = token
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._headers = headers
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout, sock_read=idle_timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._streams: dict[tuple[str, str], Stream] = {}
+        self._reconnect: list[Callable[[], None]] = []
+        self._stopped = asyncio.Event()
+        self._started = False
+        # corrIds: unique per process and per network without a uuid per request.
+        self._corr_prefix = f"sx-{os.urandom(6).hex()}-"
+        self._corr = itertools.count(1)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            if self._stopped.is_set():
+                raise NetworkStopped("the network was stopped")
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256),
+                headers=self._headers,
+            )
+        return self._session
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        if self._stopped.is_set():
+            raise NetworkStopped("the network was stopped")
+        self._started = True
+        self._client()
+        for stream in self._streams.values():
+            stream.start()
+
+    async def stop(self) -> None:
+        """Close every stream, make pending requests raise ``NetworkStopped``, close the
+        session."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        streams = list(self._streams.values())
+        for stream in streams:
+            stream.cancel()
+        await asyncio.gather(*(stream.wait_closed() for stream in streams))
+        if self._session is not None:
+            await self._session.close()
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def request(self, kind: str, data: Mapping[str, Any]) -> Answer:
+        session = self._client()
+        corr_id = f"{self._corr_prefix}{next(self._corr)}"
+        head: dict[str, str] = {"corrId": corr_id, "version": VERSION}
+        if self._token:
+            head["auth"] = self._token
+        body = _encode(
+            {"kind": kind, "head": head, "data": data if isinstance(data, dict) else dict(data)}
+        )
+        attempt = 0
+        fresh = False  # the one immediate retry after a dropped keep-alive connection
+        while True:
+            try:
+                async with session.post(
+                    self._post_url, data=body, timeout=self._timeout
+                ) as response:
+                    status = response.status
+                    raw = await response.read()
+                return _answer(kind, corr_id, status, raw)
+            except (aiohttp.ClientError, OSError, TimeoutError, _Retry) as exc:
+                if self._stopped.is_set():
+                    raise NetworkStopped("the network was stopped") from None
+                if isinstance(exc, aiohttp.ServerDisconnectedError) and not fresh:
+                    # Most often a pooled keep-alive connection the server closed as we
+                    # reused it (an idle timeout, a restart): retry at once on a new one.
+                    fresh = True
+                    continue
+                log.warning(
+                    "%s to %s failed, retrying (attempt %d): %r", kind, self.url, attempt + 1, exc
+                )
+            except RuntimeError:
+                # aiohttp: "Session is closed" once stop() closed it under us.
+                if self._stopped.is_set():
+                    raise NetworkStopped("the network was stopped") from None
+                raise
+            if await netkit.rest(self._stopped, netkit.backoff(attempt)):
+                raise NetworkStopped("the network was stopped")
+            attempt += 1
+
+    # -- messages --------------------------------------------------------------------------
+
+    def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
+        if self._stopped.is_set():
+            raise NetworkStopped("the network was stopped")
+        stream = self._streams.get((group, pid))
+        if stream is None:
+            stream = self._streams[(group, pid)] = Stream(
+                self._poll_url(group, pid),
+                self._client,
+                self._stream_timeout,
+                self._stopped,
+                self._reconnected,
+            )
+            if self._started:
+                stream.start()
+        stream.handlers.append(on_message)
+
+    def listening(self, group: str, pid: str) -> bool:
+        """True while the message stream of ``(group, pid)`` is open (it may still be down
+        and reconnecting after ``listen``)."""
+        stream = self._streams.get((group, pid))
+        return stream is not None and stream.connected
+
+    def _poll_url(self, group: str, pid: str) -> URL:
+        segments = [netkit.quote_segment(group), netkit.quote_segment(pid)]
+        return URL(f"{self.url}/poll/{segments[0]}/{segments[1]}", encoded=True)
+
+    def _reconnected(self) -> None:
+        for callback in list(self._reconnect):
+            try:
+                callback()
+            except Exception:
+                log.exception("on_reconnect callback %r failed", callback)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        self._reconnect.append(callback)
+
+    def anycast(self, group: str) -> str:
+        return netkit.anycast(group)
+
+    def unicast(self, group: str, pid: str) -> str:
+        return netkit.unicast(group, pid)
+
+
+def _answer(kind: str, corr_id: str, http_status: int, raw: bytes) -> Answer:
+    """The answer in ``raw``; raises ``_Retry`` for "try again" answers."""
+    try:
+        envelope = _decode_answer(raw)
+    except msgspec.DecodeError:
+        if http_status in _TRANSIENT_HTTP:
+            raise _Retry(f"HTTP {http_status}") from None
+        text = raw[:200].decode("utf-8", "replace")
+        return Answer(502, f"Invalid answer from the server (HTTP {http_status}): {text}")
+    if envelope.head.status == 503:
+        raise _Retry(f"503 {envelope.data!r}")
+    if envelope.kind == "unknown" and envelope.head.status >= 400:
+        # The server could not read the envelope (e.g. 413 too large): its error stands.
+        return Answer(envelope.head.status, envelope.data)
+    if envelope.kind != kind or envelope.head.corrId != corr_id:
+        return Answer(
+            500,
+            f"Mismatched answer: expected {kind}/{corr_id}, "
+            f"got {envelope.kind}/{envelope.head.corrId}",
+        )
+    return Answer(envelope.head.status, envelope.data)
