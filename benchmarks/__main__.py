@@ -1,0 +1,175 @@
+"""``python -m benchmarks [s1|timers|rss ...] [--quick] [--runs N]``: run and summarise.
+
+Prints one JSON line per run (machine-readable, e.g. ``| grep '^{'``), then one Markdown
+table per workload with the median of every number over the runs, the machine's load
+average before and after, and the date.  Exits 1 if any run saw a failed check (a non-200
+answer, an unblock in the wrong state): a fast wrong answer is not a result.  Speed itself
+is never asserted; the goals of the issue are printed next to the medians for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import signal
+import sys
+from collections.abc import Callable
+
+from benchmarks import rss, throughput, timers
+from benchmarks.harness import strace_available
+from benchmarks.stats import Row, fmt, median_row, table
+
+WORKLOADS = ("s1", "timers", "rss")
+
+
+def _cases(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    cases: dict[str, list[Row]] = {}
+    for row in rows:
+        cases.setdefault(str(row["case"]), []).append(row)
+    return list(cases.items())
+
+
+def _span(runs: list[Row], key: str, digits: int = 0) -> str:
+    values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
+    if len(values) < 2:
+        return "-"
+    return f"{fmt(float(min(values)), digits)}-{fmt(float(max(values)), digits)}"
+
+
+def _s1_table(rows: list[Row]) -> str:
+    out = []
+    for case, runs in _cases(rows):
+        m = median_row(runs)
+        out.append([
+            case, str(len(runs)), fmt(m["ops_per_s"], 0), _span(runs, "ops_per_s"),
+            fmt(m["fsyncs_per_op"], 3), fmt(m["lat_p50_ms"]), fmt(m["lat_p99_ms"]),
+            f"{m['server_cpu']:.0%}", fmt(m["server_cpu_ms_per_op"], 3),
+            f"{m['server_runqueue_wait']:.0%}", f"{m['generator_cpu']:.0%}",
+            fmt(sum(r["errors"] for r in runs)),
+        ])  # fmt: skip
+    headers = [
+        "S1 create+settle", "runs", "ops/s (median)", "min-max", "fsyncs/op",
+        "p50 ms", "p99 ms", "server CPU", "CPU ms/op", "runq wait", "loadgen CPU",
+        "errors",
+    ]  # fmt: skip
+    return table(headers, out) + "\nGoal: >= 5,000 ops/s at 64 clients (synchronous=FULL)."
+
+
+def _timers_table(rows: list[Row]) -> str:
+    out = []
+    for case, runs in _cases(rows):
+        m = median_row(runs)
+        out.append([
+            case, str(len(runs)), fmt(m.get("p50_ms")), fmt(m.get("p99_ms")),
+            _span(runs, "p99_ms", 1), fmt(m.get("max_ms")), fmt(m.get("missing")),
+            fmt(sum(r["errors"] for r in runs)),
+        ])  # fmt: skip
+    headers = [
+        "Timer lateness", "runs", "p50 ms", "p99 ms (median)", "p99 min-max", "max ms",
+        "missing", "errors",
+    ]  # fmt: skip
+    note = (
+        "\nmissing = unblocks not received 5 s after the last deadline (counted as inf)."
+        "\nGoal: p99 <= 20 ms with 1,000 timers due in the same second."
+    )
+    return table(headers, out) + note
+
+
+def _rss_table(rows: list[Row]) -> str:
+    out = []
+    for case, runs in _cases(rows):
+        m = median_row(runs)
+        out.append([
+            case, str(len(runs)), fmt(m.get("rss_mb")), _span(runs, "rss_mb", 1),
+            fmt(m.get("peak_rss_mb")), fmt(m.get("idle_rss_mb")),
+            fmt(m.get("bytes_per_promise"), 0),
+            fmt(m.get("db_mb")), fmt(m.get("creates_per_s"), 0),
+            fmt(sum(r["errors"] for r in runs)),
+        ])  # fmt: skip
+    headers = [
+        "Server RSS", "runs", "RSS MB (median)", "min-max", "peak MB", "idle MB",
+        "B/promise", "db MB", "creates/s", "errors",
+    ]  # fmt: skip
+    return table(headers, out) + "\nGoal: < 200 MB with 100,000 pending promises."
+
+
+TABLES: dict[str, Callable[[list[Row]], str]] = {
+    "s1": _s1_table,
+    "timers": _timers_table,
+    "rss": _rss_table,
+}
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("workloads", nargs="*", metavar="WORKLOAD",
+                        help=f"any of {', '.join(WORKLOADS)} (default: all)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 short run each")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="runs per case (default 3; rss: 1, a 100k run takes minutes)",
+    )
+    parser.add_argument("--generators", type=int, default=1,
+                        help="load-generator processes for s1 and rss (default 1)")  # fmt: skip
+    parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
+                        help="HTTP client of the load generators (default raw: see "
+                        "benchmarks/rawhttp.py)")  # fmt: skip
+    parser.add_argument("--no-strace", action="store_true", help="do not count fsyncs")
+    parser.add_argument("--nice", type=int, default=None,
+                        help="scheduling niceness for this process, the servers and the load "
+                        "generators (e.g. -10 as root: less noise from other work on a shared "
+                        "machine)")  # fmt: skip
+    args = parser.parse_args(argv)
+    chosen = [w.lower() for w in args.workloads] or list(WORKLOADS)
+    unknown = sorted(set(chosen) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {WORKLOADS}")
+    repeat = args.runs or (1 if args.quick else 3)
+    trace = not args.no_strace and strace_available()
+
+    # SIGTERM (a CI timeout, `kill`) must still run the `finally` blocks that stop servers.
+    signal.signal(signal.SIGTERM, _terminate)
+    if args.nice is not None:
+        # Inherited by every child process (servers, generators): set once, here.
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = os.getloadavg()
+    results: dict[str, list[Row]] = {}
+    for name in chosen:
+        if name == "s1":
+            results[name] = throughput.runs(args.quick, repeat, args.generators, trace, args.client)
+        elif name == "timers":
+            results[name] = timers.runs(args.quick, repeat)
+        else:
+            results[name] = rss.runs(args.quick, args.runs or 1, args.generators, args.client)
+    load_after = os.getloadavg()
+
+    print()
+    print(f"Sustain benchmarks, {started:%Y-%m-%d %H:%M} UTC, {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, load average before {load_before[0]:.2f} "
+          f"after {load_after[0]:.2f} (1 min); load-generator client {args.client}; "
+          "medians over the runs"
+          f"{' [--quick]' if args.quick else ''}"
+          f"{f' [--nice {args.nice}]' if args.nice is not None else ''}.")  # fmt: skip
+    if "s1" in chosen and not trace:
+        print("fsyncs not counted (strace missing or --no-strace).")
+    for name in chosen:
+        print()
+        print(TABLES[name](results[name]))
+    failed = sum(int(r.get("errors") or 0) for rows in results.values() for r in rows)
+    if failed:
+        print(f"\n{failed} failed check(s): see the JSON lines above.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
