@@ -1,19 +1,25 @@
 """Differential test: the engine against the reference model on random operation sequences.
 
 Theory of operation (the Python re-creation of PROTOCOL.md §8.2): hypothesis draws sequences
-of requests (generators in ``model.generators``, guided by the model's state) with time moving
-forward by 0-50 s, through ``debug.tick`` and through the ``now`` of ordinary requests.  Every
-request goes to the reference model and to the engine on a real store (memory, and SQLite on a
-file); the status and the full answer must be equal, and so must ``debug.snap`` after every
-step.  A failure prints the whole step list and a unified diff of the first difference.
+of requests (``tests.model.generators``, guided by the model's state) with time moving forward
+by 0-50 s (now and then 10 minutes), through ``debug.tick`` and through the ``now`` of ordinary
+requests.  Every request goes to the reference model and to the engine on a real store
+(memory, and SQLite on a file); the status and the full answer must be equal, and so must
+``debug.snap`` after every step.  The Outcome's hints for the server's loops are checked too:
+a timer the step created or moved must be reported in ``deadline``, an outbox write must set
+``wake_outbox``.  A failure prints the whole step list and a unified diff.
 
-Each backend test also checks coverage as the Rust harness does: every operation kind must
-have answered at least one 2xx across the run, so a generator that silently stopped producing
-meaningful requests fails loudly instead of passing vacuously.
+Each backend test also checks coverage, as the Rust harness does and more: every operation
+kind must have answered at least one 2xx, and the run must have reached every situation and
+spec rule of ``FEATURES``, so a generator that silently stopped producing meaningful requests
+fails loudly instead of passing vacuously.  (Derandomized: a change to the generators changes
+the sequences; if a feature goes missing, tune the weights or cover it in
+test_differential_scenarios.py.)
 
 Scale: ``SUSTAIN_DIFF_EXAMPLES`` (default 100) sequences of ``SUSTAIN_DIFF_STEPS`` (default
 30) steps per backend.  Derandomized so ``make test`` is reproducible; set
-``SUSTAIN_DIFF_RANDOM=1`` to explore new sequences.
+``SUSTAIN_DIFF_RANDOM=1`` to explore new sequences and ``SUSTAIN_DIFF_SHRINK=1`` to have
+hypothesis shrink a failure to a minimal sequence (slow).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from sustain.engine import Engine, EngineConfig
@@ -40,6 +46,11 @@ T0 = 1_700_000_000_000
 RETRY = 30000
 EXAMPLES = int(os.environ.get("SUSTAIN_DIFF_EXAMPLES", "100"))
 STEPS = int(os.environ.get("SUSTAIN_DIFF_STEPS", "30"))
+PHASES = (
+    list(Phase)
+    if os.environ.get("SUSTAIN_DIFF_SHRINK") == "1"
+    else [Phase.explicit, Phase.reuse, Phase.generate]
+)
 MUST_SUCCEED = sorted(KINDS | {"debug.tick", "debug.snap", "debug.reset"})
 
 Step = tuple[str, dict[str, Any], int, int | None]
@@ -51,6 +62,7 @@ class Backend:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.engine = Engine(EngineConfig(retry_timeout=RETRY, debug=True))
+        self.last: Any = None
 
     def apply(
         self, kind: str, data: dict[str, Any], now: int, debug_time: int | None
@@ -59,6 +71,7 @@ class Backend:
             return self.engine.apply(tx, kind, data, now, "c", debug_time=debug_time)
 
         outcome = self.store.run(op)
+        self.last = outcome  # its wake_outbox and deadline hints, checked by _check_hints
         return outcome.status, msgspec.to_builtins(outcome.data)
 
 
@@ -99,6 +112,9 @@ def _check(what: str, expected: Any, got: Any, steps: list[Step]) -> None:
         )
 
 
+# Situations (read off the snapshots) and spec rules (the model's ``events``) that the random
+# sequences must reach on every backend; the rarest rules have directed scenarios instead
+# (test_differential_scenarios.py).
 FEATURES = frozenset(
     {
         "unblock message",
@@ -116,6 +132,22 @@ FEATURES = frozenset(
         "preload",
         "suspend 300",
         "inner 404",
+        "event: try_timeout",
+        "event: tick: promise timeout",
+        "event: tick: retry",
+        "event: tick: lease expired",
+        "event: tick: schedule fired",
+        "event: tick: schedule catch-up",
+        "event: born settled",
+        "event: listener unblocked",
+        "event: suspended",
+        "event: fence promise.settle",
+        "event: heartbeat extended",
+        "event: register_callback ready",
+        "event: halt pending",
+        "event: halt acquired",
+        "event: schedule promise born settled",
+        "event: schedule promise exists",
     }
 )
 
@@ -158,11 +190,42 @@ def _features(snap: dict[str, Any], kind: str, answer: tuple[int, Any]) -> set[s
     return found
 
 
+def _timers_and_outbox(m: ReferenceModel) -> tuple[dict[tuple[str, str], int], Any]:
+    """Every timer of the model (promise timeouts, task timeouts, schedule runs) and its
+    outbox, to tell what an operation created or moved."""
+    timers = {
+        ("promise", p.id): p.timeout_at
+        for p in m.promises.values()
+        if p.pending and p.target is not None
+    }
+    timers |= {("task", t.id): t.timeout[1] for t in m.tasks.values() if t.timeout is not None}
+    timers |= {("schedule", s["id"]): s["nextRunAt"] for s in m.schedules.values()}
+    return timers, (dict(m.executes), set(m.unblocks))
+
+
+def _check_hints(before: Any, after: Any, outcome: Any, steps: list[Step]) -> None:
+    """The server's loops rely on the Outcome's hints: a timer created or moved must be
+    reported (``deadline`` at or before it) and a write to the outbox must ring
+    ``wake_outbox``.  Extra hints only cost a spurious wake-up, so they are allowed."""
+    moved = [at for key, at in after[0].items() if before[0].get(key) != at]
+    if moved and (outcome.deadline is None or outcome.deadline > min(moved)):
+        raise AssertionError(
+            f"Outcome.deadline is {outcome.deadline}, but step {len(steps) - 1} set a timer at "
+            f"{min(moved)}\nsteps:\n{_show(steps)}"
+        )
+    if after[1] != before[1] and not outcome.wake_outbox:
+        raise AssertionError(
+            f"step {len(steps) - 1} wrote to the outbox without wake_outbox\nsteps:\n{_show(steps)}"
+        )
+
+
 def _draw_step(draw: Callable[[Any], Any], model: ReferenceModel, now: int) -> Step:
     """One request: mostly an operation from the weighted table, sometimes time or debug."""
     roll = draw(st.integers(0, 99))  # 0 (hypothesis' favourite) is an ordinary operation
     if roll >= 86:  # time passes and the timers run
         time = now + draw(st.integers(0, 50)) * 1000
+        if chance(draw, 0.03):  # a long pause: many schedule occurrences to catch up
+            time += 600_000
         debug_time: int | None = time
         if chance(draw, 0.03):
             debug_time = time + 1  # must be refused
@@ -197,13 +260,17 @@ def _run_sequence(
         kind, data, now, debug_time = _draw_step(draw, model, now)
         steps.append((kind, data, now, debug_time))
         note(f"step {len(steps) - 1}: t+{now - T0} {kind} {json.dumps(data, sort_keys=True)}")
+        before = _timers_and_outbox(model)
         expected = model.apply(kind, copy.deepcopy(data), now, debug_time)
         got = backend.apply(kind, copy.deepcopy(data), now, debug_time)
         _check(f"answer to {kind}", expected, got, steps)
+        if not kind.startswith("debug."):
+            _check_hints(before, _timers_and_outbox(model), backend.last, steps)
         seen.add((kind, expected[0]))
         snap = model.apply("debug.snap", {}, now, now)
         _check("debug.snap", snap, backend.apply("debug.snap", {}, now, now), steps)
         reached.update(_features(snap[1], kind, expected))
+    reached.update(f"event: {e}" for e in model.events)
 
 
 def _differential(backend: Backend) -> None:
@@ -214,8 +281,16 @@ def _differential(backend: Backend) -> None:
         max_examples=EXAMPLES,
         deadline=None,
         derandomize=os.environ.get("SUSTAIN_DIFF_RANDOM") != "1",
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
         database=None,
+        report_multiple_bugs=False,
+        # Shrinking a 30-step sequence can take minutes (past the suite's timeout); the failure
+        # already prints every step and the first difference.  SUSTAIN_DIFF_SHRINK=1 shrinks.
+        phases=PHASES,
     )
     @given(st.data())
     def run(data: st.DataObject) -> None:

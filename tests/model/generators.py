@@ -167,6 +167,11 @@ def g_promise_get(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:
 
 
 def g_promise_create(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:
+    if chance(draw, 0.06):  # a delayed start (§0 item 1), valid on purpose
+        id = pick(draw, IDS)
+        delay = now + int(pick(draw, [10_000, 40_000]))
+        tags = {"resonate:target": pick(draw, TARGETS), "resonate:delay": str(delay)}
+        return {"id": id, "timeoutAt": now + 10**8, "tags": tags}
     # Mostly a child of a running task: something for it to await (suspend, callbacks).
     acquired = sorted(t.id for t in m.tasks.values() if t.state == "acquired")
     live = sorted(t.id for t in m.tasks.values() if t.state != "fulfilled")
@@ -178,11 +183,25 @@ def g_promise_create(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:
 
 def g_promise_settle(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:
     pending = sorted(p.id for p in m.promises.values() if p.pending)
+    awaited = [i for i in pending if m.promises[i].awaiters or m.promises[i].listeners]
+    if awaited and chance(draw, 0.5):  # someone waits on it: the settlement chain runs
+        return settle_data(draw, pick(draw, awaited))
     id = pick(draw, pending) if pending and chance(draw, 0.8) else pick(draw, IDS)
     return settle_data(draw, id)
 
 
 def g_promise_register_callback(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:
+    # A suspended awaiter and an already settled awaited: the direct resumption (§0 item 3).
+    pairs = sorted(
+        (i, t.id)
+        for t in m.tasks.values()
+        if t.state == "suspended"
+        for i, p in m.promises.items()
+        if not p.pending and origin(i) == origin(t.id) and i != t.id
+    )
+    if pairs and chance(draw, 0.5):
+        awaited, awaiter = pick(draw, pairs)
+        return {"awaited": awaited, "awaiter": awaiter}
     awaiter = task_id(draw, m, pick(draw, ["suspended", "acquired", "pending", None]))
     return {"awaited": awaitable(draw, m, awaiter), "awaiter": awaiter}
 
@@ -417,6 +436,8 @@ def choose_kind(draw: Draw, m: ReferenceModel) -> str:
     # Suspension is the protocol's richest path and needs a lucky state: take it when it comes.
     if _can_suspend(m) and chance(draw, 0.2):
         return "task.suspend"
+    if "halted" in have and chance(draw, 0.15):  # halted tasks are few: continue them
+        return "task.continue"
     if chance(draw, 0.9):
         able = [k for k in KIND_CHOICES if _NEEDS.get(k) is None or _NEEDS[k] in have]
         return str(pick(draw, able))

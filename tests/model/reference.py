@@ -2,14 +2,15 @@
 
 Theory of operation: one method per operation of PROTOCOL.md §2, each written as the spec
 states it: validate, try_timeout, the existence and state checks in the catalogue's order,
-then the effects on the plain state of ``model.state``.  Answers are plain builtins (what
+then the effects on the plain state of ``tests.model.state``.  Answers are plain builtins (what
 ``msgspec.to_builtins`` makes of the engine's answer), so the two compare with ``==``.
 
-Like the Rust oracle, the model reuses the request parser (``sustain.protocol.requests``) for
-the 400s of declarative validation, so the messages match by construction; everything else
-(try_timeout, state machines, settlement chain, outbox, timers) is written here again from
-the spec, never imported from the engine.  Requests are read from the raw ``data`` dict once
-``parse`` accepted it.
+Like the Rust oracle, the model reuses the request parser (``sustain.protocol.requests``:
+``parse`` and, for task.fence's inner action, ``parse_fence_action``) for the 400s of
+declarative validation, so the messages match by construction, and the shared cron evaluator
+(``sustain.engine.cron``).  Everything else (try_timeout, state machines, settlement chain,
+outbox, timers, schedules) is written here again from the spec, never imported from the
+engine or a store.  Requests are read from the raw ``data`` dict once ``parse`` accepted it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def _err(status: int, message: str) -> ProtocolError:
 
 
 class ReferenceModel(ModelState):
+    """The whole protocol, single-threaded and in memory; ``debug`` operations always on."""
+
     def apply(
         self,
         kind: str,
@@ -126,8 +129,10 @@ class ReferenceModel(ModelState):
                 awaited.awaiters.add(awaiter_id)
             elif task.state == "suspended":
                 # §0 item 3: resume it, record no ready callback.
+                self.events.add("register_callback resumes")
                 self.to_pending_with_retry(task, now)
             elif task.state in ("pending", "acquired"):
+                self.events.add("register_callback ready")
                 task.ready.add(awaited_id)
         return 200, {"promise": awaited.record()}
 
@@ -166,6 +171,7 @@ class ReferenceModel(ModelState):
             task = self.tasks.get(id)
             if task is None:
                 raise _err(422, "The promise does not have a resonate:target tag")
+            self.events.add(f"task.create on {task.state} task")
             if task.state == "pending":
                 self.acquire(task, d["pid"], d["ttl"], now)
             elif task.state != "fulfilled":
@@ -222,10 +228,12 @@ class ReferenceModel(ModelState):
             raise _err(422, "Awaited promise not found")
         task.ready.clear()
         if any(not self.promises[id].pending for id in awaited):
+            self.events.add("suspend 300")
             return 300, {"preload": self.preload(task.id)}
         for id in awaited:
             self.promises[id].awaiters.add(task.id)
         task.state, task.pid, task.timeout = "suspended", None, None
+        self.events.add("suspended")
         return 200, {}
 
     def op_task_fence(self, d: dict[str, Any], now: int) -> Answer:
@@ -240,6 +248,7 @@ class ReferenceModel(ModelState):
         if task.state != "acquired" or task.version != d["version"]:
             raise _err(409, "Version mismatch")
         status, data = 200, None
+        self.events.add(f"fence {kind}")
         if kind == "promise.create":
             data = self._create(inner, now)
         else:
@@ -266,6 +275,7 @@ class ReferenceModel(ModelState):
             ):
                 assert task.ttl is not None
                 task.timeout = (1, now + task.ttl)
+                self.events.add("heartbeat extended")
         return 200, {}
 
     def op_task_halt(self, d: dict[str, Any], now: int) -> Answer:
@@ -274,6 +284,7 @@ class ReferenceModel(ModelState):
         task = self._task(d["id"])
         if task.state == "fulfilled":
             raise _err(409, "Task is fulfilled")
+        self.events.add(f"halt {task.state}")
         task.state, task.pid, task.timeout = "halted", None, None
         return 200, {}
 

@@ -102,6 +102,9 @@ class ModelState:
         self.reset()
 
     def reset(self) -> None:
+        # Which rules of the spec the model has applied (never cleared by debug.reset): the
+        # differential test asserts its sequences reached every one of them.
+        self.events: set[str] = getattr(self, "events", set())
         self.promises: dict[str, MPromise] = {}
         self.tasks: dict[str, MTask] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
@@ -145,6 +148,7 @@ class ModelState:
             p = MPromise(
                 id, timeout_state(tags), param, {}, tags, timeout_at, timeout_at, timeout_at
             )
+            self.events.add("born settled")
             self.promises[id] = p
             if p.target is not None:
                 self.tasks[id] = MTask(id, "fulfilled", 0)
@@ -157,6 +161,7 @@ class ModelState:
             delay = tags.get(DELAY)
             if delay is not None and now < int(delay):
                 task.timeout = (RETRY, int(delay))  # first execute when the retry fires
+                self.events.add("delay deferred")
             else:
                 task.timeout = (RETRY, now + self.retry_timeout)
                 self.send_execute(id)
@@ -184,6 +189,7 @@ class ModelState:
             if p is not None and p.pending and p.timeout_at <= now:
                 batch.append(p)
         if batch:
+            self.events.add("try_timeout")
             self.time_out(batch, now)
 
     def settlement_chain(self, batch: list[MPromise], now: int) -> None:
@@ -202,14 +208,17 @@ class ModelState:
                 # §0 item 6: an awaiter past its own deadline is skipped and its callback
                 # dropped; its own timeout settles it later.
                 if not awaiter.pending or now >= awaiter.timeout_at:
+                    self.events.add("callback dropped: awaiter past deadline")
                     continue
                 if task is None or task.state == "fulfilled" or task.id in fulfilled:
                     continue
                 task.ready.add(p.id)
+                self.events.add(f"callback fired: {task.state} awaiter")
                 if task.state == "suspended":
                     self.to_pending_with_retry(task, now)
         for p in batch:  # step 4: ListenerUnblocked
             for address in p.listeners:
+                self.events.add("listener unblocked")
                 self.unblocks.add((p.id, address))
             p.listeners = set()
 

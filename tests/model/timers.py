@@ -20,12 +20,15 @@ def tick(state: ModelState, time: int) -> None:
         if p.pending and p.target is not None and p.timeout_at <= time
     ]
     if due:
+        state.events.add("tick: promise timeout")
         state.time_out(due, time)
     for task in _due_tasks(state, RETRY, "pending", time):
         task.timeout = (RETRY, time + state.retry_timeout)
+        state.events.add("tick: retry")
         state.send_execute(task.id)
     for task in _due_tasks(state, LEASE, "acquired", time):
         task.ttl = state.retry_timeout  # §0.1 item 12 (invisible on the wire)
+        state.events.add("tick: lease expired")
         state.to_pending_with_retry(task, time)
     for sid in sorted(state.schedules):
         if state.schedules[sid]["nextRunAt"] <= time:
@@ -51,6 +54,9 @@ def next_run(cron: str, after: int) -> int:
 
 def fire_schedule(state: ModelState, schedule: dict[str, Any], time: int) -> None:
     fired_at = schedule["nextRunAt"]
+    state.events.add("tick: schedule fired")
+    if next_run(schedule["cron"], fired_at) <= time:
+        state.events.add("tick: schedule catch-up")
     while fired_at <= time:
         _create_scheduled_promise(state, schedule, fired_at, time)
         schedule["lastRunAt"] = fired_at
@@ -64,6 +70,7 @@ def _create_scheduled_promise(
     sid = schedule["id"]
     pid = schedule["promiseId"].replace("{{.id}}", sid).replace("{{.timestamp}}", str(fired_at))
     if pid in state.promises:
+        state.events.add("schedule promise exists")
         return
     tags = dict(schedule["promiseTags"])
     tags["resonate:schedule"] = sid
@@ -72,6 +79,7 @@ def _create_scheduled_promise(
     timeout_at = fired_at + schedule["promiseTimeout"]
     param = dict(schedule["promiseParam"])
     if time >= timeout_at:
+        state.events.add("schedule promise born settled")
         state.promises[pid] = MPromise(
             pid, timeout_state(tags), param, {}, tags, timeout_at, fired_at, timeout_at
         )
