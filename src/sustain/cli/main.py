@@ -23,6 +23,7 @@ from sustain.cli.schedules import schedules
 from sustain.cli.session import Session
 from sustain.cli.tasks import tasks
 from sustain.cli.tree import tree
+from sustain.cli.worker import worker
 
 SERVER_COMMANDS = ("serve", "dev")
 ALIASES = {"promise": "promises", "task": "tasks", "schedule": "schedules"}
@@ -96,6 +97,7 @@ sustain.add_command(tasks)
 sustain.add_command(schedules)
 sustain.add_command(invoke)
 sustain.add_command(tree)
+sustain.add_command(worker)
 
 
 def main() -> None:

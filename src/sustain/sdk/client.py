@@ -1,0 +1,336 @@
+"""``Sustain``: the facade users hold (``from sustain import Sustain``).
+
+Modes: ``Sustain()`` is embedded (engine, SQLite store at ``./sustain.db`` and the server's
+background loops in this process; ``Sustain(store=":memory:")`` for throwaway runs);
+``Sustain(url="http://host:8001", group=, pid=, ttl=, token=)`` is remote (``POST /`` and
+the SSE poll stream); with neither, ``SUSTAIN_URL`` (or ``RESONATE_URL``) in the environment
+picks remote mode.
+
+Sync and async: the facade runs its own event loop in a background thread, where workflows,
+the worker and the network live.  ``run``/``rpc``/``get`` return a ``Handle`` at once from
+any code; ``handle.result()`` blocks in sync code and is awaitable in async code
+(``await handle.result()``), and so are ``promises.*``, ``schedules.*``, ``schedule``,
+``start`` and ``stop``.  The network starts on first use (or ``start()``): register
+functions first, so that work a previous run left unfinished finds them.
+
+The facade only delegates: the registry (registry.py), the worker (worker.py), the replay
+runtime (replay.py, runner.py), handles (handles.py), raw clients (admin.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from sustain.errors import FunctionNotFoundError, ServerError
+from sustain.sdk import codec, ids
+from sustain.sdk.admin import Promises, Schedules
+from sustain.sdk.handles import Handle, Subscriptions
+from sustain.sdk.local import LocalNetwork
+from sustain.sdk.loop import LoopThread, deliver
+from sustain.sdk.network import Network
+from sustain.sdk.registry import Function, Registry
+from sustain.sdk.remote import RemoteNetwork
+from sustain.sdk.replay import Env
+from sustain.sdk.retry import RetryPolicy
+from sustain.sdk.worker import Worker
+
+REFRESH_SECONDS = 60.0  # re-register listeners of pending handles (unblocks are best effort)
+DEFAULT_TIMEOUT = 86400.0  # seconds: a top-level call's promise lives one day by default
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _network(store: str | None, url: str | None, token: str | None) -> Network:
+    if url is None and store is None:
+        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
+    if url:
+        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
+        return RemoteNetwork(url, token=token)
+    return LocalNetwork(store or "sustain.db")
+
+
+@dataclass(frozen=True)
+class Options:
+    target: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    version: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    retry: RetryPolicy | None = None
+
+
+class _Core:
+    """What every options-view of one ``Sustain`` shares."""
+
+    def __init__(self, network: Network, group: str, pid: str, ttl_ms: int, max_tasks: int):
+        self.network = network
+        self.registry = Registry()
+        self.env = Env(network, self.registry, group, pid, ttl_ms)
+        self.subs = Subscriptions(network, network.unicast(group, pid))
+        self.worker = Worker(self.env, max_tasks, on_settled=self.subs.settled)
+        self.thread: LoopThread | None = None
+        self._thread_lock = threading.Lock()
+        self._starting: asyncio.Future[None] | None = None
+        self._refresh: asyncio.Future[None] | None = None
+        self.started = False
+        self.stopped = False
+
+    def loop(self) -> LoopThread:
+        with self._thread_lock:  # callers on several threads must share one loop
+            if self.thread is None:
+                self.thread = LoopThread()
+            return self.thread
+
+    async def ensure(self) -> Network:
+        if self._starting is None:
+            self.started = True
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+        return self.network
+
+    async def _start(self) -> None:
+        self.network.listen(self.env.group, self.env.pid, self._dispatch)
+        self.network.on_reconnect(self.subs.refresh)
+        await self.network.start()
+        self.worker.start()
+        self._refresh = asyncio.ensure_future(self.subs.refresh_every(REFRESH_SECONDS))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        self.worker.on_message(message)
+        self.subs.on_message(message)
+
+    async def stop(self) -> None:
+        if self.started and not self.stopped:
+            self.stopped = True
+            await self.worker.stop()
+            if self._refresh is not None:
+                self._refresh.cancel()
+            self.subs.cancel_all()
+            await self.network.stop()
+
+
+class Sustain:
+    """Durable functions: register them, call them by id, get their results."""
+
+    def __init__(
+        self,
+        store: str | None = None,
+        *,
+        url: str | None = None,
+        group: str = "default",
+        pid: str | None = None,
+        ttl: float | timedelta = 60.0,
+        token: str | None = None,
+        max_tasks: int = 64,
+        network: Network | None = None,
+    ) -> None:
+        net = network or _network(store, url, token)
+        ttl_ms = int(_seconds(ttl) * 1000)
+        self._core = _Core(net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks)
+        self._opts = Options()
+        self.promises = Promises(self._core.ensure, self._bridge)
+        self.schedules = Schedules(self._core.ensure, self._bridge)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _bridge(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return deliver(self._core.loop().submit(coro))
+
+    @property
+    def group(self) -> str:
+        return self._core.env.group
+
+    @property
+    def pid(self) -> str:
+        return self._core.env.pid
+
+    @property
+    def network(self) -> Network:
+        return self._core.network
+
+    def set_identity(self, group: str | None = None, pid: str | None = None) -> None:
+        """Change the worker group and/or process id (``sustain worker --group``); only
+        before the network starts."""
+        core = self._core
+        if core.started:
+            raise RuntimeError("set_identity() must be called before the Sustain starts")
+        core.env.group = group or core.env.group
+        core.env.pid = pid or core.env.pid
+        core.subs.address = core.network.unicast(core.env.group, core.env.pid)
+
+    def start(self) -> Any:
+        """Start the network and the worker (otherwise done on first use)."""
+        return self._bridge(self._core.ensure())
+
+    def stop(self) -> Any:
+        """Take no new work, let running tasks fulfill or suspend, close the network."""
+        core = self._core
+        if core.thread is None or not core.thread.loop.is_running():
+            return None
+        result = deliver(core.thread.submit(core.stop()))
+        if hasattr(result, "__await__"):
+            return self._stop_async(result)
+        core.thread.close()
+        return None
+
+    async def _stop_async(self, pending: Any) -> None:
+        await pending
+        assert self._core.thread is not None
+        self._core.thread.close()
+
+    def __enter__(self) -> Sustain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- registration -----------------------------------------------------------------------
+    def register(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        version: int = 1,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        """Register ``fn`` (first parameter: the Context); also ``@sustain.register(...)``."""
+        if fn is None:
+            return lambda f: self.register(f, name=name, version=version, retry=retry)
+        self._core.registry.add(fn, name=name, version=version, retry=retry)
+        return fn
+
+    def set_dependency(self, name: str, obj: Any) -> None:
+        self._core.env.dependencies[name] = obj
+
+    def options(
+        self,
+        *,
+        target: str | None = None,
+        timeout: float | timedelta | None = None,
+        version: int | None = None,
+        tags: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Sustain:
+        """A view of this Sustain whose calls use these options."""
+        view = object.__new__(Sustain)
+        view.__dict__.update(self.__dict__)
+        view._opts = replace(
+            self._opts,
+            target=target if target is not None else self._opts.target,
+            timeout=_seconds(timeout) if timeout is not None else self._opts.timeout,
+            version=version if version is not None else self._opts.version,
+            tags={**self._opts.tags, **(tags or {})},
+            retry=retry or self._opts.retry,
+        )
+        return view
+
+    # -- calls ------------------------------------------------------------------------------
+    def _target(self) -> str:
+        wanted = self._opts.target
+        return ids.resolve_target(wanted) if wanted else self._core.network.anycast(self.group)
+
+    def _promise(self, id: str, func: str, version: int, args: Any, kwargs: Any) -> dict[str, Any]:
+        return {
+            "id": id,
+            "timeoutAt": int(time.time() * 1000 + self._opts.timeout * 1000),
+            "param": codec.encode_invocation(func, args, kwargs, version, id),
+            "tags": ids.root_tags(id, self._target(), self._opts.tags),
+        }
+
+    def run(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
+        """Run a registered function durably under ``id``; this process executes it if it
+        wins the task.  The same id again returns the stored (or running) execution."""
+        ids.validate_root(id)
+        function = self._registered(fn)
+        data = self._promise(id, function.name, function.version, args, kwargs)
+        return Handle(id, self._core.loop().submit(self._run(data)), function.returns)
+
+    begin_run = run
+
+    def rpc(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
+        """Invoke a function (by name, or registered) on the target's workers under ``id``."""
+        ids.validate_root(id)
+        if isinstance(fn, str):
+            name, version, returns = fn, self._version_of(fn), None
+        else:
+            function = self._registered(fn)
+            name, version, returns = function.name, function.version, function.returns
+        data = self._promise(id, name, version, args, kwargs)
+        return Handle(id, self._core.loop().submit(self._rpc(data)), returns)
+
+    begin_rpc = rpc
+
+    def get(self, id: str) -> Handle:
+        """A handle on an existing promise."""
+        ids.validate_child(id)
+        return Handle(id, self._core.loop().submit(self._watch(id)))
+
+    def schedule(
+        self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run ``fn(*args, **kwargs)`` on the cron expression; promise ids ``name.<tick ms>``."""
+        ids.validate_root(name)
+        if isinstance(fn, str):
+            func, version = fn, self._version_of(fn)
+        else:
+            function = self._registered(fn)
+            func, version = function.name, function.version
+        return self.schedules.create(
+            name, cron, promise_id=f"{{{{.id}}}}{ids.SEP}{{{{.timestamp}}}}",
+            promise_timeout_ms=int(self._opts.timeout * 1000),
+            param=codec.encode_invocation(func, args, kwargs, version),
+            tags={**self._opts.tags, ids.TARGET: self._target()},
+        )  # fmt: skip
+
+    def _version_of(self, name: str) -> int:
+        """The version to ask for by name: the option, else the latest registered here, else 1."""
+        if self._opts.version:
+            return self._opts.version
+        try:
+            return self._core.registry.get(name).version
+        except FunctionNotFoundError:
+            return 1
+
+    def _registered(self, fn: Callable[..., Any] | str) -> Function:
+        if isinstance(fn, str):
+            return self._core.registry.get(fn, self._opts.version)
+        found = self._core.registry.find(fn)
+        if found is None:
+            raise FunctionNotFoundError(getattr(fn, "__name__", repr(fn)))
+        return found
+
+    async def _run(self, promise: dict[str, Any]) -> dict[str, Any]:
+        core = self._core
+        network = await core.ensure()
+        env = core.env
+        action = {"kind": "promise.create", "head": {}, "data": promise}
+        data = {"pid": env.pid, "ttl": env.ttl_ms, "action": action}
+        answer = await network.request("task.create", data)
+        if answer.status == 200:
+            task, record = answer.data["task"], answer.data["promise"]
+            if task["state"] == "acquired":
+                core.worker.hold(task, record, answer.data.get("preload") or [])
+            elif record["state"] != "pending":
+                return dict(record)
+        elif answer.status != 409:
+            raise ServerError(answer.status, str(answer.data), "task.create")
+        return await core.subs.watch(promise["id"])
+
+    async def _rpc(self, promise: dict[str, Any]) -> dict[str, Any]:
+        network = await self._core.ensure()
+        answer = await network.request("promise.create", promise)
+        if answer.status != 200:
+            raise ServerError(answer.status, str(answer.data), "promise.create")
+        return await self._core.subs.watch(promise["id"])
+
+    async def _watch(self, id: str) -> dict[str, Any]:
+        await self._core.ensure()
+        return await self._core.subs.watch(id)

@@ -1,0 +1,157 @@
+"""Values across the durability boundary, in the SDK-WIRE encoding (§1.3).
+
+A value is ``{"data": base64(utf-8 JSON)}``; an invocation is the JSON object
+``{"func", "args", "kwargs", "version"}``; an error is
+``{"__type": "error", "message", "name"}`` and decodes to ``ApplicationError`` (never
+unpickled: only JSON ever comes off the wire).  Dataclasses, msgspec Structs, datetimes and
+pydantic models (when pydantic is installed) encode as JSON and are rebuilt from the
+annotation the reader asks for (``convert``).  A value that cannot be encoded raises
+``SerializationError`` so the call that produced it fails, not the task.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from sustain.errors import (
+    ApplicationError,
+    CanceledError,
+    DecodingError,
+    PromiseTimeoutError,
+    SerializationError,
+)
+
+
+def _enc_hook(obj: Any) -> Any:
+    dump = getattr(obj, "model_dump", None)  # pydantic v2, without importing pydantic
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(obj, set | frozenset):
+        return list(obj)
+    raise NotImplementedError(f"{type(obj).__name__} is not JSON serializable")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+
+
+def to_json(obj: Any, id: str | None = None) -> bytes:
+    try:
+        return _encoder.encode(obj)
+    except (TypeError, NotImplementedError, OverflowError, ValueError) as exc:
+        raise SerializationError(f"Cannot encode value as JSON: {exc}", id) from None
+
+
+def from_json(data: bytes, id: str | None = None) -> Any:
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise DecodingError(f"Stored value is not JSON: {exc}", id) from None
+
+
+def encode(obj: Any, id: str | None = None) -> dict[str, Any]:
+    """A wire ``Value`` holding ``obj``."""
+    return {"data": base64.b64encode(to_json(obj, id)).decode("ascii")}
+
+
+def decode(value: Mapping[str, Any] | None, id: str | None = None) -> Any:
+    """The JSON held by a wire ``Value`` (``None`` when it holds nothing)."""
+    data = (value or {}).get("data")
+    if not data:
+        return None
+    if not isinstance(data, str):
+        raise DecodingError("Value data is not a string", id)
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise DecodingError("Value data is not base64", id) from None
+    return from_json(raw, id)
+
+
+def encode_error(exc: BaseException, id: str | None = None) -> dict[str, Any]:
+    name = exc.name if isinstance(exc, ApplicationError) and exc.name else type(exc).__name__
+    return encode({"__type": "error", "message": str(exc), "name": name}, id)
+
+
+def error_of(payload: Any, id: str | None = None) -> ApplicationError:
+    """The exception a rejected promise's decoded value stands for."""
+    if isinstance(payload, dict) and payload.get("__type") in ("error", "aggregate_error"):
+        message = payload.get("message")
+        name = payload.get("name")
+        return ApplicationError(
+            message if isinstance(message, str) else "error",
+            name if isinstance(name, str) else None,
+            id,
+        )
+    return ApplicationError(str(payload), None, id)
+
+
+def outcome(promise: Mapping[str, Any]) -> tuple[bool, Any]:
+    """``(True, value)`` for a resolved promise, ``(False, exception)`` for a rejected one."""
+    id = promise.get("id")
+    state = promise.get("state")
+    if state == "resolved":
+        return True, decode(promise.get("value"), id)
+    if state == "rejected_canceled":
+        return False, CanceledError(id)
+    if state == "rejected_timedout":
+        return False, PromiseTimeoutError(id)
+    return False, error_of(decode(promise.get("value"), id), id)
+
+
+def convert(obj: Any, annotation: Any) -> Any:
+    """Rebuild ``obj`` (plain JSON) as ``annotation``: dataclasses, Structs, pydantic models."""
+    if annotation is None or annotation is Any or obj is None:
+        return obj
+    validate = getattr(annotation, "model_validate", None)
+    if callable(validate):
+        return validate(obj)
+    if isinstance(annotation, type) and (
+        dataclasses.is_dataclass(annotation) or issubclass(annotation, msgspec.Struct)
+    ):
+        return msgspec.convert(obj, annotation)
+    try:
+        return msgspec.convert(obj, annotation, strict=False)
+    except (msgspec.ValidationError, TypeError):
+        return obj  # an annotation msgspec cannot handle: hand back the JSON unchanged
+
+
+class Invocation(msgspec.Struct, frozen=True):
+    """The ``param`` of a promise that runs a function (SDK-WIRE §1.3)."""
+
+    func: str
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    version: int = 1
+
+
+def encode_invocation(
+    func: str, args: Any, kwargs: Mapping[str, Any], version: int, id: str | None = None
+) -> dict[str, Any]:
+    payload = {"func": func, "args": list(args), "kwargs": dict(kwargs), "version": version}
+    return encode(payload, id)
+
+
+def decode_invocation(param: Mapping[str, Any] | None, id: str | None = None) -> Invocation:
+    payload = decode(param, id)
+    try:
+        return msgspec.convert(payload, Invocation, strict=False)
+    except msgspec.ValidationError as exc:
+        raise DecodingError(f"Promise param is not an invocation: {exc}", id) from None
+
+
+def recorded_func(param: Mapping[str, Any] | None) -> str | None:
+    """The function name stored in a param, if any (for the nondeterminism check)."""
+    try:
+        payload = decode(param)
+    except DecodingError:
+        return None
+    if isinstance(payload, dict):
+        func = payload.get("func")
+        return func if isinstance(func, str) else None
+    return None

@@ -1,0 +1,233 @@
+"""``Context``: what a durable function uses to make durable calls.
+
+Each method fixes the child's id synchronously (the parent's counter, in call order),
+describes the call as a ``Call`` and hands it to the replay pass, which starts it at once and
+returns a ``DurableFuture``.  ``run``/``rpc``/``sleep``/``promise``/``detached`` and the
+checkpointed ``now``/``random``/``uuid`` all give a future (``await`` it or ``yield`` it);
+``begin_run``/``begin_rpc`` give a ``Begin`` so generators can hold the future.
+``options(...)`` returns a view of the same context whose next calls use those options.
+"""
+
+from __future__ import annotations
+
+import random as _random
+import time
+import uuid as _uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from sustain.sdk import ids
+from sustain.sdk.futures import Begin, DurableFuture
+from sustain.sdk.registry import Function
+from sustain.sdk.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from sustain.sdk.replay import Pass
+
+Kind = Literal["run", "rpc", "sleep", "promise", "detached"]
+
+
+@dataclass(frozen=True)
+class Info:
+    id: str
+    parent_id: str
+    origin_id: str
+    branch_id: str
+    timeout_at: int
+    func_name: str
+    version: int
+    attempt: int
+
+    @property
+    def timeout(self) -> int:
+        return self.timeout_at
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    target: str | None = None
+    timeout: float | None = None  # seconds
+    retry: RetryPolicy | None = None
+    id: str | None = None
+    version: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    kind: Kind
+    id: str
+    func: str  # what the nondeterminism check compares with the recorded call
+    parent: Context
+    function: Function | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    timeout_at: int = 0
+    retry: RetryPolicy | None = None
+    version: int = 1
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def seconds(duration: float | timedelta) -> float:
+    return duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+
+
+class _Counter:
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+class Context:
+    def __init__(
+        self,
+        pass_: Pass,
+        info: Info,
+        branch: str,
+        opts: CallOptions | None = None,
+        counter: _Counter | None = None,
+    ) -> None:
+        self._pass = pass_
+        self.info = info
+        self.id = info.id
+        self.branch = branch
+        self._opts = opts or CallOptions()
+        self._counter = counter or _Counter()
+
+    # -- options ------------------------------------------------------------------------
+    def options(
+        self,
+        *,
+        target: str | None = None,
+        timeout: float | timedelta | None = None,
+        retry: RetryPolicy | None = None,
+        id: str | None = None,
+        version: int | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Context:
+        """A view of this context whose next call uses these options."""
+        opts = replace(
+            self._opts,
+            target=target if target is not None else self._opts.target,
+            timeout=seconds(timeout) if timeout is not None else self._opts.timeout,
+            retry=retry or self._opts.retry,
+            id=ids.validate_child(id) if id is not None else None,
+            version=version if version is not None else self._opts.version,
+            tags={**self._opts.tags, **(tags or {})},
+        )
+        return Context(self._pass, self.info, self.branch, opts, self._counter)
+
+    def retried(self, attempt: int) -> Context:
+        """A fresh context for another attempt: same ids again, ``info.attempt`` updated."""
+        return Context(self._pass, replace(self.info, attempt=attempt), self.branch, self._opts)
+
+    def get_dependency(self, name: str) -> Any:
+        return self._pass.dependency(name)
+
+    # -- ids and deadlines --------------------------------------------------------------
+    @property
+    def calls(self) -> int:
+        """How many durable calls this context has made (a leaf makes none)."""
+        return self._counter.n
+
+    def _next_id(self) -> str:
+        self._counter.n += 1
+        return self._opts.id or ids.child(self.id, self._counter.n)
+
+    def _timeout_at(self, explicit: float | None = None) -> int:
+        wanted = explicit if explicit is not None else self._opts.timeout
+        if wanted is None:
+            return self.info.timeout_at
+        return min(self.info.timeout_at, int(time.time() * 1000 + wanted * 1000))
+
+    def _start(self, call: Call) -> DurableFuture:
+        return self._pass.start(call)
+
+    # -- durable calls ------------------------------------------------------------------
+    def run(
+        self, fn: Callable[..., Any] | str | Function, *args: Any, **kwargs: Any
+    ) -> DurableFuture:
+        """Run ``fn`` in this process as a checkpointed child."""
+        function = self._pass.resolve(fn, self._opts.version)
+        call = Call(
+            "run", self._next_id(), function.name, self, function, args, kwargs,
+            timeout_at=self._timeout_at(), retry=self._opts.retry,
+            version=function.version, tags=dict(self._opts.tags),
+        )  # fmt: skip
+        return self._start(call)
+
+    def begin_run(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Begin:
+        return Begin(self.run(fn, *args, **kwargs))
+
+    def rpc(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> DurableFuture:
+        """Run ``fn`` (by name, or a registered function) wherever its target's workers are."""
+        name, version = self._pass.name_of(fn, self._opts.version)
+        call = Call(
+            "rpc", self._next_id(), name, self, None, args, kwargs,
+            target=self._pass.target(self._opts.target), timeout_at=self._timeout_at(),
+            version=version, tags=dict(self._opts.tags),
+        )  # fmt: skip
+        return self._start(call)
+
+    def begin_rpc(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Begin:
+        return Begin(self.rpc(fn, *args, **kwargs))
+
+    def detached(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> DurableFuture:
+        """Start ``fn`` as a new root-like lineage; the future gives its id at once."""
+        name, version = self._pass.name_of(fn, self._opts.version)
+        would_be = self._next_id()
+        id = self._opts.id or ids.detached(ids.origin_of(self.id), would_be)
+        timeout = self._opts.timeout if self._opts.timeout is not None else 86400.0
+        call = Call(
+            "detached", id, name, self, None, args, kwargs,
+            target=self._pass.target(self._opts.target),
+            timeout_at=int(time.time() * 1000 + timeout * 1000), version=version,
+            tags=dict(self._opts.tags),
+        )  # fmt: skip
+        return self._start(call)
+
+    def sleep(self, duration: float | timedelta) -> DurableFuture:
+        """A durable timer: no worker holds anything while it runs; no upper bound."""
+        wait = seconds(duration)
+        call = Call(
+            "sleep", self._next_id(), "sleep", self,
+            target=self._pass.target(None),
+            timeout_at=min(self.info.timeout_at, int(time.time() * 1000 + wait * 1000)),
+        )  # fmt: skip
+        return self._start(call)
+
+    def promise(self, timeout: float | timedelta | None = None) -> DurableFuture:
+        """A promise others settle (human in the loop); its id is ``future.id``."""
+        at = self._timeout_at(seconds(timeout) if timeout is not None else None)
+        call = Call("promise", self._next_id(), "promise", self, timeout_at=at,
+                    tags=dict(self._opts.tags))  # fmt: skip
+        return self._start(call)
+
+    # -- checkpointed nondeterminism ---------------------------------------------------
+    def now(self) -> DurableFuture:
+        """Wall-clock time in seconds, recorded once and replayed."""
+        return self.run(self._pass.builtin("sustain.now", _now))
+
+    def random(self) -> DurableFuture:
+        """A float in [0, 1), recorded once and replayed."""
+        return self.run(self._pass.builtin("sustain.random", _rand))
+
+    def uuid(self) -> DurableFuture:
+        """A uuid4 hex string, recorded once and replayed."""
+        return self.run(self._pass.builtin("sustain.uuid", _uuid4))
+
+
+def _now(ctx: Context) -> float:
+    return time.time()
+
+
+def _rand(ctx: Context) -> float:
+    return _random.random()
+
+
+def _uuid4(ctx: Context) -> str:
+    return _uuid.uuid4().hex

@@ -1,0 +1,116 @@
+"""Handles on durable executions, and how they learn that a promise settled.
+
+``Subscriptions`` keeps one asyncio future per awaited id.  ``watch(id)`` registers a
+listener at this process's unicast address (``promise.register_listener``); the answer
+settles the future at once when the promise is already done, else an ``unblock`` message
+does.  Unblocks are best effort, so after a stream reconnect, and every ``refresh`` seconds,
+every id still awaited is registered again (the answer carries its current state).
+
+``Handle`` is what ``Sustain.run/rpc/get`` return: ``id``, ``done()`` and ``result()``
+(blocking in sync code, awaitable in async code; see loop.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from typing import Any
+
+from sustain.errors import ServerError
+from sustain.sdk import codec
+from sustain.sdk.loop import deliver
+from sustain.sdk.network import Network, NetworkStopped
+
+log = logging.getLogger(__name__)
+
+
+class Subscriptions:
+    def __init__(self, network: Network, address: str) -> None:
+        self.network = network
+        self.address = address
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._checks: set[asyncio.Task[None]] = set()
+
+    async def watch(self, id: str) -> dict[str, Any]:
+        """The settled promise record of ``id``, once it settles."""
+        future = self._waiting.get(id)
+        if future is None:
+            future = self._waiting[id] = asyncio.get_running_loop().create_future()
+            await self._register(id)
+        return await asyncio.shield(future)
+
+    async def _register(self, id: str) -> None:
+        data = {"awaited": id, "address": self.address}
+        try:
+            answer = await self.network.request("promise.register_listener", data)
+        except NetworkStopped:
+            return
+        if answer.status == 200:
+            self.settled(answer.data["promise"])
+            return
+        future = self._waiting.pop(id, None)
+        if future is not None and not future.done():
+            future.set_exception(ServerError(answer.status, str(answer.data), "get"))
+
+    def settled(self, promise: dict[str, Any]) -> None:
+        if promise.get("state", "pending") == "pending":
+            return
+        future = self._waiting.pop(promise["id"], None)
+        if future is not None and not future.done():
+            future.set_result(promise)
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        if message.get("kind") == "unblock":
+            promise = (message.get("data") or {}).get("promise")
+            if isinstance(promise, dict):
+                self.settled(promise)
+
+    def refresh(self) -> None:
+        """Register every awaited id again (after a reconnect messages may have been lost)."""
+        for id in list(self._waiting):
+            check = asyncio.ensure_future(self._register(id))
+            self._checks.add(check)
+            check.add_done_callback(self._checks.discard)
+
+    async def refresh_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.refresh()
+
+    def cancel_all(self) -> None:
+        for future in self._waiting.values():
+            future.cancel()
+        self._waiting.clear()
+
+
+class Handle:
+    """A durable execution: ``id``, ``done()``, ``result()``."""
+
+    def __init__(self, id: str, record: concurrent.futures.Future[dict[str, Any]],
+                 returns: Any = None) -> None:  # fmt: skip
+        self.id = id
+        self._record = record
+        self._returns = returns
+
+    def done(self) -> bool:
+        return self._record.done()
+
+    def _value(self, record: dict[str, Any]) -> Any:
+        ok, value = codec.outcome(record)
+        if not ok:
+            raise value
+        return codec.convert(value, self._returns)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The value (or the raised error); ``await handle.result()`` in async code."""
+        got = deliver(self._record, timeout)
+        if asyncio.iscoroutine(got) or isinstance(got, asyncio.Future):
+            return self._await(got)
+        return self._value(got)
+
+    async def _await(self, got: Any) -> Any:
+        return self._value(await got)
+
+    def __repr__(self) -> str:
+        return f"Handle({self.id!r}, done={self.done()})"

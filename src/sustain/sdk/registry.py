@@ -1,0 +1,124 @@
+"""Registered functions, keyed by (name, version).
+
+A generator function is a *workflow* (retry ``Never`` by default); a plain or ``async def``
+function is a *leaf* (retry ``Exponential`` by default) until its body makes a durable call:
+then it is a workflow too and its default policy no longer applies (see
+``replay.call_with_retry``); an explicit policy always does.  Every registered function
+takes the Context as its first parameter.  ``get(name)`` without a version is the latest.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sustain.errors import AlreadyRegisteredError, FunctionNotFoundError
+from sustain.sdk.retry import LEAF_DEFAULT, WORKFLOW_DEFAULT, RetryPolicy
+
+Style = Literal["generator", "coroutine", "sync"]
+
+
+def style_of(fn: Callable[..., Any]) -> Style:
+    if inspect.isgeneratorfunction(fn):
+        return "generator"
+    if inspect.iscoroutinefunction(fn):
+        return "coroutine"
+    return "sync"
+
+
+def return_annotation(fn: Callable[..., Any]) -> Any:
+    """The declared result type (used to rebuild dataclasses/pydantic models), or Any."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an unresolvable forward reference: fall back to plain JSON
+        return Any
+    ret = hints.get("return", Any)
+    origin = typing.get_origin(ret)
+    if origin is not None and getattr(origin, "__name__", "") in ("Generator", "Coroutine"):
+        args = typing.get_args(ret)
+        return args[2] if origin.__name__ == "Generator" and len(args) == 3 else Any
+    return ret
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    fn: Callable[..., Any]
+    version: int
+    retry: RetryPolicy
+    style: Style
+    returns: Any
+    explicit_retry: bool = False
+
+    @property
+    def is_workflow(self) -> bool:
+        return self.style != "sync"
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._by_name: dict[str, dict[int, Function]] = {}
+        self._by_fn: dict[Callable[..., Any], Function] = {}
+
+    def add(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        version: int = 1,
+        retry: RetryPolicy | None = None,
+    ) -> Function:
+        if not callable(fn):
+            raise TypeError(f"register() needs a function, got {fn!r}")
+        if version < 1:
+            raise ValueError("version must be at least 1")
+        key = name or fn.__name__
+        versions = self._by_name.setdefault(key, {})
+        if version in versions:
+            raise AlreadyRegisteredError(key, version)
+        style = style_of(fn)
+        policy = retry or (WORKFLOW_DEFAULT if style == "generator" else LEAF_DEFAULT)
+        entry = Function(
+            key, fn, version, policy, style, return_annotation(fn), explicit_retry=retry is not None
+        )
+        versions[version] = entry
+        self._by_fn.setdefault(fn, entry)
+        return entry
+
+    def get(self, name: str, version: int | None = None) -> Function:
+        versions = self._by_name.get(name)
+        if not versions:
+            raise FunctionNotFoundError(name, version)
+        if version is None or version == 0:
+            return versions[max(versions)]
+        if version not in versions:
+            raise FunctionNotFoundError(name, version)
+        return versions[version]
+
+    def find_name(self, name: str) -> Function | None:
+        """The latest version registered under ``name``, if any."""
+        versions = self._by_name.get(name)
+        return versions[max(versions)] if versions else None
+
+    def find(self, fn: Callable[..., Any]) -> Function | None:
+        return self._by_fn.get(fn)
+
+    def resolve(
+        self, fn_or_name: Callable[..., Any] | str | Function, version: int | None = None
+    ) -> Function:
+        """A registered function by name or by object; an unregistered callable is an ad-hoc
+        entry under its ``__name__`` (fine for ``ctx.run`` leaves, which never leave the
+        process)."""
+        if isinstance(fn_or_name, Function):
+            return fn_or_name
+        if isinstance(fn_or_name, str):
+            return self.get(fn_or_name, version)
+        found = self._by_fn.get(fn_or_name)
+        if found is not None:
+            return found
+        style = style_of(fn_or_name)
+        name = getattr(fn_or_name, "__name__", repr(fn_or_name))
+        retry = WORKFLOW_DEFAULT if style == "generator" else LEAF_DEFAULT
+        return Function(name, fn_or_name, version or 1, retry, style, return_annotation(fn_or_name))

@@ -1,0 +1,350 @@
+"""The replay runtime: one entry point, ``run_task``, for every task this process holds.
+
+Theory of operation (PROTOCOL.md §2, SDK-WIRE §2.2):
+
+1. The task is acquired (``task.acquire`` by the worker, or ``task.create`` by ``run``) and
+   comes with its promise and the *preload*: the settled and pending promises of its branch.
+2. Early exits: a settled root is fulfilled with its value; a pending root *timer* is
+   dropped (its task belongs to the server's timer); an unknown function backs off, releases,
+   and after a few misses halts the task (never a hot acquire/release loop).
+3. A *pass* replays the function from the top with a fresh ``Context``.  Each durable call is
+   a fenced create (``task.fence`` + ``promise.create``), skipped when the preload already
+   holds the promise.  A settled child returns its stored value at once (this is how replay
+   skips finished steps); the stored function name is compared with the call now made and a
+   difference is a ``NondeterminismError``.  A pending ``ctx.run`` child runs in process at
+   once and is settled with a fenced ``promise.settle``; its value is read back through the
+   codec so live and replayed runs see the same thing.  A pending remote child (rpc, sleep,
+   promise) becomes a *todo*; awaiting it raises ``Suspend`` (a BaseException), ending the
+   user's code.
+4. End of a pass, after every child started in it has finished (structured concurrency):
+   todos → ``task.suspend`` with a callback per todo (300 = one already settled: replay again
+   now under the same lease, with the new preload); none → ``task.fulfill`` with the value
+   or the error.  A lost lease (404/409 on a fenced call) abandons the pass silently; any
+   other platform failure releases the task (after a growing pause) so it is delivered
+   again.  A ``NondeterminismError`` rejects the execution: its history cannot be replayed
+   by this code, and retrying would only fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sustain.errors import (
+    Cancel,
+    DecodingError,
+    InvalidIdError,
+    NondeterminismError,
+    SerializationError,
+    ServerError,
+    Suspend,
+)
+from sustain.sdk import codec, ids
+from sustain.sdk.context import Call, Context, Info
+from sustain.sdk.futures import PENDING, Begin, DurableFuture, Outcome
+from sustain.sdk.network import Network
+from sustain.sdk.registry import Function, Registry
+from sustain.sdk.retry import Never, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+HALT_AFTER_MISSES = 3
+
+
+@dataclass
+class Env:
+    """What every pass of this process shares."""
+
+    network: Network
+    registry: Registry
+    group: str
+    pid: str
+    ttl_ms: int
+    dependencies: dict[str, Any] = field(default_factory=dict)
+    misses: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def target(self, wanted: str | None) -> str:
+        return ids.resolve_target(wanted) if wanted else self.network.anycast(self.group)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def invoke(function: Function, ctx: Context, args: Any, kwargs: Any) -> Any:
+    fn = function.fn
+    if function.style == "coroutine":
+        return await fn(ctx, *args, **kwargs)
+    if function.style == "generator":
+        return await drive(fn(ctx, *args, **kwargs))
+    if asyncio.iscoroutinefunction(getattr(fn, "__call__", None)):  # noqa: B004
+        return await fn(ctx, *args, **kwargs)
+    return await asyncio.to_thread(fn, ctx, *args, **kwargs)
+
+
+async def drive(gen: Generator[Any, Any, Any]) -> Any:
+    """Run a generator workflow: each yielded future is awaited and its value sent back."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            item = gen.throw(error) if error is not None else gen.send(value)
+        except StopIteration as stop:
+            return stop.value
+        value, error = None, None
+        if isinstance(item, Begin):
+            value = item.future
+        elif isinstance(item, DurableFuture):
+            try:
+                value = await item
+            except Exception as exc:
+                error = exc
+            except BaseException:
+                gen.close()
+                raise
+        else:
+            error = TypeError(f"a workflow must yield durable calls, not {item!r}")
+
+
+async def call_with_retry(
+    function: Function, ctx: Context, args: Any, kwargs: Any, policy: RetryPolicy | None = None
+) -> Any:
+    """Run the function, retrying by its policy; a body that made durable calls is a
+    workflow and is not retried by a *default* policy (new attempts would mint new ids)."""
+    explicit = policy is not None or function.explicit_retry
+    policy = policy or function.retry
+    attempt = 1
+    while True:
+        try:
+            return await invoke(function, ctx, args, kwargs)
+        except Exception as exc:
+            if ctx.calls and not explicit:
+                raise
+            pause = policy.next_delay(attempt, exc, now_ms(), ctx.info.timeout_at)
+            if pause is None:
+                raise
+            log.info("retrying %s in %.1fs after %r", ctx.id, pause, exc)
+            await asyncio.sleep(pause)
+            attempt += 1
+            ctx = ctx.retried(attempt)
+
+
+class Pass:
+    """One replay of one task's function from the top."""
+
+    def __init__(self, env: Env, task_id: str, version: int, cache: dict[str, Any]) -> None:
+        self.env = env
+        self.task_id = task_id
+        self.version = version
+        self.cache = cache
+        self.todos: dict[str, None] = {}
+        self.spawned: list[asyncio.Task[Outcome]] = []
+        self.failure: BaseException | None = None
+        self.nondeterminism: NondeterminismError | None = None
+        self._last_settle: asyncio.Future[Outcome] | None = None
+
+    # -- what Context asks ----------------------------------------------------------------
+    def resolve(self, fn: Callable[..., Any] | str | Function, version: int | None) -> Function:
+        return self.env.registry.resolve(fn, version)
+
+    def name_of(self, fn: Callable[..., Any] | str, version: int | None) -> tuple[str, int]:
+        if isinstance(fn, str):
+            if version:
+                return fn, version
+            known = self.env.registry.find_name(fn)
+            return fn, known.version if known is not None else 1
+        found = self.env.registry.find(fn)
+        if found is None:
+            return getattr(fn, "__name__", repr(fn)), version or 1
+        return found.name, version or found.version
+
+    def target(self, wanted: str | None) -> str:
+        return self.env.target(wanted)
+
+    def dependency(self, name: str) -> Any:
+        return self.env.dependencies[name]
+
+    def builtin(self, name: str, fn: Callable[..., Any]) -> Function:
+        return Function(name, fn, 1, Never(), "sync", Any)
+
+    def start(self, call: Call) -> DurableFuture:
+        task = asyncio.ensure_future(self._op(call))
+        self.spawned.append(task)
+        return DurableFuture(call.id, task)
+
+    # -- one durable call -------------------------------------------------------------------
+    async def _op(self, call: Call) -> Outcome:
+        try:
+            return await self._op_inner(call)
+        except NondeterminismError as exc:
+            self.nondeterminism = exc
+            return Outcome(error=exc)
+        except DecodingError as exc:  # a stored value we cannot read fails this call only
+            return Outcome(error=exc)
+        except Cancel as exc:  # the lease is gone
+            self.failure = self.failure or exc
+            return Outcome(error=Cancel())
+        except Exception as exc:  # platform trouble or a bug: the pass ends, the task is
+            self.failure = self.failure or exc  # released; Cancel so user code cannot swallow it
+            return Outcome(error=Cancel())
+
+    async def _op_inner(self, call: Call) -> Outcome:
+        try:
+            param = self._param(call)
+        except SerializationError as exc:
+            return Outcome(error=exc)
+        if call.kind != "run":
+            await self._durable()  # nothing leaves this process before earlier steps are saved
+        record = await self._create(call, param)
+        self._check(call, record)
+        if record["state"] != "pending":
+            return self._settled(call, record)
+        if call.kind == "detached":
+            return Outcome(call.id)
+        if call.kind != "run":
+            if ids.origin_of(call.id) != ids.origin_of(self.task_id):
+                # callbacks only join promises of one origin (PROTOCOL.md §2.4)
+                reason = f"an awaited id must stay under the origin {ids.origin_of(self.task_id)!r}"
+                return Outcome(error=InvalidIdError(call.id, reason))
+            self.todos[call.id] = None
+            return Outcome(PENDING)
+        return await self._run_local(call)
+
+    def _param(self, call: Call) -> dict[str, Any]:
+        if call.kind == "run":
+            return codec.encode({"func": call.func, "version": call.version}, call.id)
+        if call.kind in ("rpc", "detached"):
+            return codec.encode_invocation(call.func, call.args, call.kwargs, call.version, call.id)
+        return {}
+
+    def _tags(self, call: Call) -> dict[str, str]:
+        parent = call.parent
+        origin = ids.origin_of(parent.id)
+        if call.kind == "run":
+            tags = ids.local_tags(call.id, origin, parent.branch, parent.id)
+        elif call.kind == "detached":
+            tags = ids.global_tags(call.id, origin, origin, call.target)
+        else:
+            extra = {ids.TIMER: "true"} if call.kind == "sleep" else {}
+            if call.kind == "promise":
+                extra = {ids.EXTERNAL: "true"}
+            tags = ids.global_tags(call.id, origin, parent.id, call.target, extra)
+        # An explicit id (options(id=...)) may not extend these tags; the protocol requires
+        # that it does, so such a tag falls back to the id itself (a lineage of its own).
+        tags[ids.ORIGIN] = ids.origin_of(call.id)
+        for key in (ids.BRANCH, ids.PARENT):
+            if not ids.extends(call.id, tags[key]):
+                tags[key] = call.id
+        return {**call.tags, **tags}
+
+    def _check(self, call: Call, record: Mapping[str, Any]) -> None:
+        recorded = codec.recorded_func(record.get("param"))
+        tags = record.get("tags") or {}
+        if recorded is None:
+            if tags.get(ids.TIMER) == "true":
+                recorded = "sleep"
+            elif tags.get(ids.EXTERNAL) == "true":
+                recorded = "promise"
+        if recorded is not None and recorded != call.func:
+            raise NondeterminismError(call.id, recorded, call.func)
+
+    def _settled(self, call: Call, record: Mapping[str, Any]) -> Outcome:
+        ok, value = codec.outcome(record)
+        if not ok:
+            return Outcome(error=value)
+        if call.kind == "detached":
+            return Outcome(call.id)
+        returns = call.function.returns if call.function is not None else None
+        return Outcome(codec.convert(value, returns))
+
+    async def _run_local(self, call: Call) -> Outcome:
+        assert call.function is not None
+        parent = call.parent
+        info = Info(
+            call.id, parent.id, ids.origin_of(parent.id), parent.branch, call.timeout_at,
+            call.func, call.version, 1,
+        )  # fmt: skip
+        ctx = Context(self, info, parent.branch)
+        await self._durable()  # a step's body never starts before the earlier steps are saved
+        try:
+            value = await call_with_retry(call.function, ctx, call.args, call.kwargs, call.retry)
+        except Suspend:
+            return Outcome(PENDING)  # it waits on a remote todo, already recorded
+        except Exception as exc:
+            state, wire = "rejected", codec.encode_error(exc, call.id)
+        else:
+            try:
+                state, wire = "resolved", codec.encode(value, call.id)
+            except SerializationError as exc:
+                state, wire = "rejected", codec.encode_error(exc, call.id)
+        # The value goes back to the workflow now, while its fenced settle is in flight, so the
+        # next step's create shares a commit (one fsync) with this settle.  Settles are chained
+        # (durable in call order), the next step's body or remote call waits for them
+        # (``_durable``), and the pass ends only once all are acknowledged (``join``): a step
+        # that started after this one never runs while this one could still run again.
+        self._chain_settle(call.id, state, wire)
+        return self._settled(call, {"id": call.id, "state": state, "value": wire})
+
+    async def _durable(self) -> None:
+        """Wait until every settle sent so far is acknowledged."""
+        if self._last_settle is not None:
+            await self._last_settle
+
+    def _chain_settle(self, id: str, state: str, wire: dict[str, Any]) -> None:
+        previous = self._last_settle
+
+        async def settle() -> Outcome:
+            if previous is not None:
+                await previous
+            try:
+                await self._settle(id, state, wire)
+            except Exception as exc:  # Cancel is a BaseException and is caught below
+                self.failure = self.failure or exc
+            except Cancel as exc:
+                self.failure = self.failure or exc
+            return Outcome()
+
+        self._last_settle = task = asyncio.ensure_future(settle())
+        self.spawned.append(task)
+
+    # -- fenced requests ------------------------------------------------------------------
+    async def _fence(self, action: dict[str, Any]) -> dict[str, Any]:
+        data = {"id": self.task_id, "version": self.version, "action": action}
+        answer = await self.env.network.request("task.fence", data)
+        if answer.status in (404, 409):
+            raise Cancel()
+        if answer.status != 200:
+            raise ServerError(answer.status, str(answer.data), "task.fence")
+        # A fence's preload (the whole branch again) is ignored: the acquire's preload and
+        # each fence's own answer already tell this pass everything it replays.
+        inner = answer.data["action"]
+        if inner["head"]["status"] != 200:
+            raise ServerError(inner["head"]["status"], str(inner["data"]), action["kind"])
+        promise: dict[str, Any] = dict(inner["data"]["promise"])
+        self.cache[promise["id"]] = promise
+        return promise
+
+    async def _create(self, call: Call, param: dict[str, Any]) -> dict[str, Any]:
+        cached = self.cache.get(call.id)
+        if cached is not None and cached["state"] != "pending":
+            return dict(cached)  # settled records never change; a pending one may have since
+        data = {"id": call.id, "timeoutAt": call.timeout_at, "param": param,
+                "tags": self._tags(call)}  # fmt: skip
+        return await self._fence({"kind": "promise.create", "head": {}, "data": data})
+
+    async def _settle(self, id: str, state: str, value: dict[str, Any]) -> dict[str, Any]:
+        data = {"id": id, "state": state, "value": value}
+        return await self._fence({"kind": "promise.settle", "head": {}, "data": data})
+
+    async def join(self) -> None:
+        """Wait for every child started in this pass, including ones started meanwhile."""
+        while True:
+            running = [t for t in self.spawned if not t.done()]
+            if not running:
+                return
+            await asyncio.wait(running)

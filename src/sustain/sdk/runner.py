@@ -1,0 +1,166 @@
+"""``run_task``: drive one held task to fulfill, suspend, release or halt (see replay.py).
+
+It never raises: every outcome is a protocol request, and a lost lease is simply dropped.
+It returns the root promise record when this process fulfilled it (handles use it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sustain.errors import (
+    Cancel,
+    DecodingError,
+    FunctionNotFoundError,
+    NondeterminismError,
+    Suspend,
+    SustainError,
+)
+from sustain.sdk import codec, ids
+from sustain.sdk.context import Context, Info
+from sustain.sdk.network import NetworkStopped
+from sustain.sdk.replay import HALT_AFTER_MISSES, Env, Pass, call_with_retry
+
+log = logging.getLogger(__name__)
+
+
+async def run_task(
+    env: Env, task: dict[str, Any], promise: dict[str, Any], preload: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    id, version = task["id"], int(task["version"])
+    try:
+        record = await _run(env, id, version, promise, preload)
+        env.failures.pop(id, None)
+        return record
+    except (Cancel, NetworkStopped):
+        return None
+    except Exception:  # a bug or a platform failure: give the task back, never lose it
+        failures = env.failures[id] = env.failures.get(id, 0) + 1
+        pause = min(2.0 ** (failures - 1), 30.0)  # no hot acquire/release loop
+        log.exception("task %s failed; releasing it in %.0fs", id, pause)
+        await asyncio.sleep(pause)
+        await _request(env, "task.release", {"id": id, "version": version})
+        return None
+
+
+async def _request(env: Env, kind: str, data: dict[str, Any]) -> Any:
+    try:
+        return await env.network.request(kind, data)
+    except NetworkStopped:
+        return None
+
+
+async def _fulfill(
+    env: Env, id: str, version: int, state: str, value: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    settle = {"id": id, "state": state, "value": value or {}}
+    answer = await env.network.request(
+        "task.fulfill",
+        {"id": id, "version": version,
+         "action": {"kind": "promise.settle", "head": {}, "data": settle}},
+    )  # fmt: skip
+    if answer.status == 200:
+        record: dict[str, Any] = answer.data["promise"]
+        return record
+    log.info("task.fulfill %s answered %s %s", id, answer.status, answer.data)
+    return None
+
+
+async def _run(
+    env: Env, id: str, version: int, promise: dict[str, Any], preload: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    state = promise["state"]
+    tags = promise.get("tags") or {}
+    if state != "pending":
+        settled = "resolved" if state == "resolved" else "rejected"
+        return await _fulfill(env, id, version, settled, promise.get("value"))
+    if tags.get(ids.TIMER) == "true":
+        return None  # the server resolves timers; the lease simply lapses
+    try:
+        inv = codec.decode_invocation(promise.get("param"), id)
+        function = env.registry.get(inv.func, inv.version)
+    except DecodingError as exc:
+        return await _fulfill(env, id, version, "rejected", codec.encode_error(exc))
+    except FunctionNotFoundError as exc:
+        await _unknown(env, id, version, exc)
+        return None
+    env.misses.pop(id, None)
+    cache = {p["id"]: p for p in preload}
+    while True:
+        p = Pass(env, id, version, cache)
+        branch = tags.get(ids.BRANCH) or id
+        info = Info(
+            id, tags.get(ids.PARENT, id), ids.origin_of(id), branch, int(promise["timeoutAt"]),
+            function.name, function.version, 1,
+        )  # fmt: skip
+        ctx = Context(p, info, branch)
+        value: Any = None
+        error: BaseException | None = None
+        suspended = False
+        try:
+            value = await call_with_retry(function, ctx, inv.args, inv.kwargs)
+        except Suspend:
+            suspended = True
+        except Cancel:
+            await p.join()
+            return None
+        except Exception as exc:
+            error = exc
+        await p.join()
+        if isinstance(p.failure, Cancel):
+            return None
+        if p.failure is not None:
+            raise p.failure
+        if p.nondeterminism is not None:
+            error = p.nondeterminism
+        elif p.todos:
+            answer = await _suspend(env, id, version, list(p.todos))
+            if answer is None:
+                return None
+            for record in answer:
+                cache[record["id"]] = record
+            continue  # 300: an awaited promise already settled; replay now
+        elif suspended:
+            continue
+        if error is not None:
+            return await _fulfill(env, id, version, "rejected", codec.encode_error(error, id))
+        try:
+            wire = codec.encode(value, id)
+        except SustainError as exc:
+            return await _fulfill(env, id, version, "rejected", codec.encode_error(exc, id))
+        return await _fulfill(env, id, version, "resolved", wire)
+
+
+async def _suspend(env: Env, id: str, version: int, todos: list[str]) -> list[Any] | None:
+    """None when suspended (or the lease is gone); the new preload on a 300."""
+    actions = [
+        {"kind": "promise.register_callback", "head": {}, "data": {"awaited": t, "awaiter": id}}
+        for t in todos
+    ]
+    answer = await env.network.request(
+        "task.suspend", {"id": id, "version": version, "actions": actions}
+    )
+    if answer.status == 300:
+        preload: list[Any] = answer.data.get("preload") or []
+        return preload
+    if answer.status in (200, 404, 409):
+        return None
+    raise SustainError(f"task.suspend {id}: {answer.status} {answer.data}")
+
+
+async def _unknown(env: Env, id: str, version: int, exc: FunctionNotFoundError) -> None:
+    """Back off, then release (another worker may know the function); halt after a few."""
+    misses = env.misses[id] = env.misses.get(id, 0) + 1
+    if misses >= HALT_AFTER_MISSES:
+        log.error("halting task %s: %s (after %d deliveries)", id, exc, misses)
+        env.misses.pop(id, None)
+        await _request(env, "task.halt", {"id": id})
+        return
+    log.warning("task %s: %s; releasing it in %ss", id, exc, misses)
+    await asyncio.sleep(misses)
+    await _request(env, "task.release", {"id": id, "version": version})
+
+
+__all__ = ["NondeterminismError", "run_task"]

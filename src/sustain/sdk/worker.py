@@ -1,0 +1,129 @@
+"""The worker: executes delivered tasks with bounded concurrency and keeps their leases.
+
+``on_message`` takes ``execute`` messages; each becomes ``task.acquire`` then ``run_task``
+under a semaphore of ``max_tasks``.  Every task this process holds (acquired here or won by
+``Sustain.run`` through ``task.create``) is heartbeated every ttl/2: one ``task.heartbeat``
+request per origin (the protocol refuses tasks of several origins in one request), all sent
+at once.  ``stop()`` stops taking work and waits for what is running to finish or suspend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sustain.sdk import ids
+from sustain.sdk.network import NetworkStopped
+from sustain.sdk.replay import Env
+from sustain.sdk.runner import run_task
+
+log = logging.getLogger(__name__)
+
+Settled = Callable[[dict[str, Any]], None]
+
+
+class Worker:
+    def __init__(self, env: Env, max_tasks: int = 64, on_settled: Settled | None = None) -> None:
+        self.env = env
+        self.max_tasks = max_tasks
+        self.held: dict[str, int] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self._stopping = False
+        self._beat: asyncio.Task[None] | None = None
+        self._on_settled = on_settled
+
+    def start(self) -> None:
+        self._slots = asyncio.Semaphore(self.max_tasks)
+        self._beat = asyncio.create_task(self._heartbeat(), name="sustain-heartbeat")
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        if message.get("kind") != "execute" or self._stopping:
+            return
+        task = (message.get("data") or {}).get("task") or {}
+        id, version = task.get("id"), task.get("version")
+        if isinstance(id, str) and isinstance(version, int):
+            self._spawn(self._acquire(id, version))
+
+    def hold(self, task: dict[str, Any], promise: dict[str, Any], preload: list[Any]) -> None:
+        """Run a task this process already holds (``task.create`` answered acquired)."""
+        self.held[task["id"]] = int(task["version"])
+        self._spawn(self._execute(task, promise, preload, acquired_slot=False))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _acquire(self, id: str, version: int) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            if self._stopping:
+                return
+            data = {"id": id, "version": version, "pid": self.env.pid, "ttl": self.env.ttl_ms}
+            try:
+                answer = await self.env.network.request("task.acquire", data)
+            except NetworkStopped:
+                return
+            if answer.status != 200:
+                log.debug("task.acquire %s v%s: %s %s", id, version, answer.status, answer.data)
+                return
+            d = answer.data
+            self.held[id] = int(d["task"]["version"])
+            await self._execute(d["task"], d["promise"], d.get("preload") or [], True)
+
+    async def _execute(
+        self, task: dict[str, Any], promise: dict[str, Any], preload: list[Any],
+        acquired_slot: bool,
+    ) -> None:  # fmt: skip
+        try:
+            if acquired_slot:
+                record = await run_task(self.env, task, promise, preload)
+            else:
+                assert self._slots is not None
+                async with self._slots:
+                    record = await run_task(self.env, task, promise, preload)
+        finally:
+            self.held.pop(task["id"], None)
+        if record is not None and self._on_settled is not None:
+            self._on_settled(record)
+
+    async def _heartbeat(self) -> None:
+        pause = max(self.env.ttl_ms / 2000, 0.05)
+        while True:
+            await asyncio.sleep(pause)
+            by_origin: dict[str, list[dict[str, Any]]] = {}
+            for id, version in list(self.held.items()):
+                by_origin.setdefault(ids.origin_of(id), []).append({"id": id, "version": version})
+            beats = [
+                self.env.network.request("task.heartbeat", {"pid": self.env.pid, "tasks": t})
+                for t in by_origin.values()
+            ]
+            try:
+                await asyncio.gather(*beats)
+            except NetworkStopped:
+                return
+            except Exception:  # a failed beat is retried at the next tick; the lease is ttl
+                log.warning("heartbeat failed", exc_info=True)
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Take no new work; wait up to ``grace`` seconds for running tasks to fulfill,
+        suspend or release, then abandon the rest (their leases lapse; the server hands them
+        to another worker)."""
+        self._stopping = True
+        deadline = asyncio.get_running_loop().time() + grace
+        while self._running:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                for task in self._running:
+                    task.cancel()
+                await asyncio.wait(list(self._running))
+                break
+            await asyncio.wait(list(self._running), timeout=left)
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat
