@@ -1,10 +1,10 @@
 """Running the ``sustain`` executable against a real ``sustain dev`` process, for the CLI tests.
 
-``start(tmp, *flags)`` launches the installed ``sustain dev`` on a free 127.0.0.1 port (metrics
-off) and waits for ``/health``; ``sustain(*args)`` runs one CLI command in a subprocess, as a
-user would; ``ok`` / ``ok_json`` / ``fails`` add the checks every test makes (exit code, one
-``Error:`` line on stderr, nothing else).  ``rpc`` does set-up straight over HTTP, so only what
-a test is about goes through the CLI.
+``start(tmp, *flags)`` launches the installed ``sustain dev`` on a free 127.0.0.1 port
+(metrics off) through the shared harness (tests/servers.py); ``sustain(*args)`` runs one CLI
+command in a subprocess, as a user would; ``ok`` / ``ok_json`` / ``fails`` add the checks
+every test makes (exit code, one ``Error:`` line on stderr, nothing else).  ``rpc`` does
+set-up straight over HTTP, so only what a test is about goes through the CLI.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,14 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.servers import ServerProcess, start_server
+
 SUSTAIN = Path(sys.executable).parent / "sustain"
 FAR = 2**53  # a timeoutAt that never passes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -43,44 +36,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
+Server = ServerProcess
 
 
 def start(tmp: Path, *flags: str) -> Server:
-    port = free_port()
-    log = tmp / f"server-{port}.log"
-    argv = [str(SUSTAIN), "dev", "--bind", "127.0.0.1", "--port", str(port), "--metrics-port", "0"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*argv, *flags], stdout=out, stderr=subprocess.STDOUT, env=clean_env(), cwd=tmp
-        )
-    server = Server(proc, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    stop(server)
-    raise RuntimeError(f"server did not start: {log.read_text()}")
+    """The installed ``sustain dev`` on a free port, as a user would start it."""
+    return start_server(tmp, *flags, command="dev", launcher=[str(SUSTAIN)])
 
 
 def stop(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-        try:
-            server.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
+    server.stop()
 
 
 @dataclass

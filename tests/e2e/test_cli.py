@@ -17,7 +17,6 @@ from tests.e2e.cli_harness import (
     Server,
     decoded,
     fails,
-    free_port,
     ok,
     ok_json,
     rpc,
@@ -25,6 +24,7 @@ from tests.e2e.cli_harness import (
     sustain,
     uid,
 )
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="module")

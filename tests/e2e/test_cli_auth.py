@@ -17,12 +17,12 @@ from tests.e2e.cli_harness import (
     Server,
     clean_env,
     fails,
-    free_port,
     start,
     stop,
     sustain,
     uid,
 )
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sustain import Sustain
-from tests.server.conftest import ServerProcess, start_server
+from tests.servers import ServerProcess, start_server
 
 MODES = ["memory", "file", "remote"]
 

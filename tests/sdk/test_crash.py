@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.sdk.conftest import unique
-from tests.server.conftest import ServerProcess, start_server
+from tests.servers import ServerProcess, start_server
 
 STEPS, K = 10, 4
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from sustain.sdk.local import LocalNetwork
 from sustain.server.clock import Clock
 from tests.sdk.conftest import unique
 from tests.sdk.test_context import wait_pending
-from tests.server.conftest import ServerProcess
+from tests.servers import ServerProcess
 
 THREE_DAYS = timedelta(days=3)
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from tests.server.conftest import VERSION, ServerProcess, start_server, unique
+from tests.servers import VERSION, ServerProcess, start_server, unique
 
 CLIENTS = 32
 ACKED_BEFORE_KILL = 600

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.conftest import VERSION, ServerProcess
+from tests.servers import VERSION, ServerProcess
 
 KINDS = [
     "promise.get", "promise.create", "promise.settle", "promise.register_callback",

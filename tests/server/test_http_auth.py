@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .conftest import ServerProcess, start_server, unique
+from tests.servers import ServerProcess, start_server, unique
 
 HOUR = 3_600_000
 

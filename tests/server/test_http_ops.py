@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .conftest import ServerProcess, unique
+from tests.servers import ServerProcess, unique
 
 HOUR = 3_600_000
 

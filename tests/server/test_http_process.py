@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from .conftest import free_port, unique
+from tests.servers import free_port, unique
 
 
 def test_metrics_on_their_own_port(spawn: Any) -> None:

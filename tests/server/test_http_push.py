@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import unique
+from tests.servers import unique
 
 HOUR = 3_600_000
 

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from .conftest import VERSION, ServerProcess
+from tests.servers import VERSION, ServerProcess
 
 VERSION_MSG = "Unsupported protocol version 'v0', supported versions: [\"2026-04-01\"]"
 LEGACY = {"error": "This endpoint is no longer supported. Please update to the latest SDK."}

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from .conftest import ServerProcess, unique
+from tests.servers import ServerProcess, unique
 
 HOUR = 3_600_000
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import ServerProcess, start_server, unique
+from tests.servers import ServerProcess, start_server, unique
+
 from .test_http_sse import poll
 
 # Caps of an hour on both loops' sleeps: anything that happens in these tests happens because

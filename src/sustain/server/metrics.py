@@ -13,36 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-KNOWN_KINDS = frozenset(
-    {
-        "promise.get",
-        "promise.create",
-        "promise.settle",
-        "promise.register_callback",
-        "promise.register_listener",
-        "promise.search",
-        "task.get",
-        "task.create",
-        "task.acquire",
-        "task.release",
-        "task.fulfill",
-        "task.suspend",
-        "task.fence",
-        "task.heartbeat",
-        "task.halt",
-        "task.continue",
-        "task.search",
-        "schedule.get",
-        "schedule.create",
-        "schedule.delete",
-        "schedule.search",
-        "debug.start",
-        "debug.stop",
-        "debug.reset",
-        "debug.tick",
-        "debug.snap",
-    }
-)
+from sustain.protocol.requests import KINDS
 
 
 class Metrics:
@@ -76,7 +47,7 @@ class Metrics:
     def request(self, kind: str, status: int, seconds: float) -> None:
         if not self.enabled:
             return
-        if kind not in KNOWN_KINDS:
+        if kind not in KINDS:
             kind = "unknown"
         key = (kind, status)
         child = self._request_children.get(key)

@@ -9,20 +9,16 @@ can kill one with SIGKILL and start its successor where the client expects it.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.remote import RemoteNetwork
-from tests.server.conftest import ServerProcess, start_server
+from tests.servers import ServerProcess, start_server
 
 HOUR = 3_600_000
 DEADLINE = 60.0  # a guard against hangs, never a timing assertion
@@ -75,38 +71,7 @@ async def wait_until(condition: Callable[[], bool]) -> None:
 
 def serve_on(tmp: Path, port: int, db: Path, *flags: str) -> ServerProcess:
     """``sustain serve`` on ``port`` with SQLite at ``db``; waits for ``/ready``."""
-    log = tmp / f"server-{port}-{time.monotonic_ns()}.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "sustain.server",
-        "serve",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--metrics-port",
-        "0",
-        "--sqlite-path",
-        str(db),
-        *flags,
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUSTAIN_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
-    server = ServerProcess(proc, port, db, log)
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(f"{server.url}/ready", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"server not ready:\n{server.output()}")
+    return start_server(tmp, *flags, port=port, db=db)
 
 
 def kill(server: ServerProcess) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from sustain.sdk.network import Answer
-from tests.server.conftest import unique
+from tests.servers import unique
 
 from .conftest import HOUR, Inbox, Network, now_ms, wait_until
 

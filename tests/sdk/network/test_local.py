@@ -9,7 +9,7 @@ import pytest
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.network import NetworkStopped
 from sustain.server.clock import Clock
-from tests.server.conftest import unique
+from tests.servers import unique
 
 from .conftest import HOUR, Inbox, now_ms
 

@@ -13,7 +13,7 @@ import pytest
 
 from sustain.sdk.network import Answer, NetworkStopped
 from sustain.sdk.remote import RemoteNetwork
-from tests.server.conftest import ServerProcess, free_port, unique
+from tests.servers import ServerProcess, free_port, unique
 
 from .conftest import DEADLINE, HOUR, Inbox, kill, now_ms, serve_on, wait_until
 

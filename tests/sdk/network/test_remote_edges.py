@@ -17,7 +17,7 @@ from aiohttp import web
 
 from sustain.sdk.network import Answer
 from sustain.sdk.remote import RemoteNetwork
-from tests.server.conftest import free_port
+from tests.servers import free_port
 
 from .conftest import Inbox, wait_until
 

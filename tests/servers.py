@@ -1,0 +1,146 @@
+"""Real server processes for the tests: ``start_server`` and a small HTTP client.
+
+``start_server(tmp, *flags)`` starts ``python -m sustain.server serve`` (or ``dev``, or any
+launcher such as the ``sustain`` script) on 127.0.0.1 with metrics off and a SQLite file in
+``tmp``, waits until ``/ready`` answers 200 and returns a ``ServerProcess``; ``stop()`` sends
+SIGTERM, then SIGKILL.  Every test folder that needs a server uses this one harness.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+VERSION = "2026-04-01"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unique(prefix: str = "p") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Answer(msgspec.Struct):
+    status: int
+    kind: str
+    corr_id: str
+    head_status: int
+    data: Any
+
+
+class ServerProcess:
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, db: Path, log: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.db = db
+        self.log = log
+        self.url = f"http://127.0.0.1:{port}"
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def post(self, body: bytes | str, **headers: str) -> httpx.Response:
+        content = body.encode() if isinstance(body, str) else body
+        return self.client.post("/", content=content, headers=headers)
+
+    def rpc(self, kind: str, data: Any, **head: Any) -> Answer:
+        corr = head.pop("corrId", unique("c"))
+        envelope = {
+            "kind": kind,
+            "head": {"corrId": corr, "version": VERSION, **head},
+            "data": data,
+        }
+        response = self.client.post("/", content=msgspec.json.encode(envelope))
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert body["head"]["version"] == VERSION
+        return Answer(
+            response.status_code,
+            body["kind"],
+            body["head"]["corrId"],
+            body["head"]["status"],
+            body["data"],
+        )
+
+    def ok(self, kind: str, data: Any, **head: Any) -> Any:
+        answer = self.rpc(kind, data, **head)
+        assert answer.status == 200, answer
+        return answer.data
+
+    def stop(self) -> int:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(
+    tmp: Path,
+    *flags: str,
+    command: str = "serve",
+    env: dict[str, str] | None = None,
+    launcher: list[str] | None = None,
+    port: int | None = None,
+    db: Path | None = None,
+) -> ServerProcess:
+    """Start ``<launcher> <command> --bind 127.0.0.1 --port <port> ...`` and wait for /ready.
+
+    The launcher defaults to ``python -m sustain.server``; the ``sustain`` script works too.
+    ``port`` defaults to a free one and ``db`` to a new file in ``tmp`` (``serve`` only); a
+    restart on the same port and file passes both.
+    """
+    port = port or free_port()
+    db = db or tmp / f"sustain-{port}.db"
+    log = tmp / f"server-{port}-{time.monotonic_ns()}.log"
+    argv = [
+        *(launcher or [sys.executable, "-m", "sustain.server"]),
+        command,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metrics-port",
+        "0",
+    ]
+    if command == "serve":
+        argv += ["--sqlite-path", str(db)]
+    argv += list(flags)
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SUSTAIN_")}
+    full_env.update(env or {})
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=tmp)
+    server = ServerProcess(proc, port, db, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.url}/ready", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"server not ready:\n{server.output()}")
+
+
