@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
 import pytest
 
 from sustain import ApplicationError, Context, SerializationError
@@ -40,13 +41,12 @@ def test_dataclass_round_trips_by_annotation(make: Make) -> None:
     assert json.loads(base64.b64decode(stored)) == {"id": "o2", "amount": 21, "items": ["a", "b"]}
 
 
+class Point(pydantic.BaseModel):
+    x: int
+    y: int
+
+
 def test_pydantic_model_round_trips(make: Make) -> None:
-    pydantic = pytest.importorskip("pydantic")
-
-    class Point(pydantic.BaseModel):  # type: ignore[name-defined,misc]
-        x: int
-        y: int
-
     def point(ctx: Context) -> Point:
         return Point(x=1, y=2)
 
