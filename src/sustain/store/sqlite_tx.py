@@ -252,24 +252,28 @@ def _search_sql(
 class SqliteTx:
     """The ``Tx`` of one open transaction on ``conn`` (owned by the writer thread)."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_cur")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
+        # One cursor for every statement: ``Connection.execute`` would allocate a cursor
+        # (and register a weak reference to it) per statement, ~6 per operation.  Sharing
+        # it is safe because every method consumes its results before returning.
         self._conn = conn
+        self._cur = conn.cursor()
 
     # -- promises -------------------------------------------------------------------------
     def get_promise(self, id: str) -> Promise | None:
-        row = self._conn.execute(_P_GET, (id,)).fetchone()
+        row = self._cur.execute(_P_GET, (id,)).fetchone()
         return None if row is None else _promise(row)
 
     def insert_promise(self, promise: Promise) -> None:
-        self._conn.execute(_P_INSERT, _insert_params(promise))
+        self._cur.execute(_P_INSERT, _insert_params(promise))
 
     def update_promise(self, promise: Promise) -> None:
         """Write ``state``, ``value`` and ``settledAt``: the fields that change (tx.py); the
         rest of a promise is fixed at insert."""
         v = promise.value
-        self._conn.execute(
+        self._cur.execute(
             _P_UPDATE, (promise.state, _json(v.headers), v.data, promise.settledAt, promise.id)
         )
 
@@ -297,21 +301,21 @@ class SqliteTx:
             "ntags": len(tags),
             "limit": limit,
         }
-        return [_promise(r) for r in self._conn.execute(sql, params)]
+        return [_promise(r) for r in self._cur.execute(sql, params)]
 
     def branch_promises(self, branch: str) -> list[Promise]:
-        return [_promise(r) for r in self._conn.execute(_P_BRANCH, (branch,))]
+        return [_promise(r) for r in self._cur.execute(_P_BRANCH, (branch,))]
 
     def due_promises(self, time: int) -> list[Promise]:
-        return [_promise(r) for r in self._conn.execute(_P_DUE, (time,))]
+        return [_promise(r) for r in self._cur.execute(_P_DUE, (time,))]
 
     # -- tasks ----------------------------------------------------------------------------
     def get_task(self, id: str) -> TaskRow | None:
-        row = self._conn.execute(_T_GET, (id,)).fetchone()
+        row = self._cur.execute(_T_GET, (id,)).fetchone()
         return None if row is None else _task(row)
 
     def put_task(self, task: TaskRow) -> None:
-        self._conn.execute(
+        self._cur.execute(
             _T_PUT,
             (
                 task.id,
@@ -325,67 +329,67 @@ class SqliteTx:
         )
 
     def due_tasks(self, time: int) -> list[TaskRow]:
-        return [_task(r) for r in self._conn.execute(_T_DUE, (time,))]
+        return [_task(r) for r in self._cur.execute(_T_DUE, (time,))]
 
     # -- callbacks ------------------------------------------------------------------------
     def add_callback(self, awaited: str, awaiter: str, ready: bool) -> None:
-        self._conn.execute(_C_ADD, (awaited, awaiter, ready))
+        self._cur.execute(_C_ADD, (awaited, awaiter, ready))
 
     def callbacks_on(self, awaited: str) -> list[Callback]:
-        return [Callback(a, w, bool(r)) for a, w, r in self._conn.execute(_C_ON, (awaited,))]
+        return [Callback(a, w, bool(r)) for a, w, r in self._cur.execute(_C_ON, (awaited,))]
 
     def mark_ready(self, awaited: str) -> None:
-        self._conn.execute(_C_MARK, (awaited,))
+        self._cur.execute(_C_MARK, (awaited,))
 
     def count_ready(self, awaiter: str) -> int:
-        return int(self._conn.execute(_C_COUNT_READY, (awaiter,)).fetchone()[0])
+        return int(self._cur.execute(_C_COUNT_READY, (awaiter,)).fetchone()[0])
 
     def delete_ready(self, awaiter: str) -> None:
-        self._conn.execute(_C_DELETE_READY, (awaiter,))
+        self._cur.execute(_C_DELETE_READY, (awaiter,))
 
     def delete_callbacks_of(self, awaiter: str) -> None:
-        self._conn.execute(_C_DELETE_OF, (awaiter,))
+        self._cur.execute(_C_DELETE_OF, (awaiter,))
 
     def delete_callback(self, awaited: str, awaiter: str) -> None:
-        self._conn.execute(_C_DELETE_ONE, (awaited, awaiter))
+        self._cur.execute(_C_DELETE_ONE, (awaited, awaiter))
 
     # -- listeners ------------------------------------------------------------------------
     def add_listener(self, promise_id: str, address: str) -> None:
-        self._conn.execute(_L_ADD, (promise_id, address))
+        self._cur.execute(_L_ADD, (promise_id, address))
 
     def take_listeners(self, promise_id: str) -> list[str]:
         # RETURNING gives no order guarantee: sort here.
-        return sorted(a for (a,) in self._conn.execute(_L_TAKE, (promise_id,)).fetchall())
+        return sorted(a for (a,) in self._cur.execute(_L_TAKE, (promise_id,)).fetchall())
 
     # -- outbox ---------------------------------------------------------------------------
     def put_execute(self, task_id: str, version: int, address: str) -> None:
-        self._conn.execute(_X_PUT, (task_id, version, address))
+        self._cur.execute(_X_PUT, (task_id, version, address))
 
     def put_unblock(self, promise_id: str, address: str) -> None:
-        self._conn.execute(_U_PUT, (promise_id, address))
+        self._cur.execute(_U_PUT, (promise_id, address))
 
     def claim_outbox(self, limit: int) -> tuple[list[Execute], list[tuple[Promise, str]]]:
         executes = sorted(
-            (Execute(t, v, a) for t, v, a in self._conn.execute(_X_CLAIM, (limit,)).fetchall()),
+            (Execute(t, v, a) for t, v, a in self._cur.execute(_X_CLAIM, (limit,)).fetchall()),
             key=lambda e: e.task_id,
         )
-        pairs = sorted(self._conn.execute(_U_CLAIM, (limit,)).fetchall())
+        pairs = sorted(self._cur.execute(_U_CLAIM, (limit,)).fetchall())
         if not pairs:
             return executes, []
         ids = _encode(sorted({pid for pid, _ in pairs})).decode()
-        promises = {p.id: p for p in map(_promise, self._conn.execute(_P_BY_IDS, (ids,)))}
+        promises = {p.id: p for p in map(_promise, self._cur.execute(_P_BY_IDS, (ids,)))}
         # A pair whose promise is gone (not possible through the engine) is dropped, claimed.
         unblocks = [(promises[pid], addr) for pid, addr in pairs if pid in promises]
         return executes, unblocks
 
     # -- schedules ------------------------------------------------------------------------
     def get_schedule(self, id: str) -> Schedule | None:
-        row = self._conn.execute(_S_GET, (id,)).fetchone()
+        row = self._cur.execute(_S_GET, (id,)).fetchone()
         return None if row is None else _schedule(row)
 
     def put_schedule(self, schedule: Schedule) -> None:
         s = schedule
-        self._conn.execute(
+        self._cur.execute(
             _S_PUT,
             (
                 s.id,
@@ -402,7 +406,7 @@ class SqliteTx:
         )
 
     def delete_schedule(self, id: str) -> bool:
-        return self._conn.execute(_S_DELETE, (id,)).rowcount > 0
+        return self._cur.execute(_S_DELETE, (id,)).rowcount > 0
 
     def search_schedules(
         self, tags: Mapping[str, str], limit: int, cursor: str | None
@@ -416,41 +420,41 @@ class SqliteTx:
             cursor=cursor is not None,
         )
         params = {"cursor": cursor, "tags": _json(tags), "ntags": len(tags), "limit": limit}
-        return [_schedule(r) for r in self._conn.execute(sql, params)]
+        return [_schedule(r) for r in self._cur.execute(sql, params)]
 
     def due_schedules(self, time: int) -> list[Schedule]:
-        return [_schedule(r) for r in self._conn.execute(_S_DUE, (time,))]
+        return [_schedule(r) for r in self._cur.execute(_S_DUE, (time,))]
 
     # -- whole-store views ----------------------------------------------------------------
     def all_promises(self) -> list[Promise]:
-        return [_promise(r) for r in self._conn.execute(_P_ALL)]
+        return [_promise(r) for r in self._cur.execute(_P_ALL)]
 
     def all_tasks(self) -> list[TaskRow]:
-        return [_task(r) for r in self._conn.execute(_T_ALL)]
+        return [_task(r) for r in self._cur.execute(_T_ALL)]
 
     def all_callbacks(self) -> list[Callback]:
-        return [Callback(a, w, bool(r)) for a, w, r in self._conn.execute(_C_ALL)]
+        return [Callback(a, w, bool(r)) for a, w, r in self._cur.execute(_C_ALL)]
 
     def all_listeners(self) -> list[Listener]:
-        return [Listener(p, a) for p, a in self._conn.execute(_L_ALL)]
+        return [Listener(p, a) for p, a in self._cur.execute(_L_ALL)]
 
     def all_executes(self) -> list[Execute]:
-        return [Execute(t, v, a) for t, v, a in self._conn.execute(_X_ALL)]
+        return [Execute(t, v, a) for t, v, a in self._cur.execute(_X_ALL)]
 
     def all_unblocks(self) -> list[Listener]:
-        return [Listener(p, a) for p, a in self._conn.execute(_U_ALL)]
+        return [Listener(p, a) for p, a in self._cur.execute(_U_ALL)]
 
     def reset(self) -> None:
         for table in _TABLES:
-            self._conn.execute(f"DELETE FROM {table}")  # fixed table names, never input
+            self._cur.execute(f"DELETE FROM {table}")  # fixed table names, never input
 
     def next_deadline(self) -> int | None:
-        row = self._conn.execute(_NEXT_DEADLINE).fetchone()
+        row = self._cur.execute(_NEXT_DEADLINE).fetchone()
         return min((int(at) for at in row if at is not None), default=None)
 
     def has_outbox(self) -> bool:
-        return bool(self._conn.execute(_HAS_OUTBOX).fetchone()[0])
+        return bool(self._cur.execute(_HAS_OUTBOX).fetchone()[0])
 
     # -- store internals (not part of Tx) -------------------------------------------------
     def select_one(self) -> bool:
-        return bool(self._conn.execute("SELECT 1").fetchone()[0] == 1)
+        return bool(self._cur.execute("SELECT 1").fetchone()[0] == 1)

@@ -50,9 +50,16 @@ def answered(waiter: Waiter) -> bool:
 def settle(done: list[Done]) -> None:
     """Deliver every answer: thread futures now, asyncio futures in one callback per loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    # The usual batch is all one server's event loop: its list is kept at hand, so each
+    # answer costs one append, not a dict lookup.
+    last_loop: asyncio.AbstractEventLoop | None = None
+    current: list[tuple[asyncio.Future[Any], bool, Any]] = []
     for waiter, ok, value in done:
         if isinstance(waiter, AsyncWaiter):
-            by_loop.setdefault(waiter.loop, []).append((waiter.future, ok, value))
+            if waiter.loop is not last_loop:
+                last_loop = waiter.loop
+                current = by_loop.setdefault(last_loop, [])
+            current.append((waiter.future, ok, value))
         elif ok:
             waiter.set_result(value)
         else:

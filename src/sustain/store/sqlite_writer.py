@@ -72,6 +72,8 @@ class GroupCommitWriter:
         self._syncer = syncer
         self._path = path
         self._tx = SqliteTx(conn)
+        # SAVEPOINT/RELEASE run twice per op in a batch: on one cursor, not a new one each.
+        self._savepoints = conn.cursor()
         self._cap = batch_cap
         self._queue: SimpleQueue[_Item | None] = SimpleQueue()
         self.stats = StoreStats()
@@ -146,7 +148,7 @@ class GroupCommitWriter:
                 stats.batches += 1
                 in_tx = True
             if savepoints:
-                conn.execute("SAVEPOINT op")
+                self._savepoints.execute("SAVEPOINT op")
             try:
                 result = op(self._tx)
             # The op's exception belongs to its caller, whatever it is: catching everything
@@ -175,7 +177,7 @@ class GroupCommitWriter:
                 in_tx = False
                 continue
             if savepoints:
-                conn.execute("RELEASE op")
+                self._savepoints.execute("RELEASE op")
             ran.append((waiter, True, result))
         if early:
             settle(early)
