@@ -1,4 +1,5 @@
-"""``python -m benchmarks [s1|timers|rss ...] [--quick] [--runs N]``: run and summarise.
+"""``python -m benchmarks [s1|timers|rss|w1|w2|w3|w4 ...] [--quick] [--runs N]``: run and
+summarise (``sdk`` = w1 w2 w3 w4, the SDK workloads of workflows.py).
 
 Prints one JSON line per run (machine-readable, e.g. ``| grep '^{'``), then one Markdown
 table per workload with the median of every number over the runs, the machine's load
@@ -17,11 +18,12 @@ import signal
 import sys
 from collections.abc import Callable
 
-from benchmarks import rss, throughput, timers
+from benchmarks import rss, throughput, timers, workflows
 from benchmarks.harness import strace_available
 from benchmarks.stats import Row, fmt, median_row, table
 
-WORKLOADS = ("s1", "timers", "rss")
+WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4")
+SDK = ("w1", "w2", "w3", "w4")
 
 
 def _cases(rows: list[Row]) -> list[tuple[str, list[Row]]]:
@@ -95,10 +97,91 @@ def _rss_table(rows: list[Row]) -> str:
     return table(headers, out) + "\nGoal: < 200 MB with 100,000 pending promises."
 
 
+def _errors(runs: list[Row]) -> str:
+    return fmt(sum(int(r.get("errors") or 0) for r in runs))
+
+
+def _w1_table(rows: list[Row]) -> str:
+    out = []
+    for case, runs in _cases(rows):
+        m = median_row(runs)
+        out.append([
+            case, str(len(runs)), fmt(m.get("ms_per_step"), 2), _span(runs, "ms_per_step", 2),
+            fmt(m.get("seconds")), fmt(m.get("cpu_ms_per_step"), 2),
+            fmt(m.get("server_cpu_ms_per_step"), 2), fmt(m.get("worker_cpu_ms_per_step"), 2),
+            _errors(runs),
+        ])  # fmt: skip
+    headers = [
+        "W1 sequential steps", "runs", "ms/step (median)", "min-max", "total s",
+        "CPU ms/step", "server CPU", "worker CPU", "errors",
+    ]  # fmt: skip
+    return table(headers, out) + (
+        "\nCPU ms/step: every process of the mode (embedded: this one; server: caller +"
+        " server + worker).\nGoal (SDK issue): embedded <= 0.5 ms/step, server <= 2 ms/step."
+    )
+
+
+def _w2_table(rows: list[Row]) -> str:
+    out = []
+    for case, runs in _cases(rows):
+        m = median_row(runs)
+        out.append([
+            case, str(len(runs)), fmt(m.get("workflows_per_s"), 0),
+            _span(runs, "workflows_per_s"), fmt(m.get("seconds")),
+            fmt(m.get("cpu_ms_per_workflow"), 2), fmt(m.get("server_cpu_ms_per_workflow"), 2),
+            fmt(m.get("worker_cpu_ms_per_workflow"), 2), _errors(runs),
+        ])  # fmt: skip
+    headers = [
+        "W2 3-step workflows", "runs", "workflows/s (median)", "min-max", "total s",
+        "CPU ms/wf", "server CPU", "worker CPU", "errors",
+    ]  # fmt: skip
+    return table(headers, out)
+
+
+def _w3_table(rows: list[Row]) -> str:
+    out = []
+    for case, runs in _cases(rows):
+        m = median_row(runs)
+        out.append([
+            case, str(len(runs)), fmt(m.get("seconds"), 2), _span(runs, "seconds", 2),
+            fmt(m.get("ms_per_child"), 2), fmt(m.get("cpu_ms_per_child"), 2),
+            fmt(m.get("server_cpu_ms_per_child"), 2), fmt(m.get("worker_cpu_ms_per_child"), 2),
+            _errors(runs),
+        ])  # fmt: skip
+    headers = [
+        "W3 fan-out", "runs", "total s (median)", "min-max", "ms/child", "CPU ms/child",
+        "server CPU", "worker CPU", "errors",
+    ]  # fmt: skip
+    return table(headers, out)
+
+
+def _w4_table(rows: list[Row]) -> str:
+    out = []
+    for case, runs in _cases(rows):
+        m = median_row(runs)
+        out.append([
+            case, str(len(runs)), fmt(m.get("seconds"), 2), fmt(m.get("late_p50_ms")),
+            fmt(m.get("late_p99_ms")), _span(runs, "late_p99_ms", 1),
+            fmt(m.get("late_max_ms")), _errors(runs),
+        ])  # fmt: skip
+    headers = [
+        "W4 sleep(1)", "runs", "total s", "late p50 ms", "late p99 ms (median)", "p99 min-max",
+        "max ms", "errors",
+    ]  # fmt: skip
+    return table(headers, out) + (
+        "\nlateness = wall clock recorded by the first step after the sleep - the timer's"
+        " timeoutAt."
+    )
+
+
 TABLES: dict[str, Callable[[list[Row]], str]] = {
     "s1": _s1_table,
     "timers": _timers_table,
     "rss": _rss_table,
+    "w1": _w1_table,
+    "w2": _w2_table,
+    "w3": _w3_table,
+    "w4": _w4_table,
 }
 
 
@@ -109,13 +192,14 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("workloads", nargs="*", metavar="WORKLOAD",
-                        help=f"any of {', '.join(WORKLOADS)} (default: all)")  # fmt: skip
+                        help=f"any of {', '.join(WORKLOADS)}, or sdk = w1-w4 "
+                        "(default: all)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 short run each")
     parser.add_argument(
         "--runs",
         type=int,
         default=None,
-        help="runs per case (default 3; rss: 1, a 100k run takes minutes)",
+        help="runs per case (default 3; rss and w1: 1, a run takes minutes / ~1 min)",
     )
     parser.add_argument("--generators", type=int, default=1,
                         help="load-generator processes for s1 and rss (default 1)")  # fmt: skip
@@ -128,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                         "generators (e.g. -10 as root: less noise from other work on a shared "
                         "machine)")  # fmt: skip
     args = parser.parse_args(argv)
-    chosen = [w.lower() for w in args.workloads] or list(WORKLOADS)
+    named = [w.lower() for w in args.workloads] or list(WORKLOADS)
+    chosen = [w for name in named for w in (SDK if name == "sdk" else (name,))]
     unknown = sorted(set(chosen) - set(WORKLOADS))
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {WORKLOADS}")
@@ -148,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = throughput.runs(args.quick, repeat, args.generators, trace, args.client)
         elif name == "timers":
             results[name] = timers.runs(args.quick, repeat)
+        elif name == "w1":
+            # ~1 min per run (1,000 steps in each mode plus 100/300 embedded): 1 by default.
+            results[name] = workflows.runs(name, args.quick, args.runs or 1)
+        elif name in SDK:
+            results[name] = workflows.runs(name, args.quick, repeat)
         else:
             results[name] = rss.runs(args.quick, args.runs or 1, args.generators, args.client)
     load_after = os.getloadavg()
