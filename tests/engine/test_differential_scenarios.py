@@ -47,6 +47,15 @@ def settle(id: str, state: str = "resolved") -> tuple[str, dict[str, Any]]:
     return "promise.settle", {"id": id, "state": state}
 
 
+FLAGS: list[object] = [True, False, "false", None]  # the last two are 400s
+
+
+def fence_create(task: str, id: str) -> dict[str, Any]:
+    """A task.fence around a branch sibling's promise.create (no target, no timer)."""
+    data = {"id": id, "timeoutAt": T0 + 600_000, "tags": {"resonate:branch": task}}
+    return {"id": task, "version": 1, "action": {"kind": "promise.create", "data": data}}
+
+
 def tick(dt: int) -> tuple[str, dict[str, Any]]:
     return "debug.tick", {"time": T0 + dt}
 
@@ -378,6 +387,18 @@ SCENARIOS: list[tuple[str, list[tuple[int, tuple[str, dict[str, Any]]]]]] = [
             (1, acquire("m", 0)),
             (2, acquire("n", 0)),
             (3, ("promise.register_callback", {"awaited": "m.1", "awaiter": "m.2"})),
+        ],
+    ),
+    (
+        "fence preload opt-out: absent and true answer the branch, false none, non-bools 400",
+        [
+            (0, target("q", 600_000, **{"resonate:branch": "q"})),
+            (0, create("q.1", 600_000, **{"resonate:branch": "q"})),
+            (1, acquire("q", 0)),
+            *[
+                (2 + i, ("task.fence", {**fence_create("q", f"q.{2 + i}"), **flag}))
+                for i, flag in enumerate([{}, *({"sustain:preload": f} for f in FLAGS)])
+            ],
         ],
     ),
 ]

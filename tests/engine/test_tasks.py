@@ -384,6 +384,40 @@ def test_fence_errors_in_order() -> None:
     assert h.snap()["promises"][0]["id"] == "f"  # nothing created
 
 
+def test_fence_preload_opt_out() -> None:
+    # Sustain-only "sustain:preload" (docs/decisions.md): absent or true = the whole branch,
+    # false = no preload, the fenced action itself unchanged; any other type is a 400.
+    h = Harness()
+    h.task("f", **{"resonate:branch": "f"})
+    h.acquire("f")
+    h.create("f.1", tags={"resonate:branch": "f"})
+
+    def child(id: str) -> dict[str, Any]:
+        return {"id": id, "timeoutAt": 900_000, "tags": {"resonate:branch": "f"}}
+
+    full = h.ok("task.fence", fence("f", 1, "promise.create", child("f.2")))
+    assert [p["id"] for p in full["preload"]] == ["f.1", "f.2"]
+    kept = h.ok(
+        "task.fence", {**fence("f", 1, "promise.create", child("f.3")), "sustain:preload": True}
+    )
+    assert [p["id"] for p in kept["preload"]] == ["f.1", "f.2", "f.3"]
+    bare = h.ok(
+        "task.fence", {**fence("f", 1, "promise.create", child("f.4")), "sustain:preload": False}
+    )
+    assert bare["preload"] == []
+    assert bare["action"]["head"]["status"] == 200
+    assert bare["action"]["data"]["promise"]["id"] == "f.4"
+    settle = {"id": "f.4", "state": "resolved"}
+    bare = h.ok("task.fence", {**fence("f", 1, "promise.settle", settle), "sustain:preload": False})
+    assert bare["preload"] == [] and bare["action"]["data"]["promise"]["state"] == "resolved"
+    for wrong in ["false", 0, None]:
+        request = {**fence("f", 1, "promise.create", child("f.5")), "sustain:preload": wrong}
+        status, msg = h.call("task.fence", request)
+        assert status == 400 and msg.startswith("Invalid request: ")
+        assert "sustain:preload" in msg
+    assert "f.5" not in {p["id"] for p in h.snap()["promises"]}
+
+
 def test_fence_runs_try_timeout_even_when_failing() -> None:
     h = Harness()
     h.create("f.1", 2_000)

@@ -321,7 +321,15 @@ def g_task_fence(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:
         inner = settle_data(draw, other)
     if chance(draw, 0.05):
         inner = pick(draw, [[], "x", {"id": 5}, {"id": other}])
-    return {"id": id, "version": version(draw, m, id), "action": action(kind, inner)}
+    request = {"id": id, "version": version(draw, m, id), "action": action(kind, inner)}
+    # Sustain's "sustain:preload" opt-out, in one draw (drawn last, so the draws above keep
+    # their order): absent (0 is the likely outcome), true, false, or rarely a wrong type.
+    n = draw(st.integers(0, 99))
+    if n >= 97:
+        request["sustain:preload"] = [None, 0, "false"][n - 97]
+    elif n >= 40:
+        request["sustain:preload"] = n < 60
+    return request
 
 
 def g_task_heartbeat(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:

@@ -261,7 +261,14 @@ class ReferenceModel(ModelState):
             "head": {"corrId": self.corr_id, "status": status, "version": VERSION},
             "data": data,
         }
-        return 200, {"action": envelope, "preload": self.preload(task.id)}
+        # Sustain's opt-out: "sustain:preload": false answers no preload (parse accepted
+        # only a bool, so anything but False means the full branch).
+        branch = self.preload(task.id)
+        if d.get("sustain:preload", True) is False:
+            if branch:
+                self.events.add("fence preload skipped")
+            branch = []
+        return 200, {"action": envelope, "preload": branch}
 
     def op_task_heartbeat(self, d: dict[str, Any], now: int) -> Answer:
         parse("task.heartbeat", d)

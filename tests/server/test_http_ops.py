@@ -153,6 +153,32 @@ def test_task_lifecycle(server: ServerProcess) -> None:
     assert server.ok("task.get", {"id": root})["task"]["state"] == "fulfilled"
 
 
+def test_fence_preload_opt_out(server: ServerProcess) -> None:
+    """Sustain's "sustain:preload": absent = the whole branch, false = none, a string = 400."""
+    root = unique("fp")
+    branch = {"resonate:branch": root}
+    tags = {"resonate:target": "poll://any@nobody-listens", **branch}
+    server.ok("promise.create", {"id": root, "timeoutAt": now_ms() + HOUR, "tags": tags})
+    server.ok("promise.create", {"id": f"{root}.1", "timeoutAt": now_ms() + HOUR, "tags": branch})
+    server.ok("task.acquire", {"id": root, "version": 0, "pid": "w1", "ttl": 60000})
+
+    def fence(child: str, **extra: object) -> dict[str, object]:
+        data = {"id": child, "timeoutAt": now_ms() + HOUR, "tags": branch}
+        action = {"kind": "promise.create", "head": {}, "data": data}
+        return {"id": root, "version": 1, "action": action, **extra}
+
+    full = server.ok("task.fence", fence(f"{root}.2"))
+    assert [p["id"] for p in full["preload"]] == [f"{root}.1", f"{root}.2"]
+    bare = server.ok("task.fence", fence(f"{root}.3", **{"sustain:preload": False}))
+    assert bare["preload"] == []
+    assert bare["action"]["head"]["status"] == 200
+    assert bare["action"]["data"]["promise"]["id"] == f"{root}.3"
+    wrong = server.rpc("task.fence", fence(f"{root}.4", **{"sustain:preload": "no"}))
+    assert wrong.status == 400
+    assert wrong.data.startswith("Invalid request: ") and "sustain:preload" in wrong.data
+    assert server.rpc("promise.get", {"id": f"{root}.4"}).status == 404
+
+
 def test_task_create_release_halt_continue_search(server: ServerProcess) -> None:
     root = unique("tc")
     created = server.ok(

@@ -207,7 +207,10 @@ def op_fence(ctx: Ctx, req: TaskFence) -> tuple[int, object]:
         else:
             body = PromiseData(settled)
     envelope = InnerEnvelope(req.action.kind, InnerHead(ctx.corr_id, status, VERSION), body)
-    return 200, FenceData(envelope, preload(tx, _promise(tx, req.id)))
+    # "sustain:preload": false skips the branch walk entirely: answering the whole branch on
+    # every fence is what made a workflow of n fenced steps cost O(n^2) promise records.
+    branch = preload(tx, _promise(tx, req.id)) if req.want_preload else []
+    return 200, FenceData(envelope, branch)
 
 
 def op_heartbeat(ctx: Ctx, req: TaskHeartbeat) -> tuple[int, object]:

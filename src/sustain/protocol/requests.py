@@ -132,6 +132,10 @@ class TaskFence(_Req):
     id: str
     version: I64
     action: FenceAction
+    # Sustain-only opt-out (docs/decisions.md, "task.fence preload opt-out"): false asks for
+    # ``preload: []``.  Absent or true is the protocol's full preload; a Resonate server
+    # ignores the unknown field (§1.4), so a client sending it works against either.
+    want_preload: bool = msgspec.field(default=True, name="sustain:preload")
 
 
 class HeartbeatTask(_Req):

@@ -314,14 +314,18 @@ class Pass:
 
     # -- fenced requests ------------------------------------------------------------------
     async def _fence(self, action: dict[str, Any]) -> dict[str, Any]:
-        data = {"id": self.task_id, "version": self.version, "action": action}
+        # "sustain:preload": False asks a Sustain server not to send the branch (O(n^2)
+        # records over a workflow of n steps); a Resonate server ignores the unknown field
+        # (PROTOCOL.md §1.4) and sends it, which is harmless since it is ignored below.
+        data = {"id": self.task_id, "version": self.version, "action": action,
+                "sustain:preload": False}  # fmt: skip
         answer = await self.env.network.request("task.fence", data)
         if answer.status in (404, 409):
             raise Cancel()
         if answer.status != 200:
             raise ServerError(answer.status, str(answer.data), "task.fence")
-        # A fence's preload (the whole branch again) is ignored: the acquire's preload and
-        # each fence's own answer already tell this pass everything it replays.
+        # A fence's preload (the whole branch again, when a server sends it) is ignored: the
+        # acquire's preload and each fence's own answer tell this pass everything it replays.
         inner = answer.data["action"]
         if inner["head"]["status"] != 200:
             raise ServerError(inner["head"]["status"], str(inner["data"]), action["kind"])
