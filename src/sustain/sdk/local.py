@@ -200,15 +200,7 @@ class LocalNetwork:
                 log.exception("operation %s failed", kind)
                 return Answer(500, f"Internal error: {exc}")
             break
-        if outcome.wake_outbox:
-            runtime.delivery.wake()
-        if outcome.deadline is not None:
-            runtime.timer.notify(outcome.deadline)
-        if outcome.status == 200 and kind.startswith("debug."):
-            if kind == "debug.start":
-                runtime.pause.pause()
-            elif kind == "debug.stop":
-                runtime.pause.resume()
+        runtime.after(kind, outcome)
         data_out = outcome.data
         if not isinstance(data_out, str):
             data_out = msgspec.to_builtins(data_out)

@@ -4,9 +4,9 @@ No framework: the hot path is read body -> ``parse_request`` -> auth -> one stor
 transaction running ``engine.apply`` -> encode -> two ``send`` calls.  Everything an
 operation needs is built once in ``Runtime`` (see ``runtime.py``).
 
-After an operation the app tells the background loops what it changed: ``wake_outbox`` rings
-the outbox loop, ``deadline`` may move the timer loop's next wake-up earlier, and a
-successful ``debug.start`` / ``debug.stop`` pauses / resumes both loops.
+After an operation the app tells the background loops what it changed (``Runtime.after``):
+``wake_outbox`` rings the outbox loop, ``deadline`` may move the timer loop's next wake-up
+earlier, and a successful ``debug.start`` / ``debug.stop`` pauses / resumes both loops.
 
 Failure policy: bad input is a 4xx from the envelope or the engine; a store that is closing or
 whose commit failed answers 503 ``Service unavailable: retry`` (the client retries); any other
@@ -206,15 +206,7 @@ class App:
             return engine.apply(tx, kind, data, now, corr_id, debug_time)
 
         outcome = await rt.store.run_async(op)
-        if outcome.wake_outbox:
-            rt.delivery.wake()
-        if outcome.deadline is not None:
-            rt.timer.notify(outcome.deadline)
-        if outcome.status == 200 and kind.startswith("debug."):
-            if kind == "debug.start":
-                rt.pause.pause()
-            elif kind == "debug.stop":
-                rt.pause.resume()
+        rt.after(kind, outcome)
         return outcome.status, outcome.data
 
     async def _too_large(self, send: Send) -> None:

@@ -33,7 +33,7 @@ from typing import Any, cast
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from sustain.engine import Engine, EngineConfig
+from sustain.engine import Engine, EngineConfig, Outcome
 from sustain.server.app import App
 from sustain.server.auth import AuthConfig, Authenticator
 from sustain.server.clock import Clock
@@ -97,6 +97,21 @@ class Runtime:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+
+    def after(self, kind: str, outcome: Outcome) -> None:
+        """Tell the background loops what an operation changed (the server's ``POST /`` and
+        the embedded network both call this): a write to the outbox rings the outbox loop, a
+        new timer may move the timer loop's wake-up earlier, and a successful
+        ``debug.start`` / ``debug.stop`` pauses / resumes both loops."""
+        if outcome.wake_outbox:
+            self.delivery.wake()
+        if outcome.deadline is not None:
+            self.timer.notify(outcome.deadline)
+        if outcome.status == 200 and kind.startswith("debug."):
+            if kind == "debug.start":
+                self.pause.pause()
+            elif kind == "debug.stop":
+                self.pause.resume()
 
     async def start(self) -> None:
         self._tasks = [
