@@ -13,7 +13,12 @@
     ├── ApplicationError(message, name, id)  a rejected promise: the user error, decoded
     │   ├── CanceledError(id)                the promise was canceled
     │   └── PromiseTimeoutError(id)          the promise timed out
-    └── NetworkStopped                       (sustain.sdk.network) the network was stopped
+    ├── NetworkStopped                       (sustain.sdk.network) the network was stopped
+    ├── StoreError                           (sustain.store.errors) e.g. StoreLockedError(path):
+    │                                        the database is open in another process
+    ├── ConfigError                          (sustain.server.config) a server configuration
+    │                                        that cannot start
+    └── AuthKeyError(path)                   (sustain.server.auth) an unusable public key
 
     EngineSignal(BaseException)              control flow of the replay runtime, never an error:
     ├── Suspend                              a user's ``except Exception`` cannot swallow it

@@ -41,6 +41,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from sustain.errors import SustainError
+
 UNSIGNED = "none"
 LEEWAY_SECONDS = 60
 
@@ -79,7 +81,7 @@ class AuthConfig(msgspec.Struct, frozen=True):
     aud: str | None = None
 
 
-class AuthKeyError(ValueError):
+class AuthKeyError(SustainError, ValueError):
     """The configured public key cannot be used (unreadable file, not PEM, unsupported type).
 
     Raised at start-up, so the server refuses to run rather than accept every token or none.

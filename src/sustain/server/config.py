@@ -21,6 +21,8 @@ from typing import Any, get_origin
 
 import msgspec
 
+from sustain.errors import SustainError
+
 DEFAULT_FILE = "sustain.toml"
 ENV_PREFIX = "SUSTAIN_"
 STORAGE_TYPES = ("sqlite", "memory")
@@ -28,7 +30,7 @@ SYNCHRONOUS = ("FULL", "NORMAL")
 LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
-class ConfigError(Exception):
+class ConfigError(SustainError):
     """A configuration the server cannot start with; the text is one line for the user."""
 
 

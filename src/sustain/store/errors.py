@@ -2,7 +2,7 @@
 
 ::
 
-    StoreError                  a store could not do what was asked
+    StoreError(SustainError)    a store could not do what was asked
     ├── StoreLockedError        another process holds the database file (its lock file)
     ├── StoreClosedError        an operation was submitted after ``close()``
     ├── CommitError             the COMMIT of a group-committed batch failed: no operation in
@@ -15,8 +15,10 @@ after that operation's writes were rolled back.
 
 from __future__ import annotations
 
+from sustain.errors import SustainError
 
-class StoreError(Exception):
+
+class StoreError(SustainError):
     """The store could not complete the request."""
 
 
