@@ -31,6 +31,12 @@ def target(id: str, dt: int, **extra: str) -> tuple[str, dict[str, Any]]:
     return "promise.create", data
 
 
+def task_create(id: str, dt: int) -> tuple[str, dict[str, Any]]:
+    """``task.create`` of the promise ``target(id, dt)`` would create, by pid ``w2``."""
+    action = {"kind": "promise.create", "head": {}, "data": target(id, dt)[1]}
+    return "task.create", {"pid": "w2", "ttl": 5000, "action": action}
+
+
 def acquire(id: str, version: int, ttl: int = 60000) -> tuple[str, dict[str, Any]]:
     return "task.acquire", {"id": id, "version": version, "pid": "w1", "ttl": ttl}
 
@@ -124,124 +130,16 @@ SCENARIOS: list[tuple[str, list[tuple[int, tuple[str, dict[str, Any]]]]]] = [
                     },
                 ),
             ),
-            (
-                2,
-                (
-                    "task.create",
-                    {
-                        "pid": "w2",
-                        "ttl": 5000,
-                        "action": {
-                            "kind": "promise.create",
-                            "head": {},
-                            "data": {
-                                "id": "d",
-                                "timeoutAt": T0 + 600_000,
-                                "tags": {"resonate:target": G},
-                            },
-                        },
-                    },
-                ),
-            ),
-            (
-                3,
-                (
-                    "task.create",
-                    {
-                        "pid": "w2",
-                        "ttl": 5000,
-                        "action": {
-                            "kind": "promise.create",
-                            "head": {},
-                            "data": {
-                                "id": "d",
-                                "timeoutAt": T0 + 600_000,
-                                "tags": {"resonate:target": G},
-                            },
-                        },
-                    },
-                ),
-            ),
+            (2, task_create("d", 600_000)),
+            (3, task_create("d", 600_000)),
             (4, suspend("d", 1, "d.1")),
-            (
-                5,
-                (
-                    "task.create",
-                    {
-                        "pid": "w2",
-                        "ttl": 5000,
-                        "action": {
-                            "kind": "promise.create",
-                            "head": {},
-                            "data": {
-                                "id": "d",
-                                "timeoutAt": T0 + 600_000,
-                                "tags": {"resonate:target": G},
-                            },
-                        },
-                    },
-                ),
-            ),
+            (5, task_create("d", 600_000)),
             (6, ("task.halt", {"id": "d"})),
-            (
-                7,
-                (
-                    "task.create",
-                    {
-                        "pid": "w2",
-                        "ttl": 5000,
-                        "action": {
-                            "kind": "promise.create",
-                            "head": {},
-                            "data": {
-                                "id": "d",
-                                "timeoutAt": T0 + 600_000,
-                                "tags": {"resonate:target": G},
-                            },
-                        },
-                    },
-                ),
-            ),
+            (7, task_create("d", 600_000)),
             (8, settle("d")),
-            (
-                9,
-                (
-                    "task.create",
-                    {
-                        "pid": "w2",
-                        "ttl": 5000,
-                        "action": {
-                            "kind": "promise.create",
-                            "head": {},
-                            "data": {
-                                "id": "d",
-                                "timeoutAt": T0 + 600_000,
-                                "tags": {"resonate:target": G},
-                            },
-                        },
-                    },
-                ),
-            ),
+            (9, task_create("d", 600_000)),
             (10, create("e", 600_000)),
-            (
-                11,
-                (
-                    "task.create",
-                    {
-                        "pid": "w2",
-                        "ttl": 5000,
-                        "action": {
-                            "kind": "promise.create",
-                            "head": {},
-                            "data": {
-                                "id": "e",
-                                "timeoutAt": T0 + 600_000,
-                                "tags": {"resonate:target": G},
-                            },
-                        },
-                    },
-                ),
-            ),
+            (11, task_create("e", 600_000)),
         ],
     ),
     (
