@@ -11,6 +11,7 @@ actions and register_callback on suspended awaiters (§8.2 lists those as never 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,8 @@ Draw = Callable[[st.SearchStrategy[Any]], Any]
 Gen = Callable[[Draw, ReferenceModel, int], dict[str, Any]]
 
 ROOTS = [f"p{i}" for i in range(8)]
-IDS = [*ROOTS, "p0.1", "p0.2", "p0.1.1", "p1.1", "p1.2", "p2.1", "p3.1"]
+# Both separators: PROTOCOL.md's ``p0.1`` and the official SDKs' ``p1:1.2`` (decisions.md).
+IDS = [*ROOTS, "p0.1", "p0.2", "p0.1.1", "p1.1", "p1:2", "p1:2.1", "p2.1", "p3:1", "p3:1.1"]
 SCHEDULES = ["s0", "s1", "s2", "s3"]
 PIDS = ["w1", "w2"]
 TARGETS = ["poll://any@g", "http://127.0.0.1:9/x", "poll://uni@g/w1"]
@@ -33,7 +35,12 @@ WRONG = [None, 1.5, True, "x", [], {}, -1, 2**70]
 
 
 def origin(id: str) -> str:
-    return id.split(".", 1)[0]
+    return re.split(r"[.:]", id, maxsplit=1)[0]
+
+
+def ancestors(id: str) -> list[str]:
+    """``p1:2.1`` → ``[p1, p1:2, p1:2.1]``: every prefix that ends before a separator."""
+    return [id[:i] for i, c in enumerate(id) if c in ".:"] + [id]
 
 
 def pick(draw: Draw, items: list[Any]) -> Any:
@@ -76,14 +83,13 @@ def tags_for(
         tags["resonate:target"] = pick(draw, TARGETS if chance(draw, 0.95) else BAD_ADDRESSES)
     if chance(draw, 0.15):
         tags["resonate:timer"] = pick(draw, ["true", "false"])
-    parts = id.split(".")
-    ancestors = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    family = ancestors(id)
     if chance(draw, 0.3):
-        tags["resonate:origin"] = parts[0] if chance(draw, 0.9) else "p9"
+        tags["resonate:origin"] = family[0] if chance(draw, 0.9) else "p9"
     if chance(draw, 0.6):
-        tags["resonate:branch"] = pick(draw, ancestors) if chance(draw, 0.95) else ""
+        tags["resonate:branch"] = pick(draw, family) if chance(draw, 0.95) else ""
     if chance(draw, 0.2):
-        tags["resonate:parent"] = pick(draw, ancestors)
+        tags["resonate:parent"] = pick(draw, family)
     if chance(draw, 0.1):
         tags["resonate:prefix"] = "p0" if chance(draw, 0.8) else "a.b"
     if chance(draw, 0.15):
@@ -156,7 +162,7 @@ def same_origin_id(draw: Draw, m: ReferenceModel, of: str) -> str:
         return str(pick(draw, have))
     family = sorted(
         {i for i in [*IDS, *m.promises] if origin(i) == origin(of) and i != of}
-        | {of + ".1", of + ".2"}
+        | {of + ".1", of + ":2"}
     )
     return str(pick(draw, family)) if chance(draw, 0.93) else str(pick(draw, IDS))
 
@@ -314,7 +320,7 @@ def g_task_suspend(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:
 def g_task_fence(draw: Draw, m: ReferenceModel, now: int) -> dict[str, Any]:
     id = task_id(draw, m, "acquired")
     kind = pick(draw, ["promise.create", "promise.settle"] * 8 + ["promise.get"])
-    other = same_origin_id(draw, m, id) if chance(draw, 0.85) else f"{id}.9"  # maybe absent
+    other = same_origin_id(draw, m, id) if chance(draw, 0.85) else f"{id}:9"  # maybe absent
     if kind == "promise.create":
         inner: Any = create_data(draw, m, now, id=other)
     else:

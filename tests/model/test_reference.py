@@ -366,7 +366,7 @@ def test_the_model_answers_every_generated_sequence_without_raising() -> None:
 
     seen: set[str] = set()
 
-    @settings(max_examples=50, deadline=None, derandomize=True, database=None)
+    @settings(max_examples=100, deadline=None, derandomize=True, database=None)
     @given(st.data())
     def run(data: st.DataObject) -> None:
         m = _model()

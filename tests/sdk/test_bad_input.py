@@ -22,7 +22,7 @@ def test_unregistered_function_is_a_clear_error(make: Make) -> None:
         sustain.run(unique("x"), never_registered)
 
 
-@pytest.mark.parametrize("bad", ["", "a\x00b", "has.dot", 7])
+@pytest.mark.parametrize("bad", ["", "a\x00b", "has.dot", "has:colon", 7])
 def test_invalid_id_raises_before_any_request(make: Make, bad: Any) -> None:
     sustain = make()
     sustain.register(lambda ctx: 1, name="one")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sustain import Context
+from sustain.sdk import ids
 from tests.sdk.conftest import Make, unique
 
 STYLES = ["generator", "coroutine"]
@@ -19,7 +20,7 @@ def wait_pending(sustain: Any, id: str) -> None:
     """Wait until the promise ``id`` exists (the workflow reached it)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = sustain.promises.search(tags={"resonate:origin": id.split(".", maxsplit=1)[0]})
+        found = sustain.promises.search(tags={"resonate:origin": ids.origin_of(id)})
         if any(p["id"] == id for p in found["promises"]):
             return
         time.sleep(0.02)
@@ -84,7 +85,7 @@ def test_rpc_and_begin_rpc(make: Make, style: str) -> None:
     sustain.register(wf)
     id = unique("rpc")
     assert sustain.run(id, wf, 5).result(timeout=30) == [6, 7]
-    record = sustain.promises.get(f"{id}.1")
+    record = sustain.promises.get(f"{id}:1")
     assert record["tags"]["resonate:target"] == f"poll://any@{sustain.group}"
     assert record["tags"]["resonate:scope"] == "global"
 
@@ -108,7 +109,7 @@ def test_sleep_seconds_and_timedelta(make: Make, style: str) -> None:
     sustain.register(wf)
     id = unique("sleep")
     assert sustain.run(id, wf).result(timeout=30) == "woke"
-    timer = sustain.promises.get(f"{id}.2")
+    timer = sustain.promises.get(f"{id}:2")
     assert timer["tags"]["resonate:timer"] == "true"
     assert timer["state"] == "resolved"
 
@@ -138,11 +139,11 @@ def test_promise_human_in_the_loop(make: Make, style: str) -> None:
     sustain.register(wf)
     id = unique("hitl")
     handle = sustain.run(id, wf)
-    wait_pending(sustain, f"{id}.2")
+    wait_pending(sustain, f"{id}:2")
     assert not handle.done()
-    sustain.promises.resolve(f"{id}.1", "yes")
+    sustain.promises.resolve(f"{id}:1", "yes")
     assert handle.result(timeout=30) == "approved:yes"
-    assert seen == [f"{id}.1"]  # notify ran once, not again on the replay after resolve
+    assert seen == [f"{id}:1"]  # notify ran once, not again on the replay after resolve
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -162,7 +163,7 @@ def test_detached(make: Make, style: str) -> None:
     sustain.register(wf)
     id = unique("det")
     child = sustain.run(id, wf).result(timeout=30)
-    assert child.startswith(f"{id}.d")
+    assert child.startswith(f"{id}:d")
     assert sustain.get(child).result(timeout=30) == 42
 
 
@@ -228,9 +229,9 @@ def test_dependencies_info_and_checkpointed_values(make: Make, style: str) -> No
     sustain.register(wf)
     id = unique("dep")
     handle = sustain.run(id, wf)
-    wait_pending(sustain, f"{id}.4")
-    recorded = [sustain.promises.get(f"{id}.{n}") for n in (1, 2, 3)]
-    sustain.promises.resolve(f"{id}.4", "ok")
+    wait_pending(sustain, f"{id}:4")
+    recorded = [sustain.promises.get(f"{id}:{n}") for n in (1, 2, 3)]
+    sustain.promises.resolve(f"{id}:4", "ok")
     db, now, rnd, uid, answer, info_id, attempt = handle.result(timeout=30)
     assert (db, answer, info_id, attempt) == ("orders", "ok", id, 1)
     assert abs(now - time.time()) < 3600 and 0 <= rnd < 1 and len(uid) == 32
@@ -275,7 +276,7 @@ def test_promise_settled_during_the_pass_replays_at_once(make: Make) -> None:
 
     id = unique("race")
     handle = sustain.run(id, wf)
-    wait_pending(sustain, f"{id}.2")
-    sustain.promises.resolve(f"{id}.1", "early")
+    wait_pending(sustain, f"{id}:2")
+    sustain.promises.resolve(f"{id}:1", "early")
     gate.set()
     assert handle.result(timeout=30) == "early"

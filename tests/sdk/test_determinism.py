@@ -31,8 +31,8 @@ def test_changed_workflow_raises_nondeterminism(make: Make) -> None:
 
     id = unique("golden")
     first.run(id, order_v1, 10)
-    wait_pending(first, f"{id}.2")
-    history = first.promises.get(f"{id}.1")
+    wait_pending(first, f"{id}:2")
+    history = first.promises.get(f"{id}:1")
     assert history["state"] == "resolved"
     first.stop()
 
@@ -44,11 +44,11 @@ def test_changed_workflow_raises_nondeterminism(make: Make) -> None:
         approval = yield ctx.promise()
         return [receipt, approval]
 
-    second.promises.resolve(f"{id}.2", "ok")
+    second.promises.resolve(f"{id}:2", "ok")
     with pytest.raises(ApplicationError) as failure:
         second.get(id).result(timeout=30)
     assert failure.value.name == "NondeterminismError"
-    assert f"{id}.1" in failure.value.message
+    assert f"{id}:1" in failure.value.message
     assert "'charge'" in failure.value.message and "'refund'" in failure.value.message
 
 

@@ -125,8 +125,8 @@ def test_rejected_and_canceled_promises_reach_the_workflow(make: Make) -> None:
 
     id = unique("rej")
     handle = sustain.run(id, wait_twice)
-    wait_pending(sustain, f"{id}.1")
-    assert sustain.promises.reject(f"{id}.1", "no budget")["state"] == "rejected"
-    wait_pending(sustain, f"{id}.2")
-    assert sustain.promises.cancel(f"{id}.2")["state"] == "rejected_canceled"
-    assert handle.result(timeout=30) == [["rejected", "no budget"], ["canceled", f"{id}.2"]]
+    wait_pending(sustain, f"{id}:1")
+    assert sustain.promises.reject(f"{id}:1", "no budget")["state"] == "rejected"
+    wait_pending(sustain, f"{id}:2")
+    assert sustain.promises.cancel(f"{id}:2")["state"] == "rejected_canceled"
+    assert handle.result(timeout=30) == [["rejected", "no budget"], ["canceled", f"{id}:2"]]

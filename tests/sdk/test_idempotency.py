@@ -44,10 +44,10 @@ def test_same_id_while_pending_attaches_to_the_running_execution(make: Make) -> 
 
     id = unique("pend")
     first = sustain.run(id, wf)
-    wait_pending(sustain, f"{id}.2")
+    wait_pending(sustain, f"{id}:2")
     second = sustain.run(id, wf)
     assert not second.done()
-    sustain.promises.resolve(f"{id}.2", "done")
+    sustain.promises.resolve(f"{id}:2", "done")
     assert first.result(timeout=30) == second.result(timeout=30) == "done"
     assert runs == ["effect"]
 

@@ -42,8 +42,8 @@ def test_three_day_sleep_completes_with_no_worker_alive_meanwhile(tmp_path: Path
     with Sustain(network=LocalNetwork(db), group=group) as before:
         before.register(rest)
         handle = before.options(timeout=week).run(id, rest)
-        wait_pending(before, f"{id}.1")
-        timer = before.promises.get(f"{id}.1")
+        wait_pending(before, f"{id}:1")
+        timer = before.promises.get(f"{id}:1")
         assert timer["state"] == "pending" and timer["tags"]["resonate:timer"] == "true"
         assert not handle.done()
     # nothing runs here for three (simulated) days; then a new process opens the file
@@ -51,7 +51,7 @@ def test_three_day_sleep_completes_with_no_worker_alive_meanwhile(tmp_path: Path
     with Sustain(network=LocalNetwork(db, clock=clock), group=group) as after:
         after.register(rest)
         assert after.get(id).result(timeout=60) == "rested"
-        assert after.promises.get(f"{id}.1")["state"] == "resolved"
+        assert after.promises.get(f"{id}:1")["state"] == "resolved"
 
 
 def test_cli_resolves_a_human_in_the_loop_promise(sdk_server: ServerProcess) -> None:
@@ -64,11 +64,11 @@ def test_cli_resolves_a_human_in_the_loop_promise(sdk_server: ServerProcess) -> 
 
         id = unique("hitl")
         handle = sustain.run(id, approve, "o-1")
-        wait_pending(sustain, f"{id}.1")
+        wait_pending(sustain, f"{id}:1")
         value = json.dumps({"data": json.dumps("approved")})  # the CLI base64-encodes it
         cli = Path(sys.executable).parent / "sustain"
         done = subprocess.run(
-            [str(cli), "-S", sdk_server.url, "promises", "resolve", f"{id}.1", "--value", value],
+            [str(cli), "-S", sdk_server.url, "promises", "resolve", f"{id}:1", "--value", value],
             capture_output=True,
             text=True,
             timeout=60,

@@ -15,6 +15,7 @@ import click
 
 from sustain.cli import callgraph, output
 from sustain.cli.session import Session, json_option, pass_session
+from sustain.protocol.tags import is_prefixed_by
 
 PAGE = 100
 MAX_PAGES = 1_000  # 100,000 promises: a guard against a server that never ends a search
@@ -49,11 +50,10 @@ def tree(session: Session, id: str) -> None:
     tags = root.get("tags")
     origin = tags.get("resonate:origin") if isinstance(tags, dict) else None
     if isinstance(origin, str) and origin and origin != id:
-        below = f"{id}."
         promises = [
             p
             for p in fetch_execution(session, origin)
-            if isinstance(p.get("id"), str) and p["id"].startswith(below)
+            if isinstance(p.get("id"), str) and p["id"] != id and is_prefixed_by(p["id"], id)
         ]
     else:
         promises = fetch_execution(session, id)

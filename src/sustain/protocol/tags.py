@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 TARGET = "resonate:target"
@@ -15,12 +16,17 @@ SCHEDULE = "resonate:schedule"
 SCOPE = "resonate:scope"
 
 
-def origin_of(id: str) -> str:
-    """The origin of an id for same-origin checks: the text before its first ``.``.
+_SEPARATOR = re.compile(r"[.:]")
 
-    Computed from the id, never from the ``resonate:origin`` tag (§3.5).
+
+def origin_of(id: str) -> str:
+    """The origin of an id for same-origin checks: the text before its first ``.`` or ``:``.
+
+    Computed from the id, never from the ``resonate:origin`` tag (§3.5).  PROTOCOL.md names
+    only ``.``; the official SDKs join the first child segment with ``:`` (``wf:1.2``), so
+    Sustain accepts both (docs/decisions.md, "Id separators").
     """
-    return id.split(".", 1)[0]
+    return _SEPARATOR.split(id, 1)[0]
 
 
 def is_timer(tags: Mapping[str, str]) -> bool:
@@ -29,5 +35,7 @@ def is_timer(tags: Mapping[str, str]) -> bool:
 
 
 def is_prefixed_by(id: str, prefix: str) -> bool:
-    """True when ``id`` equals ``prefix`` or lies below it in the ``.`` hierarchy."""
-    return id == prefix or id.startswith(prefix + ".")
+    """True when ``id`` equals ``prefix`` or lies below it, joined by ``.`` or ``:``."""
+    if not id.startswith(prefix):
+        return False
+    return len(id) == len(prefix) or id[len(prefix)] in ".:"

@@ -1,22 +1,25 @@
 """Deterministic ids and the tags the SDK puts on every promise (SDK-WIRE §2.1).
 
 A child id is its parent's id, a separator and the parent context's call counter (1, 2, ...
-in call order of every durable op), so a replay mints the same ids.  The separator is ``.``:
-PROTOCOL.md §3.5 (and our engine) require a promise id to equal or extend its
-``resonate:origin``/``branch``/``parent`` tags *by a dot*, and compute the origin of an id as
-the text before its first ``.``; the official SDKs' ``wf:1`` form would be refused by the
-engine (400 ``Promise ID must be prefixed by resonate:origin``).  For the same reason a root
-id may contain neither ``.`` nor NUL.  A detached child is ``{origin}.d{16 hex}``: a hash of
-the id it would have had, so it is deterministic too.
+in call order of every durable op), so a replay mints the same ids.  The ids are the official
+SDKs' (SDK-WIRE §2.1): the first child segment joins a root with ``:`` and deeper segments
+with ``.`` (``wf`` → ``wf:1`` → ``wf:1.2``), so a tree started by Sustain and one started by
+an official SDK look alike.  The engine computes the origin of an id as the text before its
+first ``.`` or ``:``, so a root id may contain neither (nor NUL).  A detached child is
+``{origin}:d{16 hex}``: a blake2b hash of the id it would have had, as the official Python
+SDK mints it, so it is deterministic too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 from sustain.errors import InvalidIdError
 
+ROOT_SEP = ":"
 SEP = "."
+_SEPARATORS = re.compile(r"[.:]")
 
 ORIGIN = "resonate:origin"
 BRANCH = "resonate:branch"
@@ -37,8 +40,8 @@ def validate_root(id: object) -> str:
         raise InvalidIdError(id, "an id must not be empty")
     if "\x00" in id:
         raise InvalidIdError(id, "an id must not contain NUL")
-    if SEP in id:
-        raise InvalidIdError(id, f"a root id must not contain {SEP!r} (it separates child ids)")
+    if SEP in id or ROOT_SEP in id:
+        raise InvalidIdError(id, "a root id must not contain '.' or ':' (they separate child ids)")
     if len(id) > MAX_ID:
         raise InvalidIdError(id[:40] + "...", f"an id must be at most {MAX_ID} characters")
     return id
@@ -52,21 +55,24 @@ def validate_child(id: object) -> str:
 
 
 def origin_of(id: str) -> str:
-    return id.split(SEP, 1)[0]
+    return _SEPARATORS.split(id, 1)[0]
 
 
 def extends(id: str, prefix: str) -> bool:
     """True when ``id`` is ``prefix`` or lies below it (the protocol's tag rule)."""
-    return id == prefix or id.startswith(prefix + SEP)
+    if not id.startswith(prefix):
+        return False
+    return len(id) == len(prefix) or id[len(prefix)] in ".:"
 
 
 def child(parent: str, seq: int) -> str:
-    return f"{parent}{SEP}{seq}"
+    sep = ROOT_SEP if _SEPARATORS.search(parent) is None else SEP
+    return f"{parent}{sep}{seq}"
 
 
 def detached(origin: str, would_be: str) -> str:
     digest = hashlib.blake2b(would_be.encode(), digest_size=8).hexdigest()
-    return f"{origin}{SEP}d{digest}"
+    return f"{origin}{ROOT_SEP}d{digest}"
 
 
 def root_tags(id: str, target: str, extra: dict[str, str] | None = None) -> dict[str, str]:
