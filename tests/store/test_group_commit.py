@@ -134,6 +134,23 @@ def test_full_syncs_the_wal_before_answering_and_normal_does_not(tmp_path: Path)
         assert normal.syncs == 0
 
 
+async def test_a_volatile_op_is_answered_at_commit_and_the_next_sync_covers_it(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "sustain.db")
+    with SqliteStore(path) as store:
+        await store.run_async(lambda tx: tx.insert_promise(promise("first")))
+        synced = store.syncs
+        for i in range(5):
+            await store.run_async(lambda tx, i=i: tx.insert_promise(promise(f"v{i}")), False)
+        assert store.syncs == synced  # answered without waiting for (or asking for) a sync
+        await store.run_async(lambda tx: tx.insert_promise(promise("last")))
+        assert store.syncs == synced + 1  # one sync, after all six commits
+    with SqliteStore(path) as reopened:
+        found = reopened.run(lambda tx: sorted(p.id for p in tx.all_promises()))
+    assert found == ["first", "last", "v0", "v1", "v2", "v3", "v4"]
+
+
 def test_a_failed_wal_sync_fails_the_batch_and_every_later_op(tmp_path: Path) -> None:
     path = str(tmp_path / "sustain.db")
     with SqliteStore(path) as store:

@@ -168,7 +168,7 @@ class LocalNetwork:
 
     # -- requests --------------------------------------------------------------------------
 
-    async def request(self, kind: str, data: Mapping[str, Any]) -> Answer:
+    async def request(self, kind: str, data: Mapping[str, Any], durable: bool = True) -> Answer:
         runtime = self._runtime
         if runtime is None:
             await self.start()
@@ -187,7 +187,7 @@ class LocalNetwork:
                 return engine.apply(tx, kind, payload, now, corr_id)
 
             try:
-                outcome = await runtime.store.run_async(op)
+                outcome = await runtime.store.run_async(op, durable)
             except StoreClosedError:
                 raise NetworkStopped("the store is closed") from None
             except (CommitError, sqlite3.OperationalError) as exc:

@@ -33,11 +33,14 @@ class Network(Protocol):
     async def stop(self) -> None:
         """Stop listening, cancel retries in progress and release every resource."""
 
-    async def request(self, kind: str, data: Mapping[str, Any]) -> Answer:
+    async def request(self, kind: str, data: Mapping[str, Any], durable: bool = True) -> Answer:
         """Send one protocol request and return its answer, whatever its status.
 
         Transport failures and 503 answers are retried with backoff (1 s doubling, capped
         at 30 s) until ``stop()``; after ``stop()`` it raises ``NetworkStopped``.
+        ``durable=False`` lets an embedded store answer once the write is committed, before
+        it is synced to disk; only for answers that stay inside this process (a local step's
+        checkpoint).  A server always syncs, so a remote network ignores it.
         """
 
     def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:

@@ -135,7 +135,8 @@ class RemoteNetwork:
 
     # -- requests --------------------------------------------------------------------------
 
-    async def request(self, kind: str, data: Mapping[str, Any]) -> Answer:
+    async def request(self, kind: str, data: Mapping[str, Any], durable: bool = True) -> Answer:
+        del durable  # the server syncs every write before it answers
         session = self._client()
         corr_id = f"{self._corr_prefix}{next(self._corr)}"
         head: dict[str, str] = {"corrId": corr_id, "version": VERSION}

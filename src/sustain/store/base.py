@@ -20,8 +20,13 @@ class Store(Protocol):
     def run(self, op: Callable[[Tx], T]) -> T:
         """Run ``op`` in a transaction and return its result after the commit."""
 
-    async def run_async(self, op: Callable[[Tx], T]) -> T:
-        """``run`` for asyncio callers: never blocks the event loop."""
+    async def run_async(self, op: Callable[[Tx], T], durable: bool = True) -> T:
+        """``run`` for asyncio callers: never blocks the event loop.
+
+        ``durable=False`` may answer once the op is committed, before the commit is on disk
+        (a store that syncs after committing, like SQLite's, answers earlier; others ignore
+        it).  The next durable answer's sync covers it: use it only for answers nobody outside
+        this process observes (docs/decisions.md, "Volatile acknowledgement")."""
 
     def ping(self) -> bool:
         """True when the store answers a trivial query (``/ready``)."""

@@ -391,7 +391,8 @@ class MemoryStore:
                     u()
                 raise
 
-    async def run_async(self, op: Callable[[Tx], T]) -> T:
+    async def run_async(self, op: Callable[[Tx], T], durable: bool = True) -> T:
+        del durable  # nothing is ever on disk
         # Operations are short; only hop to a thread when another thread holds the lock.
         if self._lock.acquire(blocking=False):
             self._lock.release()

@@ -161,22 +161,25 @@ class SqliteStore:
         self._submit(op, future)
         return future
 
-    def _submit(self, op: Callable[[SqliteTx], Any], waiter: Waiter) -> None:
+    def _submit(
+        self, op: Callable[[SqliteTx], Any], waiter: Waiter, durable: bool = True
+    ) -> None:
         # The lock orders submissions against close(): nothing is queued behind the stop mark.
         with self._submit_lock:
             if self._closed:
                 raise StoreClosedError(self.path)
-            self._writer.submit(op, waiter)
+            self._writer.submit(op, waiter, durable)
 
     def run(self, op: Callable[[Tx], T]) -> T:
         """Run ``op`` in a transaction; return its result once the batch is committed."""
         return self.submit(op).result()
 
-    async def run_async(self, op: Callable[[Tx], T]) -> T:
+    async def run_async(self, op: Callable[[Tx], T], durable: bool = True) -> T:
         """``run`` for coroutines: awaits the commit without blocking the event loop.
-        Cancelled while still queued, the op never runs."""
+        Cancelled while still queued, the op never runs.  ``durable=False`` answers right
+        after the COMMIT instead of after the WAL's fdatasync (see ``Store.run_async``)."""
         waiter = AsyncWaiter(asyncio.get_running_loop())
-        self._submit(op, waiter)
+        self._submit(op, waiter, durable)
         return cast(T, await waiter.future)
 
     def ping(self, timeout: float = 5.0) -> bool:

@@ -15,6 +15,10 @@ The writer loops:
    (sqlite_sync.py), which resolves them after an fdatasync of the WAL: nothing is
    acknowledged before it is durable, and the writer runs the next batch while the disk
    syncs.  If COMMIT fails, every op of the batch gets a ``CommitError``.
+   An op submitted with ``durable=False`` is the exception: it is answered right after the
+   COMMIT.  The WAL is append-only, so the next sync (which every durable answer waits
+   for) covers its frames too; a process crash loses nothing committed, only a machine
+   crash before that sync can.
 
 SQLite may abandon a whole transaction on some errors (disk full, I/O error).  When an op's
 failure leaves no transaction open, the ops that ran before it in the batch lost their writes
@@ -41,7 +45,7 @@ from sustain.store.sqlite_waiters import Done, Waiter, answered, settle, start
 log = logging.getLogger(__name__)
 
 Op = Callable[[SqliteTx], Any]
-_Item = tuple[Op, Waiter]
+_Item = tuple[Op, Waiter, bool]  # the op, who waits for it, whether its answer waits for sync
 
 
 @dataclass
@@ -84,11 +88,11 @@ class GroupCommitWriter:
         )
         self._thread.start()
 
-    def submit(self, op: Op, waiter: Waiter) -> None:
+    def submit(self, op: Op, waiter: Waiter, durable: bool = True) -> None:
         if threading.get_ident() == self._thread.ident:
             # The writer would wait for itself forever.
             raise RuntimeError("an operation cannot run another operation on its own store")
-        self._queue.put((op, waiter))
+        self._queue.put((op, waiter, durable))
 
     def queued(self) -> int:
         """Operations waiting for the writer (not counting the batch it is running)."""
@@ -134,8 +138,9 @@ class GroupCommitWriter:
         savepoints = len(batch) > 1
         ran: list[Done] = []  # answers of the ops run in the open transaction
         early: list[Done] = []  # answers that need no commit (nothing of theirs remains)
+        volatile: list[Done] = []  # of ``ran``: answered at COMMIT, not after the sync
         in_tx = False
-        for op, waiter in batch:
+        for op, waiter, durable in batch:
             if not start(waiter):
                 continue  # cancelled while queued: it never runs
             if not in_tx:
@@ -157,8 +162,9 @@ class GroupCommitWriter:
                 stats.ops += 1
                 if not self._undo(savepoints):
                     # The whole transaction is gone, with the writes of the ops before it.
-                    early += self._failed(ran, exc)
+                    early += self._failed([*ran, *volatile], exc)
                     ran = []
+                    volatile = []
                     in_tx = False
                     early.append((waiter, False, exc))
                 elif savepoints:
@@ -172,13 +178,17 @@ class GroupCommitWriter:
                 # The op swallowed an error that ended the transaction (disk full, I/O):
                 # its writes and those before it in the batch are gone or autocommitted.
                 lost = sqlite3.OperationalError("transaction aborted inside an operation")
-                early += self._failed([*ran, (waiter, True, result)], lost)
+                early += self._failed([*ran, *volatile, (waiter, True, result)], lost)
                 ran = []
+                volatile = []
                 in_tx = False
                 continue
             if savepoints:
                 self._savepoints.execute("RELEASE op")
-            ran.append((waiter, True, result))
+            if durable:
+                ran.append((waiter, True, result))
+            else:
+                volatile.append((waiter, True, result))
         if early:
             settle(early)
         if not in_tx:
@@ -190,14 +200,17 @@ class GroupCommitWriter:
             log.error("commit failed", exc_info=True, extra={"path": self._path, "ops": len(ran)})
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            settle(self._failed(ran, exc))
+            settle(self._failed([*ran, *volatile], exc))
             return
         stats.commits += 1
         if self._on_commit is not None:
             self._on_commit(conn)
         if self._syncer is None:
-            settle(ran)
-        else:
+            settle([*ran, *volatile] if volatile else ran)
+            return
+        if volatile:
+            settle(volatile)
+        if ran:
             self._syncer.committed(ran)  # answered once the WAL is synced
 
     def _undo(self, savepoint: bool) -> bool:
@@ -223,7 +236,7 @@ class GroupCommitWriter:
             except sqlite3.Error:
                 log.exception("rollback failed", extra={"path": self._path})
         error = CommitError(self._path, cause)
-        settle([(w, False, error) for _, w in batch if not answered(w)])
+        settle([(w, False, error) for _, w, _ in batch if not answered(w)])
 
     def _failed(self, ran: list[Done], cause: BaseException) -> list[Done]:
         """The answers for ops whose transaction is lost: an op that had failed on its own
