@@ -18,11 +18,26 @@ def test_metrics_on_their_own_port(spawn: Any) -> None:
     port = free_port()
     server = spawn("--metrics-port", str(port))
     server.ok("promise.create", {"id": unique("m"), "timeoutAt": int(time.time() * 1000) + 60000})
+    # A seconds-resolution schedule fires within a second or two: its promises are counted.
+    schedule = {
+        "id": unique("s"), "cron": "* * * * * *", "promiseId": "{{.id}}.{{.timestamp}}",
+        "promiseTimeout": 60000, "promiseTags": {"resonate:target": "poll://any@nobody"},
+    }  # fmt: skip
+    server.ok("schedule.create", schedule)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        fired = server.ok("promise.search", {"tags": {"resonate:schedule": schedule["id"]}})
+        if fired["promises"]:
+            break
+        time.sleep(0.1)
+    server.ok("schedule.delete", {"id": schedule["id"]})
     server.rpc("promise.get", {"id": "metrics-missing"})
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert 'sustain_request_total{kind="promise.create",status="200"} 1.0' in text
     assert 'sustain_request_total{kind="promise.get",status="404"} 1.0' in text
     assert "sustain_request_duration_seconds_bucket" in text
+    counted = [line for line in text.splitlines() if line.startswith("sustain_schedule_promises_")]
+    assert counted and float(counted[0].split()[1]) >= 1, counted
     assert server.client.get("/metrics").status_code == 404  # not on the API port
 
 

@@ -26,10 +26,11 @@ class Outcome(msgspec.Struct):
     data: Any
     wake_outbox: bool = False
     deadline: int | None = None
+    scheduled: int = 0  # promises a tick created for schedules (the metric of §7.2)
 
 
 class Ctx:
-    __slots__ = ("corr_id", "deadline", "now", "retry", "tx", "wake_outbox")
+    __slots__ = ("corr_id", "deadline", "now", "retry", "scheduled", "tx", "wake_outbox")
 
     def __init__(self, tx: Tx, now: int, retry: int, corr_id: str = "") -> None:
         self.tx = tx
@@ -38,6 +39,7 @@ class Ctx:
         self.corr_id = corr_id
         self.wake_outbox = False
         self.deadline: int | None = None
+        self.scheduled = 0
 
     def timer(self, at: int) -> None:
         """Note a timer this operation created or moved."""
@@ -53,4 +55,4 @@ class Ctx:
         self.wake_outbox = True
 
     def outcome(self, status: int, data: Any) -> Outcome:
-        return Outcome(status, data, self.wake_outbox, self.deadline)
+        return Outcome(status, data, self.wake_outbox, self.deadline, self.scheduled)

@@ -130,6 +130,7 @@ def _fire(ctx: Ctx, s: Schedule, fired: int) -> None:
         id, timeout_at, s.promiseParam, tags, created_at=fired, expired=expired
     )
     tx.insert_promise(p)
+    ctx.scheduled += 1
     target = tags.get(t.TARGET)
     if target is None:
         return

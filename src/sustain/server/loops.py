@@ -107,6 +107,7 @@ class TimerLoop:
         *,
         cap_ms: int,
         on_outbox: Callable[[], None],
+        on_scheduled: Callable[[int], None] | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -114,6 +115,7 @@ class TimerLoop:
         self._pause = pause
         self._cap = cap_ms
         self._on_outbox = on_outbox
+        self._on_scheduled = on_scheduled
         self._alarm = Alarm()
         pause.attach(self._alarm)
         self._planned = 0
@@ -149,6 +151,8 @@ class TimerLoop:
                 outcome, deadline = None, now + self._cap
             if outcome is not None and outcome.wake_outbox:
                 self._on_outbox()
+            if outcome is not None and outcome.scheduled and self._on_scheduled is not None:
+                self._on_scheduled(outcome.scheduled)
             self._plan(now, deadline)
             await self._sleep()
 

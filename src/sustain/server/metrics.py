@@ -35,6 +35,11 @@ class Metrics:
         self._deliveries = Counter(
             "sustain_deliveries_total", "Message deliveries", ["status"], registry=self.registry
         )
+        self._scheduled = Counter(
+            "sustain_schedule_promises_total",
+            "Promises created by schedules",
+            registry=self.registry,
+        )
         self._request_children: dict[tuple[str, int], Any] = {}
         self._duration_children: dict[str, Any] = {}
 
@@ -62,6 +67,10 @@ class Metrics:
     def messages(self, kind: str, count: int) -> None:
         if self.enabled and count:
             self._messages.labels(kind).inc(count)
+
+    def schedule_promises(self, count: int) -> None:
+        if self.enabled:
+            self._scheduled.inc(count)
 
     def delivery(self, status: str) -> None:
         if self.enabled:

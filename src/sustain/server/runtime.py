@@ -94,6 +94,7 @@ class Runtime:
             self.pause,
             cap_ms=config.timeouts.poll_interval,
             on_outbox=self.delivery.wake,
+            on_scheduled=self.metrics.schedule_promises,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
