@@ -28,6 +28,7 @@ from typing import Any
 
 from benchmarks.sdk_modes import Mode, open_mode
 from benchmarks.stats import percentile
+from sustain.sdk import ids as ids_
 
 MODES = ("embedded", "server")
 RESULT_TIMEOUT = 300.0
@@ -105,7 +106,7 @@ def w4(mode: Mode, count: int, seconds: float = 1.0) -> Row:
     lateness = []
     errors = 0
     for id, at in zip(ids, woke, strict=True):
-        timer = mode.promise(f"{id}.1")
+        timer = mode.promise(ids_.child(id, 1))  # the sleep: the first durable call
         if timer["state"] != "resolved" or timer.get("tags", {}).get("resonate:timer") != "true":
             errors += 1
             continue
