@@ -4,7 +4,7 @@ The random sequences of ``test_differential`` reach the rarest rules of the spec
 then (a callback dropped because its awaiter is past its deadline, register_callback resuming
 a suspended task, a halted awaiter collecting ready callbacks, ...).  Each scenario here walks
 straight into one of them and compares the engine with the reference model at every step,
-on both stores: status, answer and ``debug.snap``.
+on every store (memory, SQLite, PostgreSQL): status, answer and ``debug.snap``.
 """
 
 from __future__ import annotations
@@ -302,12 +302,21 @@ SCENARIOS: list[tuple[str, list[tuple[int, tuple[str, dict[str, Any]]]]]] = [
 ]
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite"])
+@pytest.fixture(scope="module", params=["memory", "sqlite", "postgres"])
 def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
+    if request.param == "postgres":
+        from sustain.store.postgres import PostgresStore
+        from tests.store.postgres_db import temp_database
+
+        with temp_database() as url:
+            store: Any = PostgresStore(url, pool_size=1)
+            yield Backend(store)
+            store.close()
+        return
     if request.param == "memory":
-        store: Any = MemoryStore()
+        store = MemoryStore()
     else:
         path = tmp_path_factory.mktemp("scenarios") / "x.db"
         store = SqliteStore(str(path), synchronous="NORMAL")

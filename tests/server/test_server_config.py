@@ -62,7 +62,9 @@ def test_env_values_are_converted_and_unknown_names_ignored() -> None:
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"SUSTAIN_STORAGE__TYPE": "postgres"}, "unknown storage type 'postgres'"),
+        ({"SUSTAIN_STORAGE__TYPE": "mysql"}, "unknown storage type 'mysql'"),
+        ({"SUSTAIN_STORAGE__TYPE": "postgres"}, "needs storage.postgres.url"),
+        ({"SUSTAIN_STORAGE__POSTGRES__POOL_SIZE": "0"}, "storage.postgres.pool_size"),
         ({"SUSTAIN_SERVER__PORT": "eighty"}, "$.server.port"),
         ({"SUSTAIN_STORAGE__SQLITE__SYNCHRONOUS": "OFF"}, "synchronous"),
         ({"SUSTAIN_MESSAGES__BATCH_SIZE": "0"}, "messages.batch_size"),
@@ -93,7 +95,8 @@ def test_storage_type_from_a_file_is_checked_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--storage-type", "postgres"], "unknown storage type"),
+        (["--storage-type", "mysql"], "unknown storage type"),
+        (["--storage-type", "postgres"], "needs storage.postgres.url"),
         (["--synchronous", "sometimes"], "synchronous"),
         (["--config", "/nonexistent/sustain.toml"], "not found"),
     ],

@@ -1,7 +1,8 @@
 """The store contract: every ``Tx`` method's behaviour and ordering, over every store.
 
-Each test runs against ``MemoryStore`` and ``SqliteStore`` (a real file) through the public
-``Store.run`` seam, so the engine can rely on any store answering alike.
+Each test runs against ``MemoryStore``, ``SqliteStore`` (a real file) and ``PostgresStore`` (a
+throw-away database) through the public ``Store.run`` seam, so the engine can rely on any
+store answering alike.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import click
 from sustain.cli.client import DEFAULT_SERVER
 from sustain.cli.errors import CliError
 from sustain.cli.invoke import invoke
+from sustain.cli.migrate import migrate
 from sustain.cli.promises import promises
 from sustain.cli.schedules import schedules
 from sustain.cli.session import Session
@@ -98,6 +99,7 @@ sustain.add_command(schedules)
 sustain.add_command(invoke)
 sustain.add_command(tree)
 sustain.add_command(worker)
+sustain.add_command(migrate)
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
         "CORS origin (repeatable)",
     ),
     (("--max-body-size",), "server.max_body_size", int, False, "largest request body, bytes"),
-    (("--storage-type",), "storage.type", str, False, "sqlite or memory"),
+    (("--storage-type",), "storage.type", str, False, "sqlite, memory or postgres"),
     (
         ("--sqlite-path", "--storage-sqlite-path"),
         "storage.sqlite.path",
@@ -61,6 +61,34 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
         str,
         False,
         "FULL (default) or NORMAL",
+    ),
+    (
+        ("--postgres", "--storage-postgres-url"),
+        "storage.postgres.url",
+        str,
+        False,
+        "PostgreSQL URL (selects the postgres store)",
+    ),
+    (
+        ("--postgres-pool-size", "--storage-postgres-pool-size"),
+        "storage.postgres.pool_size",
+        int,
+        False,
+        "PostgreSQL connections (10)",
+    ),
+    (
+        ("--replica-id", "--server-replica-id"),
+        "server.replica_id",
+        str,
+        False,
+        "replica name in a PostgreSQL cluster (hostname-pid)",
+    ),
+    (
+        ("--cluster-replica-timeout",),
+        "cluster.replica_timeout",
+        int,
+        False,
+        "a silent replica is dead after this, ms",
     ),
     (("--auth-publickey",), "auth.publickey", str, False, "PEM public key, or 'none'"),
     (("--auth-iss",), "auth.iss", str, False, "required JWT issuer"),
@@ -202,13 +230,17 @@ def _flags(values: dict[str, Any]) -> dict[str, Any]:
             value = list(value) if value else None
         flags[key] = value
     flags["debug"] = values.get("debug")
+    if flags.get("storage.postgres.url") and flags.get("storage.type") is None:
+        flags["storage.type"] = "postgres"  # --postgres URL alone selects the store
     return flags
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, replica: str | None = None) -> None:
+    # A replica of a PostgreSQL cluster names itself on every line (logs are often merged).
+    where = f" [{replica.replace('%', '%%')}]" if replica else ""
     logging.basicConfig(
         level=logging.DEBUG if level == "trace" else getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s",
     )
 
 
@@ -217,7 +249,12 @@ def _serve(config_path: str | None, flags: dict[str, Any]) -> None:
         config: ServerConfig = load(flags=flags, config_path=config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    _configure_logging(config.level)
+    replica = None
+    if config.storage.type == "postgres":
+        from sustain.server.cluster import replica_id  # noqa: PLC0415
+
+        replica = replica_id(config)
+    _configure_logging(config.level, replica)
     # Imported here: the server stack (uvicorn, engine, stores) is not needed by client commands.
     from sustain.server.runtime import run  # noqa: PLC0415
 

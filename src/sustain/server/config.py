@@ -25,7 +25,7 @@ from sustain.errors import SustainError
 
 DEFAULT_FILE = "sustain.toml"
 ENV_PREFIX = "SUSTAIN_"
-STORAGE_TYPES = ("sqlite", "memory")
+STORAGE_TYPES = ("sqlite", "memory", "postgres")
 SYNCHRONOUS = ("FULL", "NORMAL")
 LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -50,6 +50,8 @@ class HttpServerConfig(_Section, frozen=True):
     shutdown_timeout: int = 10000
     max_body_size: int = 16 * 1024 * 1024
     cors: CorsConfig = CorsConfig()
+    # This replica's name in a PostgreSQL cluster (logs, metrics, claims); None: hostname-pid.
+    replica_id: str | None = None
 
 
 class SqliteConfig(_Section, frozen=True):
@@ -57,9 +59,17 @@ class SqliteConfig(_Section, frozen=True):
     synchronous: str = "FULL"
 
 
+class PostgresConfig(_Section, frozen=True):
+    # postgresql://user:password@host:port/dbname (or a libpq "key=value" string).
+    url: str | None = None
+    pool_size: int = 10
+
+
 class StorageConfig(_Section, frozen=True):
+    # When no layer sets it, "postgres" if storage.postgres.url is set, else "sqlite" (build).
     type: str = "sqlite"
     sqlite: SqliteConfig = SqliteConfig()
+    postgres: PostgresConfig = PostgresConfig()
 
 
 class AuthSettings(_Section, frozen=True):
@@ -109,6 +119,13 @@ class TransportsConfig(_Section, frozen=True):
     http_poll: HttpPollConfig = HttpPollConfig()
 
 
+class ClusterConfig(_Section, frozen=True):
+    # PostgreSQL replicas: a replica whose heartbeat is older than this is dead (its poll
+    # connections stop counting, its claimed messages are claimed again); the heartbeat runs
+    # every third of it.  Also how long a poll message nobody can take waits before dropped.
+    replica_timeout: int = 10000
+
+
 class ObservabilityConfig(_Section, frozen=True):
     metrics_port: int = 9090
 
@@ -123,6 +140,7 @@ class ServerConfig(_Section, frozen=True):
     timeouts: TimeoutsConfig = TimeoutsConfig()
     messages: MessagesConfig = MessagesConfig()
     transports: TransportsConfig = TransportsConfig()
+    cluster: ClusterConfig = ClusterConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
 
     @property
@@ -219,6 +237,11 @@ def build(layers: list[dict[str, Any]]) -> ServerConfig:
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = merge(merged, layer)
+    storage = merged.get("storage")
+    if isinstance(storage, dict) and "type" not in storage:
+        postgres = storage.get("postgres")
+        if isinstance(postgres, dict) and postgres.get("url"):
+            merged = merge(merged, {"storage": {"type": "postgres"}})
     try:
         config = msgspec.convert(merged, ServerConfig, strict=False)
     except msgspec.ValidationError as exc:
@@ -250,6 +273,11 @@ def validate(config: ServerConfig) -> ServerConfig:
         raise ConfigError(
             f"unknown storage type '{storage.type}' (expected one of: {', '.join(STORAGE_TYPES)})"
         )
+    if storage.type == "postgres" and not storage.postgres.url:
+        raise ConfigError(
+            "storage type 'postgres' needs storage.postgres.url "
+            "(--postgres URL or SUSTAIN_STORAGE__POSTGRES__URL)"
+        )
     sync = storage.sqlite.synchronous.upper()
     if sync not in SYNCHRONOUS:
         raise ConfigError(
@@ -268,6 +296,8 @@ def validate(config: ServerConfig) -> ServerConfig:
         ("timeouts.poll_interval", config.timeouts.poll_interval, 1),
         ("messages.poll_interval", config.messages.poll_interval, 1),
         ("messages.batch_size", config.messages.batch_size, 1),
+        ("storage.postgres.pool_size", storage.postgres.pool_size, 1),
+        ("cluster.replica_timeout", config.cluster.replica_timeout, 300),
         ("transports.http_push.concurrency", config.transports.http_push.concurrency, 1),
         ("transports.http_push.connect_timeout", config.transports.http_push.connect_timeout, 1),
         ("transports.http_push.request_timeout", config.transports.http_push.request_timeout, 1),

@@ -17,12 +17,20 @@ listens); ``http(s)://`` -> an HTTP POST by a shared ``aiohttp.ClientSession``, 
 which collapsed a burst of 1,000 timer unblocks at 256 connections, see benchmarks/README.md);
 the loop waits for a free slot (backpressure), it never drops a push while running.  Other
 schemes (gcps, bash) are not served by Sustain: dropped with a warning.
+
+On PostgreSQL (``cluster`` given) the replica's ``Cluster`` claims instead: it takes only
+the entries this replica can deliver and marks them rather than deleting them; each message
+is acknowledged (``done``) once it went out or was dropped, and the next claim deletes it
+(sustain/store/postgres_cluster.py).  A single server skips all of this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 import aiohttp
 import msgspec
@@ -35,6 +43,9 @@ from sustain.server.metrics import Metrics
 from sustain.server.poll import PollRegistry
 from sustain.store.base import Store
 from sustain.store.tx import Execute, Tx
+
+if TYPE_CHECKING:
+    from sustain.server.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +62,11 @@ class Delivery:
         metrics: Metrics,
         config: ServerConfig,
         pause: Pause,
+        *,
+        cluster: Cluster | None = None,
     ) -> None:
         self._store = store
+        self._cluster = cluster
         self._registry = registry
         self._metrics = metrics
         self._pause = pause
@@ -121,23 +135,35 @@ class Delivery:
                 await self._pause.wait_running()
                 continue
             try:
-                executes, unblocks = await self._store.run_async(self._claim)
+                if self._cluster is None:
+                    executes, unblocks = await self._store.run_async(self._claim)
+                else:
+                    executes, unblocks = await self._cluster.claim(self._batch)
             except Exception:
                 log.exception("outbox claim failed", extra={"action": "claim"})
                 await self._alarm.sleep(self._cap)
                 continue
             self._metrics.messages("execute", len(executes))
             self._metrics.messages("unblock", len(unblocks))
+            cluster = self._cluster
             for execute in executes:
                 message = Message(
                     "execute",
                     {"serverUrl": self._server_url},
                     ExecuteData(TaskRef(execute.task_id, execute.version)),
                 )
-                await self.send(execute.address, msgspec.json.encode(message))
+                done = (
+                    None
+                    if cluster is None
+                    else partial(cluster.sent_execute, execute.task_id, execute.version)
+                )
+                await self.send(execute.address, msgspec.json.encode(message), done)
             for promise, address in unblocks:
                 message = Message("unblock", {}, UnblockData(promise))
-                await self.send(address, msgspec.json.encode(message))
+                done = (
+                    None if cluster is None else partial(cluster.sent_unblock, promise.id, address)
+                )
+                await self.send(address, msgspec.json.encode(message), done)
             if len(executes) < self._batch and len(unblocks) < self._batch:
                 await self._alarm.sleep(self._cap)
 
@@ -151,8 +177,9 @@ class Delivery:
         address = self._addresses[url] = parse_address(url)
         return address
 
-    async def send(self, url: str, payload: bytes) -> None:
-        """Deliver one encoded message to ``url``, or count it dropped."""
+    async def send(self, url: str, payload: bytes, done: Callable[[], None] | None = None) -> None:
+        """Deliver one encoded message to ``url``, or count it dropped.  ``done`` (a cluster
+        replica's acknowledgement) is called once the message went out or was dropped."""
         address = self._address(url)
         if address is None:
             log.warning("dropping message to invalid address %s", url, extra={"address": url})
@@ -167,14 +194,17 @@ class Delivery:
             self._metrics.delivery("success" if delivered else "dropped")
         elif address.scheme in ("http", "https") and self._push_enabled:
             await self._slots.acquire()  # backpressure: at most `concurrency` in flight
-            task = asyncio.create_task(self._push(address.url, payload))
+            task = asyncio.create_task(self._push(address.url, payload, done))
             self._pushes.add(task)
             task.add_done_callback(self._pushes.discard)
+            return
         else:
             log.warning("no transport for %s: message dropped", url, extra={"address": url})
             self._metrics.delivery("dropped")
+        if done is not None:
+            done()
 
-    async def _push(self, url: str, payload: bytes) -> None:
+    async def _push(self, url: str, payload: bytes, done: Callable[[], None] | None = None) -> None:
         try:
             async with self._client().post(url, data=payload, allow_redirects=False) as response:
                 status = response.status
@@ -192,3 +222,5 @@ class Delivery:
                 self._metrics.delivery("error")
         finally:
             self._slots.release()
+            if done is not None:
+                done()

@@ -13,6 +13,10 @@ Selection for ``poll://<cast>@<group>[/<id>]``:
 * an empty group -> dropped.  Dropped messages are not retried here: executes come back
   through the task retry timer (§4.3).
 
+On PostgreSQL the registry's ``watcher`` (the replica's ``Cluster``) is told of every stream
+that opens or closes, so that poll messages are claimed by the replica holding a matching
+stream (sustain/store/postgres_cluster.py).
+
 Everything runs on the event loop thread; no locks.
 """
 
@@ -21,6 +25,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sustain.server.cluster import Cluster
 
 
 class PollConnection:
@@ -79,6 +87,9 @@ class PollRegistry:
         self._max = max_connections
         self._buffer_size = buffer_size
         self._rng = rng or random.Random()
+        # A PostgreSQL replica publishes the streams it holds (server/cluster.py); None on a
+        # single server.
+        self.watcher: Cluster | None = None
 
     def __len__(self) -> int:
         return self._count
@@ -96,6 +107,8 @@ class PollRegistry:
         embedded SDK (``sustain.sdk.local``) subscribes in-process listeners this way."""
         self._groups.setdefault(conn.group, []).append(conn)
         self._count += 1
+        if self.watcher is not None:
+            self.watcher.connected(conn.group, conn.id)
 
     def unregister(self, conn: PollConnection) -> None:
         conns = self._groups.get(conn.group)
@@ -103,6 +116,8 @@ class PollRegistry:
             return
         conns.remove(conn)
         self._count -= 1
+        if self.watcher is not None:
+            self.watcher.disconnected(conn.group, conn.id)
         if not conns:
             del self._groups[conn.group]
 
@@ -123,6 +138,11 @@ class PollRegistry:
         """Queue ``payload`` on the selected connection; False when dropped."""
         conn = self.select(cast, group, id)
         return conn is not None and conn.offer(payload)
+
+    def connections(self) -> list[PollConnection]:
+        """Every open connection, by group then registration order (read-only views: the
+        UI's workers page and ``GET /workers``)."""
+        return [conn for conns in self._groups.values() for conn in conns]
 
     def close_all(self) -> None:
         """End every stream (server shutdown)."""

@@ -5,10 +5,16 @@ the outbox and timer loops, metrics and the authenticator.  ``run(config)`` buil
 that cannot open is a start-up error, reported in one line by the CLI), then serves the ASGI
 app with uvicorn's ``Server`` API.
 
+On PostgreSQL the runtime also holds the replica's ``Cluster`` (server/cluster.py,
+store/postgres_cluster.py): it announces local writes to the other replicas, publishes the
+poll streams held here, and claims the outbox entries this replica can deliver; on a single
+server ``cluster`` is None and none of it runs.
+
 Shutdown order matters: uvicorn waits for open responses before running the lifespan
 shutdown, and an SSE stream never ends on its own, so ``_Server.shutdown`` first closes every
 poll stream; then the lifespan stops the loops, gives in-flight pushes the remaining grace
-period and closes the store (which finishes its queued writes first).
+period, (on PostgreSQL) leaves the cluster and closes the store (which finishes its queued
+writes first).
 
 Why uvicorn (httptools + uvloop) and not granian: granian 2.8.9's embedded ASGI server was
 tried as a drop-in (same app, lifespan in the same loop) and was slower on this 2-core
@@ -31,12 +37,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 import uvicorn
+from prometheus_client import Gauge
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sustain.engine import Engine, EngineConfig, Outcome
 from sustain.server.app import App
 from sustain.server.auth import AuthConfig, Authenticator
 from sustain.server.clock import Clock
+from sustain.server.cluster import Cluster, replica_id
 from sustain.server.config import ServerConfig
 from sustain.server.delivery import Delivery
 from sustain.server.loops import Pause, TimerLoop
@@ -53,8 +61,43 @@ def open_store(config: ServerConfig) -> Store:
     """The configured store. Raises (e.g. ``StoreLockedError``) when it cannot open."""
     if config.storage.type == "memory":
         return MemoryStore()
+    if config.storage.type == "postgres":
+        # Imported here: psycopg is loaded only by servers that use PostgreSQL.
+        from sustain.store.postgres import PostgresStore  # noqa: PLC0415
+
+        postgres = config.storage.postgres
+        assert postgres.url is not None  # config.validate guarantees it
+        return PostgresStore(postgres.url, pool_size=postgres.pool_size)
     sqlite = config.storage.sqlite
     return SqliteStore(sqlite.path, synchronous=sqlite.synchronous)
+
+
+def cluster_for(
+    config: ServerConfig, store: Store, clock: Clock, metrics: Metrics
+) -> Cluster | None:
+    """A ``PostgresCluster`` for a server on PostgreSQL (a replica of a cluster, possibly of
+    one), else None."""
+    if config.storage.type != "postgres":
+        return None
+    from sustain.store.postgres import PostgresStore  # noqa: PLC0415
+    from sustain.store.postgres_cluster import PostgresCluster  # noqa: PLC0415
+
+    if not isinstance(store, PostgresStore):
+        return None
+    replica = replica_id(config)
+    # The replica's id as a metric label: sustain_replica_info{replica="..."} 1.
+    Gauge(
+        "sustain_replica_info", "This server's replica id", ["replica"], registry=metrics.registry
+    ).labels(replica).set(1)
+    return PostgresCluster(
+        store,
+        replica,
+        replica_timeout=config.cluster.replica_timeout,
+        # A claim older than this was taken by a stuck replica: an HTTP push may legitimately
+        # take up to request_timeout.
+        claim_timeout=config.cluster.replica_timeout + config.transports.http_push.request_timeout,
+        clock=clock.now,
+    )
 
 
 def authenticator_for(config: ServerConfig) -> Authenticator | None:
@@ -86,14 +129,19 @@ class Runtime:
         poll = config.transports.http_poll
         self.registry = PollRegistry(poll.max_connections, poll.buffer_size)
         self.pause = Pause()
-        self.delivery = Delivery(store, self.registry, self.metrics, config, self.pause)
+        # None on a single server (SQLite, memory): every cluster hook is skipped.
+        self.cluster = cluster_for(config, store, self.clock, self.metrics)
+        self.registry.watcher = self.cluster
+        self.delivery = Delivery(
+            store, self.registry, self.metrics, config, self.pause, cluster=self.cluster
+        )
         self.timer = TimerLoop(
             store,
             self.engine,
             self.clock,
             self.pause,
             cap_ms=config.timeouts.poll_interval,
-            on_outbox=self.delivery.wake,
+            on_outbox=self.delivery.wake if self.cluster is None else self._outbox_written,
             on_scheduled=self.metrics.schedule_promises,
         )
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,19 +156,32 @@ class Runtime:
             self.delivery.wake()
         if outcome.deadline is not None:
             self.timer.notify(outcome.deadline)
+        if self.cluster is not None and (outcome.wake_outbox or outcome.deadline is not None):
+            self.cluster.announce(outcome.wake_outbox, outcome.deadline)
         if outcome.status == 200 and kind.startswith("debug."):
             if kind == "debug.start":
                 self.pause.pause()
             elif kind == "debug.stop":
                 self.pause.resume()
 
+    def _outbox_written(self) -> None:
+        """A timer tick queued messages: ring this replica's outbox loop and the others'."""
+        self.delivery.wake()
+        if self.cluster is not None:
+            self.cluster.announce(True, None)
+
     async def start(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.start(self.delivery.wake, self.timer.notify)
         self._tasks = [
             asyncio.create_task(self.delivery.run(), name="sustain-outbox"),
             asyncio.create_task(self.timer.run(), name="sustain-timers"),
         ]
 
     def close_streams(self) -> None:
+        if self.cluster is not None:
+            # Draining a replica: claim nothing more, so the others deliver what is left.
+            self.cluster.drain()
         self.registry.close_all()
 
     async def stop(self) -> None:
@@ -135,6 +196,8 @@ class Runtime:
             for task in self._tasks:
                 task.cancel()
         await self.delivery.close(grace=self.config.server.shutdown_timeout / 1000)
+        if self.cluster is not None:
+            await self.cluster.stop()
         await asyncio.to_thread(self.store.close)
 
 

@@ -28,12 +28,13 @@ class Migration:
     sql: str
 
 
-def load_migrations() -> list[Migration]:
-    """Every migration shipped with the package, by version."""
+def load_migrations(folder: str = "schema") -> list[Migration]:
+    """Every migration shipped with the package in ``folder`` (``schema`` for SQLite,
+    ``schema/postgres`` for PostgreSQL), by version."""
     found: list[Migration] = []
-    for entry in (resources.files("sustain.store") / "schema").iterdir():
+    for entry in resources.files("sustain.store").joinpath(*folder.split("/")).iterdir():
         match = _NAME.match(entry.name)
-        if match is None:
+        if match is None or not entry.is_file():
             continue
         found.append(
             Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8"))
