@@ -3,7 +3,9 @@
 The module is imported (the current directory is on ``sys.path``), ``attr`` (default
 ``sustain``) must be a ``Sustain``; it joins ``--group`` and serves until SIGTERM or SIGINT,
 then stops gracefully: it takes no new work and lets running tasks fulfill, suspend or
-release before it exits.
+release before it exits.  ``--metrics-port N`` serves the worker's Prometheus metrics
+(``sustain.sdk.metrics``); ``OTEL_TRACES_EXPORTER=console|otlp`` turns tracing on
+(``sustain.sdk.tracing``).
 """
 
 from __future__ import annotations
@@ -42,16 +44,51 @@ def load(app: str) -> Sustain:
     return found
 
 
+def _observability(metrics_port: int, metrics_bind: str) -> None:
+    """Worker metrics (``--metrics-port``) and tracing (``OTEL_TRACES_EXPORTER``), or one
+    ``Error:`` line when they cannot start."""
+    from sustain.sdk import metrics, tracing  # noqa: PLC0415
+
+    try:
+        tracing.configure_from_env()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if metrics_port:
+        try:
+            metrics.enable(metrics_port, metrics_bind)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise CliError(
+                f"cannot serve metrics on {metrics_bind}:{metrics_port}: {reason}"
+            ) from None
+
+
 @click.command("worker")
 @click.argument("app")
 @click.option("--group", default=None, help="Worker group to join (default: the app's).")
 @click.option("--pid", default=None, help="Process id (default: the app's, random).")
 @click.option("--level", default="info", help="Log level.")
-def worker(app: str, group: str | None, pid: str | None, level: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Serve Prometheus /metrics of this worker on this port (0: off).",
+)
+@click.option("--metrics-bind", default="127.0.0.1", help="Address of the metrics port.")
+def worker(
+    app: str,
+    *,
+    group: str | None,
+    pid: str | None,
+    level: str,
+    metrics_port: int,
+    metrics_bind: str,
+) -> None:
     """Run the functions registered on APP (module:attr) as a worker."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     sustain = load(app)
     sustain.set_identity(group, pid)
+    _observability(metrics_port, metrics_bind)
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -32,11 +32,13 @@ from sustain.protocol.envelope import (
 )
 from sustain.protocol.errors import ProtocolError
 from sustain.server.sse import serve_poll
+from sustain.server.tracing import request_tracer, traced
 from sustain.store.errors import CommitError, StoreClosedError
 
 if TYPE_CHECKING:
     from sustain.engine import Outcome
     from sustain.server.runtime import Runtime
+    from sustain.server.ui import UiRoutes
     from sustain.store.tx import Tx
 
 Scope = MutableMapping[str, Any]
@@ -103,6 +105,10 @@ class App:
         self._limit = config.server.max_body_size
         self._origins = frozenset(config.server.cors.allow_origins)
         self._metrics = runtime.metrics.enabled
+        self._ui: UiRoutes | None = None
+        tracer = request_tracer()
+        if tracer is not None:  # only then: with tracing off the request path is unchanged
+            self._operate = traced(tracer, self._operate)  # type: ignore[method-assign,assignment]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -133,11 +139,21 @@ class App:
                 await respond(send, 200, b"", b"text/plain")
             else:
                 await respond(send, 503, b"", b"text/plain")
+        elif path == "/ui" or path.startswith("/ui/") or path == "/workers":
+            await self._ui_routes()(scope, receive, send)
         elif any(path == root or path.startswith(root + "/") for root in LEGACY_ROOTS):
             log.warning("legacy REST route %s %s answered 410", method, path)
             await respond(send, 410, LEGACY_BODY)
         else:
             await respond(send, 404, b"Not Found", b"text/plain; charset=utf-8")
+
+    def _ui_routes(self) -> UiRoutes:
+        # Built on first use: a server nobody browses never imports the UI.
+        if self._ui is None:
+            from sustain.server.ui import UiRoutes  # noqa: PLC0415
+
+            self._ui = UiRoutes(self.rt)
+        return self._ui
 
     async def _ready(self) -> bool:
         try:
