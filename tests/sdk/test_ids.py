@@ -65,16 +65,3 @@ def test_nested_children_get_nested_ids(make: Make) -> None:
     assert record["tags"]["resonate:parent"] == f"{id}:2"
     assert record["tags"]["resonate:branch"] == id
 
-
-def test_awaiting_an_explicit_id_of_another_origin_fails_that_call(make: Make) -> None:
-    sustain = make()
-
-    @sustain.register
-    async def wf(ctx: Context) -> Any:
-        try:
-            await ctx.options(id=unique("elsewhere")).promise()  # pending: needs a callback
-        except InvalidIdError as exc:
-            return "refused" if "origin" in str(exc) else str(exc)
-        return "accepted"
-
-    assert sustain.run(unique("xorigin"), wf).result(timeout=30) == "refused"

@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from sustain.errors import FunctionNotFoundError, ServerError
-from sustain.sdk import codec, ids
+from sustain.sdk import codec, ids, tracing
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.handles import Handle, Subscriptions
 from sustain.sdk.local import LocalNetwork
@@ -83,6 +83,9 @@ class _Core:
         self._refresh: asyncio.Future[None] | None = None
         self.started = False
         self.stopped = False
+        # Calls whose creating request is not answered yet: stop() waits for them, so a
+        # fire-and-forget begin_rpc made just before stop() still reaches the store.
+        self.sending: set[asyncio.Future[None]] = set()
 
     def loop(self) -> LoopThread:
         with self._thread_lock:  # callers on several threads must share one loop
@@ -108,9 +111,15 @@ class _Core:
         self.worker.on_message(message)
         self.subs.on_message(message)
 
+    async def flush(self) -> None:
+        """Wait for every call's creating request made so far (see ``sending``)."""
+        if self.sending:
+            await asyncio.wait(list(self.sending))
+
     async def stop(self) -> None:
         if self.started and not self.stopped:
             self.stopped = True
+            await self.flush()
             await self.worker.stop()
             if self._refresh is not None:
                 self._refresh.cancel()
@@ -169,6 +178,11 @@ class Sustain:
     def start(self) -> Any:
         """Start the network and the worker (otherwise done on first use)."""
         return self._bridge(self._core.ensure())
+
+    def flush(self) -> Any:
+        """Wait until every call made so far has reached the store (its promise exists):
+        what a short-lived caller, such as a Lambda handler, does before it answers."""
+        return self._bridge(self._core.flush())
 
     def stop(self) -> Any:
         """Take no new work, let running tasks fulfill or suspend, close the network."""
@@ -241,7 +255,8 @@ class Sustain:
         return {
             "id": id,
             "timeoutAt": int(time.time() * 1000 + self._opts.timeout * 1000),
-            "param": codec.encode_invocation(func, args, kwargs, version, id),
+            # the caller's current span (if tracing is on) becomes the execution's parent
+            "param": tracing.inject(codec.encode_invocation(func, args, kwargs, version, id)),
             "tags": ids.root_tags(id, self._target(), self._opts.tags),
         }
 
@@ -307,13 +322,25 @@ class Sustain:
             raise FunctionNotFoundError(getattr(fn, "__name__", repr(fn)))
         return found
 
+    async def _send(self, kind: str, data: dict[str, Any]) -> Any:
+        """A call's creating request, which ``stop()`` waits for (registered before the
+        first await, so a ``stop()`` submitted after the call always sees it)."""
+        core = self._core
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        core.sending.add(sent)
+        try:
+            network = await core.ensure()
+            return await network.request(kind, data)
+        finally:
+            core.sending.discard(sent)
+            sent.set_result(None)
+
     async def _run(self, promise: dict[str, Any]) -> dict[str, Any]:
         core = self._core
-        network = await core.ensure()
         env = core.env
         action = {"kind": "promise.create", "head": {}, "data": promise}
         data = {"pid": env.pid, "ttl": env.ttl_ms, "action": action}
-        answer = await network.request("task.create", data)
+        answer = await self._send("task.create", data)
         if answer.status == 200:
             task, record = answer.data["task"], answer.data["promise"]
             if task["state"] == "acquired":
@@ -325,8 +352,7 @@ class Sustain:
         return await core.subs.watch(promise["id"])
 
     async def _rpc(self, promise: dict[str, Any]) -> dict[str, Any]:
-        network = await self._core.ensure()
-        answer = await network.request("promise.create", promise)
+        answer = await self._send("promise.create", promise)
         if answer.status != 200:
             raise ServerError(answer.status, str(answer.data), "promise.create")
         return await self._core.subs.watch(promise["id"])

@@ -15,7 +15,14 @@ Theory of operation (PROTOCOL.md §2, SDK-WIRE §2.2):
    once and is settled with a fenced ``promise.settle``; its value is read back through the
    codec so live and replayed runs see the same thing.  A pending remote child (rpc, sleep,
    promise) becomes a *todo*; awaiting it raises ``Suspend`` (a BaseException), ending the
-   user's code.
+   user's code.  A pending remote child of *another origin* (an explicit id such as
+   ``factorial-5`` awaited by ``factorial-6``) cannot be a todo: callbacks and ``task.suspend``
+   only join promises of one origin (PROTOCOL.md §2.4).  The pass waits for it instead, with
+   the task still acquired (the worker keeps heartbeating its lease): a listener at this
+   process's unicast address (``Env.watch``, the worker's ``Subscriptions``) is woken by the
+   ``unblock`` message, or answers at once when the promise is already settled.  If the
+   process dies the lease lapses and another worker replays and waits the same way; if the
+   worker stops gracefully the wait ends with ``Released`` and the task is released at once.
 4. End of a pass, after every child started in it has finished (structured concurrency):
    todos → ``task.suspend`` with a callback per todo (300 = one already settled: replay again
    now under the same lease, with the new preload); none → ``task.fulfill`` with the value
@@ -30,20 +37,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sustain.errors import (
     Cancel,
     DecodingError,
-    InvalidIdError,
     NondeterminismError,
     SerializationError,
     ServerError,
     Suspend,
+    SustainError,
 )
-from sustain.sdk import codec, ids
+from sustain.sdk import codec, ids, metrics, observe, tracing
 from sustain.sdk.context import Call, Context, Info
 from sustain.sdk.futures import PENDING, Begin, DurableFuture, Outcome
 from sustain.sdk.network import Network
@@ -67,9 +74,18 @@ class Env:
     dependencies: dict[str, Any] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    # The settled record of a promise, once it settles (a listener; set by the worker).
+    watch: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+    # Set when the worker stops: waits on promises of another origin give their task back.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def target(self, wanted: str | None) -> str:
         return ids.resolve_target(wanted) if wanted else self.network.anycast(self.group)
+
+
+class Released(Exception):
+    """The worker stops while a task waits on a promise of another origin: the task is
+    released so that another worker of the group takes it over now, not after its lease."""
 
 
 def now_ms() -> int:
@@ -129,6 +145,7 @@ async def call_with_retry(
             if pause is None:
                 raise
             log.info("retrying %s in %.1fs after %r", ctx.id, pause, exc)
+            metrics.retry(function.name)
             await asyncio.sleep(pause)
             attempt += 1
             ctx = ctx.retried(attempt)
@@ -173,7 +190,8 @@ class Pass:
         return Function(name, fn, 1, Never(), "sync", Any)
 
     def start(self, call: Call) -> DurableFuture:
-        task = asyncio.ensure_future(self._op(call))
+        op = observe.call(self.cache, call.kind, call.id, call.func, self._op(call))
+        task = asyncio.ensure_future(op)
         self.spawned.append(task)
         return DurableFuture(call.id, task)
 
@@ -186,7 +204,7 @@ class Pass:
             return Outcome(error=exc)
         except DecodingError as exc:  # a stored value we cannot read fails this call only
             return Outcome(error=exc)
-        except Cancel as exc:  # the lease is gone
+        except (Cancel, Released) as exc:  # the lease is gone, or the worker stops
             self.failure = self.failure or exc
             return Outcome(error=Cancel())
         except Exception as exc:  # platform trouble or a bug: the pass ends, the task is
@@ -199,6 +217,7 @@ class Pass:
         except SerializationError as exc:
             return Outcome(error=exc)
         if call.kind != "run":
+            tracing.inject(param)  # the callee's task span joins this call's trace
             await self._durable()  # nothing leaves this process before earlier steps are saved
         record = await self._create(call, param)
         self._check(call, record)
@@ -208,12 +227,28 @@ class Pass:
             return Outcome(call.id)
         if call.kind != "run":
             if ids.origin_of(call.id) != ids.origin_of(self.task_id):
-                # callbacks only join promises of one origin (PROTOCOL.md §2.4)
-                reason = f"an awaited id must stay under the origin {ids.origin_of(self.task_id)!r}"
-                return Outcome(error=InvalidIdError(call.id, reason))
+                # callbacks only join promises of one origin (PROTOCOL.md §2.4): wait here
+                return self._settled(call, await self._wait_foreign(call.id))
             self.todos[call.id] = None
             return Outcome(PENDING)
         return await self._run_local(call)
+
+    async def _wait_foreign(self, id: str) -> dict[str, Any]:
+        """The settled record of ``id`` (another origin), waited for with the task held."""
+        if self.env.watch is None:
+            raise SustainError(f"awaiting {id!r} (another origin) needs a worker's listener")
+        watch = asyncio.ensure_future(self.env.watch(id))
+        stop = asyncio.ensure_future(self.env.stopping.wait())
+        try:
+            await asyncio.wait({watch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not watch.done():
+            watch.cancel()  # the listener itself stays registered; its future is shared
+            raise Released(id)
+        record = watch.result()
+        self.cache[id] = record
+        return record
 
     def _param(self, call: Call) -> dict[str, Any]:
         if call.kind == "run":
@@ -313,13 +348,13 @@ class Pass:
         self.spawned.append(task)
 
     # -- fenced requests ------------------------------------------------------------------
-    async def _fence(self, action: dict[str, Any]) -> dict[str, Any]:
+    async def _fence(self, action: dict[str, Any], durable: bool = True) -> dict[str, Any]:
         # "sustain:preload": False asks a Sustain server not to send the branch (O(n^2)
         # records over a workflow of n steps); a Resonate server ignores the unknown field
         # (PROTOCOL.md §1.4) and sends it, which is harmless since it is ignored below.
         data = {"id": self.task_id, "version": self.version, "action": action,
                 "sustain:preload": False}  # fmt: skip
-        answer = await self.env.network.request("task.fence", data)
+        answer = await self.env.network.request("task.fence", data, durable)
         if answer.status in (404, 409):
             raise Cancel()
         if answer.status != 200:
@@ -339,11 +374,17 @@ class Pass:
             return dict(cached)  # settled records never change; a pending one may have since
         data = {"id": call.id, "timeoutAt": call.timeout_at, "param": param,
                 "tags": self._tags(call)}  # fmt: skip
-        return await self._fence({"kind": "promise.create", "head": {}, "data": data})
+        # A local step's checkpoints are seen by this pass alone, so an embedded store may
+        # answer them before its disk sync; everything that leaves the process (a remote
+        # create, a fulfill, a suspend) is a durable request whose sync covers them
+        # (docs/decisions.md, "Volatile acknowledgement").
+        action = {"kind": "promise.create", "head": {}, "data": data}
+        return await self._fence(action, durable=call.kind != "run")
 
     async def _settle(self, id: str, state: str, value: dict[str, Any]) -> dict[str, Any]:
+        """The settle of a local step (the only promise a pass settles by fence)."""
         data = {"id": id, "state": state, "value": value}
-        return await self._fence({"kind": "promise.settle", "head": {}, "data": data})
+        return await self._fence({"kind": "promise.settle", "head": {}, "data": data}, False)
 
     async def join(self) -> None:
         """Wait for every child started in this pass, including ones started meanwhile."""

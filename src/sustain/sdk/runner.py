@@ -18,10 +18,10 @@ from sustain.errors import (
     Suspend,
     SustainError,
 )
-from sustain.sdk import codec, ids
+from sustain.sdk import codec, ids, observe
 from sustain.sdk.context import Context, Info
 from sustain.sdk.network import NetworkStopped
-from sustain.sdk.replay import HALT_AFTER_MISSES, Env, Pass, call_with_retry
+from sustain.sdk.replay import HALT_AFTER_MISSES, Env, Pass, Released, call_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ async def run_task(
 ) -> dict[str, Any] | None:
     id, version = task["id"], int(task["version"])
     try:
-        record = await _run(env, id, version, promise, preload)
+        run = _run(env, id, version, promise, preload)
+        record = await observe.task(env.pid, task, promise, run)
         env.failures.pop(id, None)
         return record
     except (Cancel, NetworkStopped):
@@ -105,11 +106,13 @@ async def _run(
             suspended = True
         except Cancel:
             await p.join()
+            await _give_back(env, id, version, p.failure)
             return None
         except Exception as exc:
             error = exc
         await p.join()
-        if isinstance(p.failure, Cancel):
+        if isinstance(p.failure, (Cancel, Released)):
+            await _give_back(env, id, version, p.failure)
             return None
         if p.failure is not None:
             raise p.failure
@@ -131,6 +134,13 @@ async def _run(
         except SustainError as exc:
             return await _fulfill(env, id, version, "rejected", codec.encode_error(exc, id))
         return await _fulfill(env, id, version, "resolved", wire)
+
+
+async def _give_back(env: Env, id: str, version: int, failure: BaseException | None) -> None:
+    """A pass abandoned because the worker stops is released (another worker takes the task
+    now); one abandoned because the lease is gone needs nothing."""
+    if isinstance(failure, Released):
+        await _request(env, "task.release", {"id": id, "version": version})
 
 
 async def _suspend(env: Env, id: str, version: int, todos: list[str]) -> list[Any] | None:

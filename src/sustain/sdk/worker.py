@@ -2,9 +2,15 @@
 
 ``on_message`` takes ``execute`` messages; each becomes ``task.acquire`` then ``run_task``
 under a semaphore of ``max_tasks``.  Every task this process holds (acquired here or won by
-``Sustain.run`` through ``task.create``) is heartbeated every ttl/2: one ``task.heartbeat``
-request per origin (the protocol refuses tasks of several origins in one request), all sent
-at once.  ``stop()`` stops taking work and waits for what is running to finish or suspend.
+``Sustain.run`` through ``task.create``) is heartbeated every ttl/2, all in one
+``task.heartbeat`` request.  ``stop()`` stops taking work and waits for what is running to
+finish or suspend.
+
+A task awaiting a promise of another origin stays held and waits for it through a listener
+at this process's unicast address (replay.py): the worker keeps those listeners in its own
+``Subscriptions`` (``env.watch``), feeds them the ``unblock`` messages it receives, registers
+them again after a stream reconnect and every ``REFRESH_SECONDS``, and on ``stop()`` ends the
+waits so those tasks are released to the group at once.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sustain.sdk import ids
+from sustain.sdk.handles import Subscriptions
 from sustain.sdk.network import NetworkStopped
 from sustain.sdk.replay import Env
 from sustain.sdk.runner import run_task
@@ -23,6 +29,8 @@ from sustain.sdk.runner import run_task
 log = logging.getLogger(__name__)
 
 Settled = Callable[[dict[str, Any]], None]
+
+REFRESH_SECONDS = 60.0  # unblocks are best effort: listeners of waiting tasks are renewed
 
 
 class Worker:
@@ -35,12 +43,17 @@ class Worker:
         self._stopping = False
         self._beat: asyncio.Task[None] | None = None
         self._on_settled = on_settled
+        self.waits = Subscriptions(env.network, "")  # awaited promises of another origin
+        env.watch = self.waits.watch
 
     def start(self) -> None:
+        self.waits.address = self.env.network.unicast(self.env.group, self.env.pid)
+        self.env.network.on_reconnect(self.waits.refresh)
         self._slots = asyncio.Semaphore(self.max_tasks)
         self._beat = asyncio.create_task(self._heartbeat(), name="sustain-heartbeat")
 
     def on_message(self, message: dict[str, Any]) -> None:
+        self.waits.on_message(message)
         if message.get("kind") != "execute" or self._stopping:
             return
         task = (message.get("data") or {}).get("task") or {}
@@ -88,22 +101,28 @@ class Worker:
                     record = await run_task(self.env, task, promise, preload)
         finally:
             self.held.pop(task["id"], None)
-        if record is not None and self._on_settled is not None:
-            self._on_settled(record)
+        if record is not None:
+            self.waits.settled(record)
+            if self._on_settled is not None:
+                self._on_settled(record)
 
     async def _heartbeat(self) -> None:
         pause = max(self.env.ttl_ms / 2000, 0.05)
+        loop = asyncio.get_running_loop()
+        refresh_at = loop.time() + REFRESH_SECONDS
         while True:
             await asyncio.sleep(pause)
-            by_origin: dict[str, list[dict[str, Any]]] = {}
-            for id, version in list(self.held.items()):
-                by_origin.setdefault(ids.origin_of(id), []).append({"id": id, "version": version})
-            beats = [
-                self.env.network.request("task.heartbeat", {"pid": self.env.pid, "tasks": t})
-                for t in by_origin.values()
-            ]
+            if loop.time() >= refresh_at:
+                refresh_at = loop.time() + REFRESH_SECONDS
+                self.waits.refresh()
+            held = [{"id": id, "version": version} for id, version in list(self.held.items())]
+            if not held:
+                continue
             try:
-                await asyncio.gather(*beats)
+                # One request for every held task, whatever its origin, as the official SDKs
+                # send it (Sustain accepts it: docs/decisions.md, relaxed validation rules).
+                beat = {"pid": self.env.pid, "tasks": held}
+                await self.env.network.request("task.heartbeat", beat)
             except NetworkStopped:
                 return
             except Exception:  # a failed beat is retried at the next tick; the lease is ttl
@@ -114,6 +133,7 @@ class Worker:
         suspend or release, then abandon the rest (their leases lapse; the server hands them
         to another worker)."""
         self._stopping = True
+        self.env.stopping.set()  # tasks waiting on another origin's promise are released
         deadline = asyncio.get_running_loop().time() + grace
         while self._running:
             left = deadline - asyncio.get_running_loop().time()
@@ -127,3 +147,4 @@ class Worker:
             self._beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
+        self.waits.cancel_all()
