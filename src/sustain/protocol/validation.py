@@ -73,11 +73,12 @@ def promise_create(r: PromiseCreate) -> None:
         raise fail("Promise ID must not contain null bytes")
     tags = r.tags or {}
     origin = tags.get(t.ORIGIN)
-    if origin is not None:
-        if "." in origin:
-            raise fail("resonate:origin must not contain '.'")
-        if not t.is_prefixed_by(r.id, origin):
-            raise fail("Promise ID must be prefixed by resonate:origin")
+    # An origin may contain '.' (PROTOCOL.md §2.2 refuses it): the official SDKs take any root
+    # id without ':' (`my.app.workflow`, `reports.daily-<tick>`) and tag its whole tree with
+    # it (docs/interop.md).  Same-origin checks stay consistent: every id of such a tree
+    # starts with the root, so `tags.origin_of` gives them all the same answer.
+    if origin is not None and not t.is_prefixed_by(r.id, origin):
+        raise fail("Promise ID must be prefixed by resonate:origin")
     branch = tags.get(t.BRANCH)
     if branch is not None and not t.is_prefixed_by(r.id, branch):
         raise fail("Promise ID must be prefixed by resonate:branch")
@@ -145,14 +146,15 @@ def heartbeat(r: TaskHeartbeat) -> None:
     required(r.pid, "Process ID is required")
     if not r.tasks:
         raise fail("Tasks array must not be empty")
-    if len({t.origin_of(task.id) for task in r.tasks}) > 1:
-        raise fail("All tasks must belong to the same origin")
+    # No same-origin check (PROTOCOL.md §2.14 has one): the official SDKs send one heartbeat
+    # for every task a worker holds, whatever its origin, and a 400 there made their leases
+    # lapse under long steps (docs/interop.md).  Each entry is applied on its own anyway.
 
 
 def schedule_create(r: ScheduleCreate) -> None:
     required(r.id, "Schedule ID is required")
-    if "." in r.id:
-        raise fail("Schedule ID must not contain '.'")
+    # A schedule id may contain '.' (PROTOCOL.md §2.19 refuses it): the official SDKs name
+    # schedules like root ids, and fire them as `{{.id}}-{{.timestamp}}` (docs/interop.md).
     required(r.cron, "Cron expression is required")
     required(r.promiseId, "Promise ID template is required")
     if r.promiseTimeout < 0:
