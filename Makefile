@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve dev test lint types pytest bench clean
+.PHONY: serve dev test test-interop scenarios lint types pytest bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,18 +19,28 @@ dev: $(STAMP)  ## in-memory store, debug operations on
 	$(BIN)/sustain dev --bind 127.0.0.1 --port 8001
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests examples benchmarks
 
 types: $(STAMP)
 	$(BIN)/mypy
 
+# Both cores: a whole test file per worker, so a module's server is started once.
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test: lint types pytest  ## lint, types and the whole suite
 
+test-interop: $(STAMP)  ## the official Resonate SDKs against a Sustain server
+	$(BIN)/pytest tests/interop
+
+scenarios: $(STAMP)  ## the eight scenarios of examples/, with their crash tests
+	$(BIN)/pytest tests/scenarios
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+bench-peers: $(STAMP)  ## W1-W4 on Sustain, DBOS and Restate in one run (peers cached in .cache/)
+	$(BIN)/python -m benchmarks.peers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
