@@ -38,6 +38,7 @@ class Worker:
         self.env = env
         self.max_tasks = max_tasks
         self.held: dict[str, int] = {}
+        self._acquiring: dict[str, int] = {}  # acquires in flight per task id
         self._running: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._stopping = False
@@ -77,16 +78,39 @@ class Worker:
             if self._stopping:
                 return
             data = {"id": id, "version": version, "pid": self.env.pid, "ttl": self.env.ttl_ms}
+            self._acquiring[id] = self._acquiring.get(id, 0) + 1
             try:
                 answer = await self.env.network.request("task.acquire", data)
             except NetworkStopped:
                 return
+            finally:
+                self._acquiring[id] -= 1
+                if not self._acquiring[id]:
+                    del self._acquiring[id]
+            if answer.status == 409:
+                await self._release_if_ours(id)
             if answer.status != 200:
                 log.debug("task.acquire %s v%s: %s %s", id, version, answer.status, answer.data)
                 return
             d = answer.data
             self.held[id] = int(d["task"]["version"])
             await self._execute(d["task"], d["promise"], d.get("preload") or [], True)
+
+    async def _release_if_ours(self, id: str) -> None:
+        """A 409 may answer the retry of an acquire that did succeed (its answer was lost with
+        the connection, e.g. a replica that died after COMMIT): the task is then acquired by
+        this pid but runs nowhere.  Give it back at once rather than after its lease."""
+        if id in self.held or id in self._acquiring:
+            return  # held, or another execute's acquire is answering right now
+        try:
+            answer = await self.env.network.request("task.get", {"id": id})
+            task = answer.data.get("task") if answer.status == 200 else None
+            if task and task.get("state") == "acquired" and task.get("pid") == self.env.pid:
+                log.info("releasing %s: acquired by an answer this process never got", id)
+                data = {"id": id, "version": task["version"]}
+                await self.env.network.request("task.release", data)
+        except NetworkStopped:
+            return
 
     async def _execute(
         self, task: dict[str, Any], promise: dict[str, Any], preload: list[Any],
