@@ -221,13 +221,15 @@ class Context:
         return self.run(self._pass.builtin("sustain.uuid", _uuid4))
 
 
-def _now(ctx: Context) -> float:
+# Coroutines, not plain functions: a sync leaf runs in a thread (it may block), and a hop
+# to a thread and back for ``time.time()`` would cost more than the value itself.
+async def _now(ctx: Context) -> float:
     return time.time()
 
 
-def _rand(ctx: Context) -> float:
+async def _rand(ctx: Context) -> float:
     return _random.random()
 
 
-def _uuid4(ctx: Context) -> str:
+async def _uuid4(ctx: Context) -> str:
     return _uuid.uuid4().hex

@@ -187,7 +187,7 @@ class Pass:
         return self.env.dependencies[name]
 
     def builtin(self, name: str, fn: Callable[..., Any]) -> Function:
-        return Function(name, fn, 1, Never(), "sync", Any)
+        return Function(name, fn, 1, Never(), "coroutine", Any)
 
     def start(self, call: Call) -> DurableFuture:
         op = observe.call(self.cache, call.kind, call.id, call.func, self._op(call))
