@@ -75,7 +75,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 
-from sustain.store.postgres_tx import PostgresTx, _promise
+from sustain.store.postgres_tx import PostgresTx
+from sustain.store.rows import promise as _promise
 from sustain.store.tx import Execute, Tx
 
 if TYPE_CHECKING:

@@ -161,9 +161,7 @@ class SqliteStore:
         self._submit(op, future)
         return future
 
-    def _submit(
-        self, op: Callable[[SqliteTx], Any], waiter: Waiter, durable: bool = True
-    ) -> None:
+    def _submit(self, op: Callable[[SqliteTx], Any], waiter: Waiter, durable: bool = True) -> None:
         # The lock orders submissions against close(): nothing is queued behind the stop mark.
         with self._submit_lock:
             if self._closed:

@@ -15,16 +15,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
-import msgspec
-
-from sustain.protocol.records import Promise, PromiseState, Schedule, TaskState, Value
+from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import BRANCH, ORIGIN, TARGET
+from sustain.store.rows import encode as _encode
+from sustain.store.rows import json_text as _json
+from sustain.store.rows import promise as _promise
+from sustain.store.rows import schedule as _schedule
+from sustain.store.rows import task as _task
 from sustain.store.tx import Callback, Execute, Listener, TaskRow
-
-_encode = msgspec.json.Encoder().encode
-_decode_map = msgspec.json.Decoder(dict[str, str]).decode
 
 # -- promises ---------------------------------------------------------------------------------
 _P_COLS = (
@@ -151,29 +151,6 @@ _NEXT_DEADLINE = (
 )
 
 
-def _json(obj: Mapping[str, str] | None) -> str | None:
-    # Text, not bytes: SQLite's JSON functions must see TEXT (a BLOB is not JSON text).
-    return None if obj is None else _encode(obj).decode()
-
-
-def _value(headers: str | None, data: str | None) -> Value:
-    return Value(headers=None if headers is None else _decode_map(headers), data=data)
-
-
-def _promise(row: tuple[Any, ...]) -> Promise:
-    pid, state, ph, pd, vh, vd, tags, timeout_at, created_at, settled_at = row
-    return Promise(
-        id=pid,
-        state=state,
-        param=_value(ph, pd),
-        value=_value(vh, vd),
-        tags=_decode_map(tags),
-        timeoutAt=timeout_at,
-        createdAt=created_at,
-        settledAt=settled_at,
-    )
-
-
 def _insert_params(p: Promise) -> tuple[Any, ...]:
     tags = p.tags
     return (
@@ -190,34 +167,6 @@ def _insert_params(p: Promise) -> tuple[Any, ...]:
         tags.get(TARGET),
         tags.get(BRANCH),
         tags.get(ORIGIN),
-    )
-
-
-def _task(row: tuple[Any, ...]) -> TaskRow:
-    tid, state, version, timeout_type, timeout_at, pid, ttl = row
-    return TaskRow(
-        id=tid,
-        state=cast(TaskState, state),
-        version=version,
-        timeout_type=timeout_type,
-        timeout_at=timeout_at,
-        pid=pid,
-        ttl=ttl,
-    )
-
-
-def _schedule(row: tuple[Any, ...]) -> Schedule:
-    sid, cron, promise_id, timeout, ph, pd, tags, created_at, next_run_at, last_run_at = row
-    return Schedule(
-        id=sid,
-        cron=cron,
-        promiseId=promise_id,
-        promiseTimeout=timeout,
-        promiseParam=_value(ph, pd),
-        promiseTags=_decode_map(tags),
-        createdAt=created_at,
-        nextRunAt=next_run_at,
-        lastRunAt=last_run_at,
     )
 
 

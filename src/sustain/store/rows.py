@@ -1,0 +1,71 @@
+"""Rows to records: what the SQL stores (SQLite and PostgreSQL) read back, decoded once.
+
+Both stores keep the same columns in the same order (``_P_COLS``, ``_T_COLS`` and the
+schedule columns of each ``*_tx.py``) and the same encodings: JSON text for tags and headers
+(msgspec both ways), NULL for an absent ``headers``/``data`` as distinct from ``'{}'``/``''``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import msgspec
+
+from sustain.protocol.records import Promise, Schedule, TaskState, Value
+from sustain.store.tx import TaskRow
+
+encode = msgspec.json.Encoder().encode
+decode_map = msgspec.json.Decoder(dict[str, str]).decode
+
+
+def json_text(obj: Mapping[str, str] | None) -> str | None:
+    # Text, not bytes: SQLite's JSON functions must see TEXT (a BLOB is not JSON text), and
+    # PostgreSQL's jsonb takes text too.
+    return None if obj is None else encode(obj).decode()
+
+
+def value(headers: str | None, data: str | None) -> Value:
+    return Value(headers=None if headers is None else decode_map(headers), data=data)
+
+
+def promise(row: tuple[Any, ...]) -> Promise:
+    pid, state, ph, pd, vh, vd, tags, timeout_at, created_at, settled_at = row
+    return Promise(
+        id=pid,
+        state=state,
+        param=value(ph, pd),
+        value=value(vh, vd),
+        tags=decode_map(tags),
+        timeoutAt=timeout_at,
+        createdAt=created_at,
+        settledAt=settled_at,
+    )
+
+
+def task(row: tuple[Any, ...]) -> TaskRow:
+    tid, state, version, timeout_type, timeout_at, pid, ttl = row
+    return TaskRow(
+        id=tid,
+        state=cast(TaskState, state),
+        version=version,
+        timeout_type=timeout_type,
+        timeout_at=timeout_at,
+        pid=pid,
+        ttl=ttl,
+    )
+
+
+def schedule(row: tuple[Any, ...]) -> Schedule:
+    sid, cron, promise_id, timeout, ph, pd, tags, created_at, next_run_at, last_run_at = row
+    return Schedule(
+        id=sid,
+        cron=cron,
+        promiseId=promise_id,
+        promiseTimeout=timeout,
+        promiseParam=value(ph, pd),
+        promiseTags=decode_map(tags),
+        createdAt=created_at,
+        nextRunAt=next_run_at,
+        lastRunAt=last_run_at,
+    )
