@@ -8,11 +8,13 @@ SIGTERM, then SIGKILL.  Every test folder that needs a server uses this one harn
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -144,3 +146,33 @@ def start_server(
     raise RuntimeError(f"server not ready:\n{server.output()}")
 
 
+async def create_load(
+    server: ServerProcess, acked: dict[str, Any], stop: threading.Event, clients: int
+) -> None:
+    """``clients`` concurrent loops of ``promise.create`` until ``stop``; every create the server
+    acknowledged (HTTP 200) lands in ``acked`` by id.  For the kill -9 tests: what is in ``acked``
+    must survive the crash."""
+    async def client(n: int) -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                pid = f"crash-{n}-{i}-{unique('x')}"
+                envelope = {
+                    "kind": "promise.create",
+                    "head": {"corrId": pid, "version": VERSION},
+                    "data": {
+                        "id": pid,
+                        "timeoutAt": 9_000_000_000_000,
+                        "param": {"headers": {"n": str(n)}, "data": "eyJ4IjogMX0="},
+                        "tags": {"client": str(n), "resonate:target": "poll://any@crash"},
+                    },
+                }
+                try:
+                    response = await http.post("/", content=msgspec.json.encode(envelope))
+                except httpx.HTTPError:
+                    return  # the server is gone: whatever was not answered may be lost
+                if response.status_code == 200:
+                    acked[pid] = response.json()["data"]["promise"]
+
+    await asyncio.gather(*(client(n) for n in range(clients)))

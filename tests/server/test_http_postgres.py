@@ -52,7 +52,7 @@ from tests.server.test_http_timers import (
     test_retry_and_lease_expiry_redeliver,
     test_timeout_unblocks_a_listener,
 )
-from tests.servers import VERSION, ServerProcess, start_server, unique
+from tests.servers import VERSION, ServerProcess, create_load, start_server, unique
 from tests.store.postgres_db import admin_url, create_database, drop_database, temp_database
 
 REUSED = (
@@ -193,39 +193,13 @@ CLIENTS = 16
 ACKED_BEFORE_KILL = 300
 
 
-async def _load(server: ServerProcess, acked: dict[str, Any], stop: threading.Event) -> None:
-    async def client(n: int) -> None:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-            i = 0
-            while not stop.is_set():
-                i += 1
-                pid = f"crash-{n}-{i}-{unique('x')}"
-                envelope = {
-                    "kind": "promise.create",
-                    "head": {"corrId": pid, "version": VERSION},
-                    "data": {
-                        "id": pid,
-                        "timeoutAt": 9_000_000_000_000,
-                        "param": {"headers": {"n": str(n)}, "data": "eyJ4IjogMX0="},
-                        "tags": {"client": str(n), "resonate:target": "poll://any@crash"},
-                    },
-                }
-                try:
-                    response = await http.post("/", content=msgspec.json.encode(envelope))
-                except httpx.HTTPError:
-                    return  # the server is gone: whatever was not answered may be lost
-                if response.status_code == 200:
-                    acked[pid] = response.json()["data"]["promise"]
-
-    await asyncio.gather(*(client(n) for n in range(CLIENTS)))
-
-
 def test_acknowledged_creates_survive_kill_9(tmp_path: Path) -> None:
     with temp_database() as url:
         first = start_server(tmp_path, "--postgres", url)
         acked: dict[str, Any] = {}
         stop = threading.Event()
-        loader = threading.Thread(target=lambda: asyncio.run(_load(first, acked, stop)))
+        load = create_load(first, acked, stop, CLIENTS)
+        loader = threading.Thread(target=lambda: asyncio.run(load))
         loader.start()
         try:
             wait_until(
