@@ -39,3 +39,34 @@ def test_two_origins_keep_their_leases_through_steps_longer_than_the_ttl(
             assert (task["state"], task["version"]) == ("fulfilled", 1), task
     finally:
         sustain.stop()
+
+
+def test_a_run_finished_by_another_worker_still_reaches_its_handle(
+    sdk_server: ServerProcess,
+) -> None:
+    """The caller runs the first pass itself (``task.create`` acquired), without a listener;
+    when that pass suspends, the listener is registered, so the worker of the target group
+    that finishes the execution is heard."""
+    here, there = unique("here"), unique("there")
+    caller = Sustain(url=sdk_server.url, group=here)
+    other = Sustain(url=sdk_server.url, group=there)
+    passes: list[str] = []
+
+    def runs_in(where: str) -> Any:
+        def wf(ctx: Context) -> Any:
+            passes.append(where)
+            yield ctx.sleep(0.3)  # suspends: the timer's resumption goes to the target group
+            return f"finished {where}"
+
+        return wf
+
+    caller.register(runs_in("here"), name="wf")
+    other.register(runs_in("there"), name="wf")
+    try:
+        other.start()
+        handle = caller.options(target=there).run(unique("moved"), "wf")
+        assert handle.result(timeout=30) == "finished there"
+        assert passes == ["here", "there"]  # the caller's first pass, the other's replay
+    finally:
+        caller.stop()
+        other.stop()

@@ -76,7 +76,9 @@ class _Core:
         self.registry = Registry()
         self.env = Env(network, self.registry, group, pid, ttl_ms)
         self.subs = Subscriptions(network, network.unicast(group, pid))
-        self.worker = Worker(self.env, max_tasks, on_settled=self.subs.settled)
+        self.worker = Worker(
+            self.env, max_tasks, on_settled=self.subs.settled, on_unsettled=self.subs.listen
+        )
         self.thread: LoopThread | None = None
         self._thread_lock = threading.Lock()
         self._starting: asyncio.Future[None] | None = None
@@ -345,7 +347,9 @@ class Sustain:
             task, record = answer.data["task"], answer.data["promise"]
             if task["state"] == "acquired":
                 core.worker.hold(task, record, answer.data.get("preload") or [])
-            elif record["state"] != "pending":
+                # this process runs it: the worker reports its end (handles.py)
+                return await core.subs.watch(promise["id"], listen=False)
+            if record["state"] != "pending":
                 return dict(record)
         elif answer.status != 409:
             raise ServerError(answer.status, str(answer.data), "task.create")

@@ -6,6 +6,12 @@ settles the future at once when the promise is already done, else an ``unblock``
 does.  Unblocks are best effort, so after a stream reconnect, and every ``refresh`` seconds,
 every id still awaited is registered again (the answer carries its current state).
 
+An execution this process runs itself (``Sustain.run`` won its task) needs no listener while
+it runs: ``watch(id, listen=False)`` waits for the worker to report the settled record
+(``settled``), and the worker calls ``listen(id)`` if its run ends with the promise still
+pending (suspended, released, lease lost), so whoever finishes it later is heard.  That saves
+a listener write and an ``unblock`` message per workflow that finishes in one pass.
+
 ``Handle`` is what ``Sustain.run/rpc/get`` return: ``id``, ``done()`` and ``result()``
 (blocking in sync code, awaitable in async code; see loop.py).
 """
@@ -32,13 +38,26 @@ class Subscriptions:
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._checks: set[asyncio.Task[None]] = set()
 
-    async def watch(self, id: str) -> dict[str, Any]:
-        """The settled promise record of ``id``, once it settles."""
+    async def watch(self, id: str, listen: bool = True) -> dict[str, Any]:
+        """The settled promise record of ``id``, once it settles.  ``listen=False``: this
+        process runs the execution and reports its end (``settled`` or ``listen``)."""
         future = self._waiting.get(id)
         if future is None:
             future = self._waiting[id] = asyncio.get_running_loop().create_future()
-            await self._register(id)
+            if listen:
+                await self._register(id)
         return await asyncio.shield(future)
+
+    def listen(self, id: str) -> None:
+        """Register the listener of ``id`` if it is awaited here (a local run of it ended
+        with the promise still pending)."""
+        if id in self._waiting:
+            self._register_soon(id)
+
+    def _register_soon(self, id: str) -> None:
+        check = asyncio.ensure_future(self._register(id))
+        self._checks.add(check)
+        check.add_done_callback(self._checks.discard)
 
     async def _register(self, id: str) -> None:
         data = {"awaited": id, "address": self.address}
@@ -69,9 +88,7 @@ class Subscriptions:
     def refresh(self) -> None:
         """Register every awaited id again (after a reconnect messages may have been lost)."""
         for id in list(self._waiting):
-            check = asyncio.ensure_future(self._register(id))
-            self._checks.add(check)
-            check.add_done_callback(self._checks.discard)
+            self._register_soon(id)
 
     async def refresh_every(self, seconds: float) -> None:
         while True:

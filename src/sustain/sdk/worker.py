@@ -34,7 +34,13 @@ REFRESH_SECONDS = 60.0  # unblocks are best effort: listeners of waiting tasks a
 
 
 class Worker:
-    def __init__(self, env: Env, max_tasks: int = 64, on_settled: Settled | None = None) -> None:
+    def __init__(
+        self,
+        env: Env,
+        max_tasks: int = 64,
+        on_settled: Settled | None = None,
+        on_unsettled: Callable[[str], None] | None = None,
+    ) -> None:
         self.env = env
         self.max_tasks = max_tasks
         self.held: dict[str, int] = {}
@@ -44,6 +50,7 @@ class Worker:
         self._stopping = False
         self._beat: asyncio.Task[None] | None = None
         self._on_settled = on_settled
+        self._on_unsettled = on_unsettled  # a run ended with its promise still pending
         self.waits = Subscriptions(env.network, "")  # awaited promises of another origin
         env.watch = self.waits.watch
 
@@ -129,6 +136,8 @@ class Worker:
             self.waits.settled(record)
             if self._on_settled is not None:
                 self._on_settled(record)
+        elif self._on_unsettled is not None:
+            self._on_unsettled(task["id"])
 
     async def _heartbeat(self) -> None:
         pause = max(self.env.ttl_ms / 2000, 0.05)
