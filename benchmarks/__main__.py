@@ -1,6 +1,7 @@
-"""``python -m benchmarks [s1|timers|rss|w1|w2|w3|w4|ui ...] [--quick] [--runs N]``: run and
-summarise (``sdk`` = w1 w2 w3 w4, the SDK workloads of workflows.py; ``ui``: the web UI's
-pages over 10,000 executions, ui.py).
+"""``python -m benchmarks [s1|timers|rss|w1|w2|w3|w4|ui|pg|cluster ...] [--quick] [--runs N]``:
+run and summarise (``sdk`` = w1 w2 w3 w4, the SDK workloads of workflows.py; ``ui``: the web
+UI's pages over 10,000 executions, ui.py; ``pg`` / ``cluster``: W1, W2 and S1 on PostgreSQL
+with 1-3 replicas, cluster.py).
 
 Prints one JSON line per run (machine-readable, e.g. ``| grep '^{'``), then one Markdown
 table per workload with the median of every number over the runs, the machine's load
@@ -19,11 +20,11 @@ import signal
 import sys
 from collections.abc import Callable
 
-from benchmarks import rss, throughput, timers, ui, workflows
+from benchmarks import cluster, rss, throughput, timers, ui, workflows
 from benchmarks.harness import strace_available
 from benchmarks.stats import Row, fmt, median_row, table
 
-WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui")
+WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS)
 SDK = ("w1", "w2", "w3", "w4")
 
 
@@ -203,6 +204,7 @@ TABLES: dict[str, Callable[[list[Row]], str]] = {
     "w3": _w3_table,
     "w4": _w4_table,
     "ui": _ui_table,
+    **cluster.TABLES,
 }
 
 
@@ -261,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = workflows.runs(name, args.quick, repeat)
         elif name == "ui":
             results[name] = ui.runs(args.quick, args.runs or 1)
+        elif name in cluster.WORKLOADS:
+            # PostgreSQL (issue 6): each run on its own database and replicas, cluster.py.
+            results[name] = cluster.runs(name, args.quick, repeat, args.client)
         else:
             results[name] = rss.runs(args.quick, args.runs or 1, args.generators, args.client)
     load_after = os.getloadavg()

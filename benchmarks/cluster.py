@@ -1,0 +1,478 @@
+"""PostgreSQL and cluster workloads (issue 6): ``python -m benchmarks pg`` and ``cluster``.
+
+Every run creates its own PostgreSQL database (``sustain_bench_<pid>_<hex>`` on the server
+of the tests, 127.0.0.1:5432 with trust auth, or ``SUSTAIN_BENCH_POSTGRES_URL``; the
+database of a killed earlier run is dropped by the next), starts N real ``sustain serve
+--postgres URL --replica-id rI`` processes on it (``harness.Server`` with extra flags: free
+port, no ``sustain.toml``, no ``SUSTAIN_*`` variable), and drops the database afterwards.
+
+* **pg**: W1 (1,000 sequential steps) and W2 (1,000 workflows of 3 steps) of
+  ``workflows.py`` on **one replica**, exactly the server mode of ``make bench sdk`` with
+  the store swapped: one worker process ``sustain worker benchmarks.sdk_worker:sustain``
+  and the caller in this process.  Printed beside the issue's goal, 2x the official
+  PostgreSQL implementation of the protocol (resonate on PostgreSQL, measured on this
+  machine at ~4.2 ms per step and ~104 workflows/s).
+* **cluster**: with 1, 2 and 3 replicas on one database,
+  - S1's load (``loadgen.py`` "pairs": ``promise.create`` then ``promise.settle``, every
+    answer checked) from 64 keep-alive clients in 3 generator processes, generator ``g``
+    on replica ``g mod N`` (so the generators stay the same while the replicas change);
+    ops/s over one shared window, per-operation latency p50/p99 (max over generators);
+  - W2 with 3 worker processes and 3 callers (``Sustain(url=...)`` in this process), worker
+    and caller ``i`` on replica ``i mod N``; the workflows are started round-robin over
+    the callers.  Again the same processes whatever N is: only the replicas change.
+
+Every case reports the CPU of each kind of process per operation: the replicas (summed),
+the PostgreSQL backends serving the database (found in ``pg_stat_activity``, read from
+``/proc``), the workers and the callers / generators.  On a 2-core machine shared by all of
+them this, not the rate, is what tells whether a replica added capacity or only overhead.
+
+Readiness: an execute or unblock sent to a poll stream that is not connected yet is held
+for a replica timeout and then dropped, so before warming up the run waits until the
+``poll_connections`` table lists every worker's and caller's stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import subprocess
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import psycopg.conninfo
+
+from benchmarks import throughput, workflows
+from benchmarks.harness import Server, clean_env
+from benchmarks.sdk_app import GROUP
+from benchmarks.sdk_modes import SUSTAIN_CLI, Mode, pid_cpu, self_cpu
+from benchmarks.stats import Row, fmt, median_row, table
+from sustain import Sustain
+from sustain.sdk.handles import Handle
+
+WORKLOADS = ("pg", "cluster")
+REPLICAS = (1, 2, 3)
+CLIENTS = 64
+GENERATORS = 3  # S1 load-generator processes in every cluster case
+SPREAD = 3  # W2 worker processes and callers in every cluster case
+W1_STEPS, W2_WORKFLOWS = 1000, 1000
+QUICK_W1_STEPS, QUICK_W2_WORKFLOWS = 100, 200
+
+ENV = "SUSTAIN_BENCH_POSTGRES_URL"
+CANDIDATES = (
+    "postgresql://postgres@127.0.0.1:5432/postgres",
+    "postgresql://root@127.0.0.1:5432/root",
+    "postgresql://root@127.0.0.1:5432/postgres",
+)
+PREFIX = "sustain_bench_"
+
+
+# -- throw-away databases -------------------------------------------------------------------
+def admin_url() -> str:
+    """A URL of a database on which we may CREATE DATABASE."""
+    tried = [os.environ[ENV]] if os.environ.get(ENV) else list(CANDIDATES)
+    errors = []
+    for url in tried:
+        try:
+            with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+            return url
+        except psycopg.Error as exc:
+            errors.append(f"{url}: {str(exc).strip().splitlines()[0]}")
+    raise RuntimeError(f"no PostgreSQL for the benchmark (set {ENV}): " + "; ".join(errors))
+
+
+def _url_for(admin: str, dbname: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(admin)
+    params["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items()})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def temp_database() -> Iterator[str]:
+    """A new empty database, dropped ``WITH (FORCE)`` on exit; yields its URL.  Databases
+    of benchmark runs whose process is gone (killed before their cleanup) are dropped too."""
+    admin = admin_url()
+    name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for (old,) in conn.execute("SELECT datname FROM pg_database").fetchall():
+            parts = old[len(PREFIX) :].split("_") if old.startswith(PREFIX) else []
+            if len(parts) == 2 and parts[0].isdigit() and not _alive(int(parts[0])):
+                conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _url_for(admin, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- a cluster of replicas on one database --------------------------------------------------
+class Cluster:
+    """``n`` ``sustain serve`` replicas on a fresh database, and the CPU of its parts."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.replicas: list[Server] = []
+        self._db = temp_database()
+        self.url = self._db.__enter__()
+        self.dbname = str(psycopg.conninfo.conninfo_to_dict(self.url)["dbname"])
+        self._admin = psycopg.connect(self.url, autocommit=True)
+        self._pg_cpu: dict[int, float] = {}
+        try:
+            # One after the other: the first applies the migrations (the others would wait
+            # on its advisory lock anyway), and start-up CPU does not overlap.
+            for i in range(n):
+                extra = ("--postgres", self.url, "--replica-id", f"r{i + 1}")
+                self.replicas.append(Server(extra=extra).start())
+        except BaseException:
+            self.close()
+            raise
+
+    def poll_streams(self, group: str) -> int:
+        """SSE poll streams of ``group`` the replicas have published."""
+        row = self._admin.execute(
+            "SELECT count(*) FROM poll_connections WHERE poll_group = %s", (group,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def wait_streams(self, wanted: dict[str, int], timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while any(self.poll_streams(g) < n for g, n in wanted.items()):
+            if time.monotonic() > deadline:
+                got = {g: self.poll_streams(g) for g in wanted}
+                raise RuntimeError(f"poll streams not connected after {timeout}s: {got}")
+            time.sleep(0.05)
+
+    def server_cpu(self) -> float:
+        return sum(r.cpu_seconds() for r in self.replicas)
+
+    def postgres_cpu(self) -> float:
+        """CPU seconds of the PostgreSQL backends serving this database, including those that
+        have exited since the last call (their last reading stays counted)."""
+        pids = self._admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (self.dbname,),
+        ).fetchall()
+        for (pid,) in pids:
+            seconds = pid_cpu(int(pid))
+            if seconds:
+                self._pg_cpu[int(pid)] = seconds
+        return sum(self._pg_cpu.values())
+
+    def close(self) -> None:
+        try:
+            for replica in self.replicas:
+                replica.cleanup()
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                self._admin.close()
+            self._db.__exit__(None, None, None)
+
+
+def _start_worker(url: str, log_path: Path, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+    env = {**clean_env(), "SUSTAIN_URL": url}
+    cmd = [str(SUSTAIN_CLI), "worker", "benchmarks.sdk_worker:sustain",
+           "--group", GROUP, "--level", "warning"]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=log_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + timeout
+    while b"serving group" not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.05)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class ClusterMode(Mode):
+    """Server mode of the SDK workloads on a PostgreSQL cluster: ``workers`` worker
+    processes and ``callers`` callers, number ``i`` of each on replica ``i mod n``;
+    ``call`` goes round-robin over the callers."""
+
+    name = "postgres"
+
+    def __init__(self, replicas: int, workers: int, callers: int) -> None:
+        self.cluster = Cluster(replicas)
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.callers: list[Sustain] = []
+        try:
+            urls = [r.url for r in self.cluster.replicas]
+            for i in range(workers):
+                log = self.cluster.replicas[0].dir / f"worker-{i}.log"
+                self.workers.append(_start_worker(urls[i % replicas], log))
+            for i in range(callers):
+                caller = Sustain(url=urls[i % replicas], group="callers")
+                caller.start()
+                self.callers.append(caller)
+            self.cluster.wait_streams({GROUP: workers, "callers": callers})
+            self.views = [c.options(target=GROUP) for c in self.callers]
+            self._next = itertools.cycle(self.views)
+        except BaseException:
+            self.close()
+            raise
+
+    def warm_up(self, attempts: int = 6, wait: float = 5.0) -> None:
+        # Every caller once (each has its own stream and connections), then as usual.
+        for view in self.views:
+            for attempt in range(attempts):
+                handle = view.rpc(f"warm-{attempt}-{time.time_ns()}", "ping")
+                with contextlib.suppress(TimeoutError):
+                    if handle.result(timeout=wait) == "pong":
+                        break
+            else:
+                raise RuntimeError("postgres: warm-up call never answered")
+
+    def call(self, id: str, func: str, *args: Any) -> Handle:
+        return next(self._next).rpc(id, func, *args)
+
+    def promise(self, id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.callers[0].promises.get(id)
+        return found
+
+    def cpu_parts(self) -> dict[str, float]:
+        return {
+            "caller": self_cpu(),
+            "server": self.cluster.server_cpu(),
+            "worker": sum(pid_cpu(w.pid) for w in self.workers),
+            "postgres": self.cluster.postgres_cpu(),
+        }
+
+    def close(self) -> None:
+        try:
+            for caller in self.callers:
+                with contextlib.suppress(Exception):
+                    caller.stop()
+            for worker in self.workers:
+                _stop(worker)
+        finally:
+            self.cluster.close()
+
+
+# -- the runs -------------------------------------------------------------------------------
+def _failed(row: Row, exc: BaseException) -> Row:
+    return {**row, "errors": 1, "error": repr(exc), "trace": traceback.format_exc(limit=3)}
+
+
+def sdk_once(workload: str, size: int, replicas: int, spread: int) -> Row:
+    """W1 or W2 of workflows.py on ``replicas`` replicas with ``spread`` workers/callers."""
+    label = {"w1": "steps", "w2": "workflows"}[workload]
+    case = f"{workload.upper()} {size:,} {label}, {replicas} replica{'s' * (replicas > 1)}"
+    if spread > 1:
+        case += f", {spread} workers + {spread} callers"
+    row: Row = {"workload": f"pg-{workload}", "case": case, "replicas": replicas,
+                "workers": spread, "callers": spread}  # fmt: skip
+    try:
+        with ClusterMode(replicas, spread, spread) as mode:
+            row.update(workflows.WORKLOADS[workload](mode, size))
+    except Exception as exc:  # a failed run is a result line with errors, not a crash
+        row = _failed(row, exc)
+    return row
+
+
+def s1_once(replicas: int, *, warmup: float, seconds: float, client: str) -> Row:
+    """S1's create+settle pairs from ``CLIENTS`` clients in ``GENERATORS`` processes,
+    generator ``g`` on replica ``g mod replicas``."""
+    row: Row = {"workload": "pg-s1", "case": f"{CLIENTS} clients, {replicas} replica"
+                + "s" * (replicas > 1), "replicas": replicas, "clients": CLIENTS,
+                "generators": GENERATORS, "client": client}  # fmt: skip
+    try:
+        cluster = Cluster(replicas)
+    except Exception as exc:
+        return _failed(row, exc)
+    try:
+        warm_from = time.time() + 0.8
+        start_at = warm_from + warmup
+        end_at = start_at + seconds
+        procs = []
+        for g in range(GENERATORS):
+            share = CLIENTS // GENERATORS + (1 if g < CLIENTS % GENERATORS else 0)
+            spec = {
+                "mode": "pairs", "url": cluster.replicas[g % replicas].url, "clients": share,
+                "prefix": f"pg-s1-{replicas}-{g}", "warm_from": warm_from, "client": client,
+                "start_at": start_at, "end_at": end_at,
+            }  # fmt: skip
+            procs.append(throughput.generator(spec))
+        time.sleep(max(0.0, start_at - time.time()))
+        cpu0, pg0, t0 = cluster.server_cpu(), cluster.postgres_cpu(), time.time()
+        time.sleep(max(0.0, end_at - time.time()))
+        server_cpu, pg_cpu = cluster.server_cpu() - cpu0, cluster.postgres_cpu() - pg0
+        elapsed = time.time() - t0
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                raise RuntimeError(f"load generator failed (exit {proc.returncode})")
+            results.append(json.loads(out))
+    except Exception as exc:
+        return _failed(row, exc)
+    finally:
+        cluster.close()
+    ops = sum(r["ops"] for r in results)
+    p50s = [r["lat_p50_ms"] for r in results if r["lat_p50_ms"] is not None]
+    p99s = [r["lat_p99_ms"] for r in results if r["lat_p99_ms"] is not None]
+    row.update({
+        "ops": ops,
+        "ops_per_s": ops / seconds,
+        "errors": sum(r["errors"] for r in results) + int(ops == 0),
+        "first_error": next((r["first_error"] for r in results if r["first_error"]), None),
+        "lat_p50_ms": max(p50s) if p50s else None,
+        "lat_p99_ms": max(p99s) if p99s else None,
+        # Shares of one core over the window, and CPU milliseconds per operation.
+        "server_cpu": server_cpu / elapsed,
+        "postgres_cpu": pg_cpu / elapsed,
+        "generator_cpu": sum(r["cpu_share"] for r in results),
+        "server_cpu_ms_per_op": server_cpu * 1000 / ops if ops else None,
+        "postgres_cpu_ms_per_op": pg_cpu * 1000 / ops if ops else None,
+        "seconds": seconds,
+    })  # fmt: skip
+    return row
+
+
+def runs(workload: str, quick: bool, repeat: int, client: str = "raw") -> list[Row]:
+    """The runs of ``pg`` or ``cluster``, ``repeat`` times, cases interleaved (a slow phase
+    of the shared machine does not fall on one case only)."""
+    w1_steps, w2_count = (QUICK_W1_STEPS, QUICK_W2_WORKFLOWS) if quick else (W1_STEPS, W2_WORKFLOWS)
+    warmup, seconds = (0.5, 1.5) if quick else (1.0, 3.0)
+    cases: list[Callable[[], Row]] = []
+    if workload == "pg":
+        cases = [lambda: sdk_once("w1", w1_steps, 1, 1), lambda: sdk_once("w2", w2_count, 1, 1)]
+    else:
+        cases = [
+            *(lambda n=n: s1_once(n, warmup=warmup, seconds=seconds, client=client)
+              for n in REPLICAS),
+            *(lambda n=n: sdk_once("w2", w2_count, n, SPREAD) for n in REPLICAS),
+        ]  # fmt: skip
+    out = []
+    for _ in range(repeat):
+        for case in cases:
+            row = case()
+            print(json.dumps(row), flush=True)
+            out.append(row)
+    return out
+
+
+# -- tables ---------------------------------------------------------------------------------
+def _cases(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    cases: dict[str, list[Row]] = {}
+    for row in rows:
+        cases.setdefault(str(row["case"]), []).append(row)
+    return list(cases.items())
+
+
+def _span(runs: list[Row], key: str, digits: int = 0) -> str:
+    values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
+    if len(values) < 2:
+        return "-"
+    return f"{fmt(float(min(values)), digits)}-{fmt(float(max(values)), digits)}"
+
+
+def _errors(runs: list[Row]) -> str:
+    return fmt(sum(int(r.get("errors") or 0) for r in runs))
+
+
+def _sdk_rows(rows: list[Row], workload: str) -> list[list[str]]:
+    unit, key, digits = (
+        ("step", "ms_per_step", 2) if workload == "pg-w1" else ("workflow", "workflows_per_s", 0)
+    )
+    out = []
+    for case, runs in _cases([r for r in rows if r["workload"] == workload]):
+        m = median_row(runs)
+        out.append([
+            case, str(len(runs)), fmt(m.get(key), digits), _span(runs, key, digits),
+            fmt(m.get("seconds")), fmt(m.get(f"cpu_ms_per_{unit}"), 2),
+            fmt(m.get(f"server_cpu_ms_per_{unit}"), 2),
+            fmt(m.get(f"postgres_cpu_ms_per_{unit}"), 2),
+            fmt(m.get(f"worker_cpu_ms_per_{unit}"), 2),
+            fmt(m.get(f"caller_cpu_ms_per_{unit}"), 2), _errors(runs),
+        ])  # fmt: skip
+    return out
+
+
+def _cpu_headers(unit: str) -> list[str]:
+    return [f"CPU ms/{unit}", "replicas", "postgres", "workers", "callers", "errors"]
+
+
+def pg_table(rows: list[Row]) -> str:
+    w1 = table(
+        ["W1 on PostgreSQL", "runs", "ms/step (median)", "min-max", "total s",
+         *_cpu_headers("step")], _sdk_rows(rows, "pg-w1"),
+    )  # fmt: skip
+    w2 = table(
+        ["W2 on PostgreSQL", "runs", "workflows/s (median)", "min-max", "total s",
+         *_cpu_headers("wf")], _sdk_rows(rows, "pg-w2"),
+    )  # fmt: skip
+    return (
+        f"{w1}\n\n{w2}\n"
+        "CPU ms per step / workflow of every process (total), then by kind: the replica, the\n"
+        "PostgreSQL backends of the database, the worker, the caller (this process).\n"
+        "Goal (issue 6): one replica on PostgreSQL >= 2x the official PostgreSQL implementation"
+        "\nof the protocol on this machine: W1 <= 2.1 ms/step (official ~4.2), W2 >= 208"
+        " workflows/s (official ~104)."
+    )
+
+
+def cluster_table(rows: list[Row]) -> str:
+    s1 = []
+    for case, runs in _cases([r for r in rows if r["workload"] == "pg-s1"]):
+        m = median_row(runs)
+        s1.append([
+            case, str(len(runs)), fmt(m.get("ops_per_s"), 0), _span(runs, "ops_per_s"),
+            fmt(m.get("lat_p50_ms")), fmt(m.get("lat_p99_ms")),
+            f"{m['server_cpu']:.0%}" if "server_cpu" in m else "-",
+            f"{m['postgres_cpu']:.0%}" if "postgres_cpu" in m else "-",
+            f"{m['generator_cpu']:.0%}" if "generator_cpu" in m else "-",
+            fmt(m.get("server_cpu_ms_per_op"), 3), fmt(m.get("postgres_cpu_ms_per_op"), 3),
+            _errors(runs),
+        ])  # fmt: skip
+    s1_headers = [
+        "S1 create+settle on PostgreSQL", "runs", "ops/s (median)", "min-max", "p50 ms",
+        "p99 ms", "replicas CPU", "postgres CPU", "loadgen CPU", "replicas CPU ms/op",
+        "postgres CPU ms/op", "errors",
+    ]  # fmt: skip
+    w2 = table(
+        ["W2 on a PostgreSQL cluster", "runs", "workflows/s (median)", "min-max", "total s",
+         *_cpu_headers("wf")], _sdk_rows(rows, "pg-w2"),
+    )  # fmt: skip
+    return (
+        f"{table(s1_headers, s1)}\n"
+        f"S1: {CLIENTS} clients in {GENERATORS} generator processes, generator g on replica"
+        " g mod N; CPU\nshares in % of one core (replicas summed), p50/p99 = per operation, max"
+        " over the generators.\n\n"
+        f"{w2}\n"
+        f"W2: {SPREAD} worker processes and {SPREAD} callers in every case, number i on"
+        " replica i mod N.\n"
+        "Goal (issue 6): throughput that grows from 1 to 2 replicas (every replica and"
+        " PostgreSQL\nshare this machine's CPUs)."
+    )
+
+
+TABLES: dict[str, Callable[[list[Row]], str]] = {"pg": pg_table, "cluster": cluster_table}
