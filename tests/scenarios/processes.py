@@ -5,6 +5,11 @@ code in child processes (``Proc``: the project's interpreter, output to a log fi
 current checkout on ``PYTHONPATH``), and kills them with SIGKILL where the scenario crashes.
 Durations are shortened through configuration only: server flags, environment variables the
 example reads, never a code path in Sustain.
+
+The store of the server is SQLite by default; the test of each scenario that exercises the
+server most also runs on PostgreSQL (the ``store`` fixture of the conftest, a ``Store`` with
+a throw-away database that ``scenario_server`` passes as ``--postgres``).  A restart passes
+the same ``Store``, so the new server reopens the same database, as it reopens the SQLite file.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,12 +31,32 @@ EXAMPLES = ROOT / "examples"
 SUSTAIN = str(Path(sys.executable).parent / "sustain")  # the CLI of this environment
 
 
+@dataclass(frozen=True)
+class Store:
+    """The store a scenario's server runs on: SQLite (a file in the test's directory) without
+    ``url``, else the PostgreSQL database at ``url`` (its own, created and dropped by the
+    ``store`` fixture)."""
+
+    url: str | None = None
+
+    def flags(self) -> tuple[str, ...]:
+        return ("--postgres", self.url) if self.url else ()
+
+
+SQLITE = Store()
+
+
 def scenario_server(
-    tmp: Path, *flags: str, db: Path | None = None, port: int | None = None
+    tmp: Path,
+    *flags: str,
+    db: Path | None = None,
+    port: int | None = None,
+    store: Store = SQLITE,
 ) -> ServerProcess:
-    """``sustain serve`` on a free port with SQLite in ``tmp`` (the README's ``make serve``);
-    a restart passes the ``port`` and ``db`` of the server it replaces."""
-    return start_server(tmp, *flags, db=db, port=port)
+    """``sustain serve`` on a free port with SQLite in ``tmp`` (the README's ``make serve``),
+    or on ``store``'s PostgreSQL database; a restart passes the ``port``, ``db`` and ``store``
+    of the server it replaces."""
+    return start_server(tmp, *store.flags(), *flags, db=db, port=port)
 
 
 class Proc:

@@ -20,7 +20,7 @@ import httpx
 
 from sustain import Sustain
 from tests.integrations.push_recorder import read
-from tests.scenarios.processes import Proc, scenario_server, wait_until
+from tests.scenarios.processes import Proc, Store, scenario_server, wait_until
 from tests.servers import ServerProcess, free_port
 
 APP = "examples.chess.app:app"
@@ -65,8 +65,8 @@ def promise(server: ServerProcess, id: str) -> dict[str, Any]:
     return record
 
 
-def test_chess_games_run_by_push_survive_kills_and_rerooting(tmp_path: Path) -> None:
-    server = scenario_server(tmp_path, "--retry-timeout", "1000")
+def test_chess_games_run_by_push_survive_kills_and_rerooting(tmp_path: Path, store: Store) -> None:
+    server = scenario_server(tmp_path, "--retry-timeout", "1000", store=store)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log, record = tmp_path / "journal.jsonl", tmp_path / "pushes.jsonl"

@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.processes import EXAMPLES, Proc, scenario_server, sustain_worker, wait_until
+from tests.scenarios.processes import (
+    EXAMPLES,
+    Proc,
+    Store,
+    scenario_server,
+    sustain_worker,
+    wait_until,
+)
 from tests.servers import ServerProcess, start_server
 
 APP = "examples.durable_sleep.worker:sustain"
@@ -58,9 +65,9 @@ def output(client: Proc) -> str:
 
 
 @pytest.mark.slow
-def test_sleep_survives_a_killed_worker_and_is_not_restarted(tmp_path: Path) -> None:
+def test_sleep_survives_a_killed_worker_and_is_not_restarted(tmp_path: Path, store: Store) -> None:
     # executes for a group with no live member are re-sent after the retry timeout
-    server = scenario_server(tmp_path, "--retry-timeout", "1000")
+    server = scenario_server(tmp_path, "--retry-timeout", "1000", store=store)
     log = tmp_path / "body.log"
     env = {"SUSTAIN_URL": server.url, "SLEEP_LOG": str(log)}
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.processes import Proc, scenario_server, sustain_worker, wait_until
+from tests.scenarios.processes import Proc, Store, scenario_server, sustain_worker, wait_until
 from tests.servers import ServerProcess
 
 APP = "examples.factorial.app:sustain"
@@ -90,11 +90,11 @@ def test_result_spread_and_the_store_as_a_cache(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_clients_share_one_execution_and_a_killed_worker_is_replaced(
-    tmp_path: Path,
+    tmp_path: Path, store: Store
 ) -> None:
     # An execute sent to the killed worker's closing stream is re-sent after the retry
     # timeout; the lease (FACTORIAL_TTL) decides when the orphaned level is re-offered.
-    server = scenario_server(tmp_path, "--retry-timeout", "1000")
+    server = scenario_server(tmp_path, "--retry-timeout", "1000", store=store)
     try:
         log = tmp_path / "runs.log"
         env = {"SUSTAIN_URL": server.url, "FACTORIAL_LOG": str(log),

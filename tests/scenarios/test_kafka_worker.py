@@ -41,7 +41,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from examples.kafka_worker.workflow import batches_needed, fails
 
 from tests.scenarios.kafka_broker import Broker, kafka_broker_fixture  # noqa: F401
-from tests.scenarios.processes import SUSTAIN, Proc, scenario_server, sustain_worker, wait_until
+from tests.scenarios.processes import (
+    SUSTAIN,
+    Proc,
+    Store,
+    scenario_server,
+    sustain_worker,
+    wait_until,
+)
 from tests.servers import ServerProcess, start_server, unique
 
 CONSUMER = "examples/kafka_worker/consumer.py"
@@ -167,8 +174,8 @@ def check_record(lines: list[Line], id: str, victim: int) -> None:
         assert fails(id, x.batch, x.attempt), x  # only the scripted attempts raise
 
 
-def test_kafka_worker(tmp_path: Path, kafka_broker: Broker) -> None:
-    server = scenario_server(tmp_path, "--retry-timeout", "2000")
+def test_kafka_worker(tmp_path: Path, kafka_broker: Broker, store: Store) -> None:
+    server = scenario_server(tmp_path, "--retry-timeout", "2000", store=store)
     try:
         run_scenario(tmp_path, kafka_broker, server)
     finally:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.scenarios.processes import Proc, scenario_server, sustain_worker, wait_until
+from tests.scenarios.processes import Proc, Store, scenario_server, sustain_worker, wait_until
 from tests.servers import ServerProcess
 
 APP = "examples.lambda_trigger.worker:sustain"
@@ -81,8 +81,10 @@ def settled(server: ServerProcess, id: str) -> bool:
     return promise(server, id)["state"] != "pending"
 
 
-def test_lambda_trigger_dispatches_to_workers_that_survive_a_kill(tmp_path: Path) -> None:
-    server = scenario_server(tmp_path, "--retry-timeout", "1000")
+def test_lambda_trigger_dispatches_to_workers_that_survive_a_kill(
+    tmp_path: Path, store: Store
+) -> None:
+    server = scenario_server(tmp_path, "--retry-timeout", "1000", store=store)
     log = tmp_path / "steps.log"
     env = {"SUSTAIN_URL": server.url, "WORKER_TTL": "3", "DOC_STEP_SCALE": "2",
            "DOC_LOG": str(log), "DOC_BLOCK": "job-002:store_results"}  # fmt: skip

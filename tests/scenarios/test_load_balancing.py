@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenarios.processes import EXAMPLES, Proc, scenario_server, sustain_worker, wait_until
+from tests.scenarios.processes import (
+    EXAMPLES,
+    Proc,
+    Store,
+    scenario_server,
+    sustain_worker,
+    wait_until,
+)
 from tests.servers import ServerProcess
 
 APP = "examples.load_balancing.worker:sustain"
@@ -49,9 +56,11 @@ def all_resolved(server: ServerProcess, ids: list[str]) -> bool:
 
 
 @pytest.mark.slow
-def test_calls_spread_survive_a_killed_worker_and_reach_a_new_one(tmp_path: Path) -> None:
+def test_calls_spread_survive_a_killed_worker_and_reach_a_new_one(
+    tmp_path: Path, store: Store
+) -> None:
     # an execute sent to a stream that is closing is re-sent after the retry timeout
-    server = scenario_server(tmp_path, "--retry-timeout", "1000")
+    server = scenario_server(tmp_path, "--retry-timeout", "1000", store=store)
     log = tmp_path / "notes.log"
     env = {"SUSTAIN_URL": server.url, "LB_LOG": str(log)}
     try:

@@ -19,6 +19,7 @@ from sustain.sdk import codec
 from tests.scenarios.processes import (
     EXAMPLES,
     Proc,
+    Store,
     scenario_server,
     sustain_worker,
     wait_until,
@@ -84,9 +85,9 @@ def test_embedded_order_overlap_and_retry(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_remote_run_killed_after_the_high_tier_is_finished_by_another_worker(
-    tmp_path: Path,
+    tmp_path: Path, store: Store
 ) -> None:
-    server = scenario_server(tmp_path, "--retry-timeout", "1000")
+    server = scenario_server(tmp_path, "--retry-timeout", "1000", store=store)
     try:
         log = tmp_path / "remote.jobs"
         env = {"SUSTAIN_URL": server.url, "QUEUE_SCALE": "10", "QUEUE_TTL": "2",

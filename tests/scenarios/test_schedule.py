@@ -21,6 +21,7 @@ from sustain.sdk import codec
 from tests.scenarios.processes import (
     SUSTAIN,
     Proc,
+    Store,
     scenario_server,
     sustain_worker,
     wait_until,
@@ -56,9 +57,11 @@ def cli(tmp: Path, server: ServerProcess, *args: str) -> str:
 
 
 @pytest.mark.slow
-def test_schedule_ticks_survive_crashes_downtime_and_a_server_restart(tmp_path: Path) -> None:
+def test_schedule_ticks_survive_crashes_downtime_and_a_server_restart(
+    tmp_path: Path, store: Store
+) -> None:
     # a tick fired while no worker listens is re-sent after the retry timeout
-    server = scenario_server(tmp_path, "--retry-timeout", "1000")
+    server = scenario_server(tmp_path, "--retry-timeout", "1000", store=store)
     log = tmp_path / "runs.log"
     env = {"SUSTAIN_URL": server.url, "REPORT_CRON": CRON, "REPORT_TTL": "2",
            "REPORT_LOG": str(log)}  # fmt: skip
@@ -107,10 +110,11 @@ def test_schedule_ticks_survive_crashes_downtime_and_a_server_restart(tmp_path: 
         wait_until(lambda: missed in resolved(server), 30, f"{missed} after the restart")
         assert (c.pid, missed) in runs(log)
 
-        # 5. the server restarts on its file: the schedule is still there and keeps firing
+        # 5. the server restarts on its file (or database): the schedule is still there and
+        # keeps firing
         server.stop()
         server = scenario_server(tmp_path, "--retry-timeout", "1000", db=server.db,
-                                 port=server.port)  # fmt: skip
+                                 port=server.port, store=store)  # fmt: skip
         restarted = time.time() * 1000
         assert "daily_report" in cli(tmp_path, server, "schedules", "get", "daily_report")
         wait_until(
