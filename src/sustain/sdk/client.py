@@ -122,6 +122,9 @@ class _Core:
         if self.started and not self.stopped:
             self.stopped = True
             await self.flush()
+            # No new work reaches a stopping worker: an execute delivered to it now would
+            # wait out the task retry timeout, while the group's other members could run it.
+            await self.network.unlisten(self.env.group, self.env.pid)
             await self.worker.stop()
             if self._refresh is not None:
                 self._refresh.cancel()

@@ -216,6 +216,11 @@ class LocalNetwork:
         else:
             self._subscribe(self._runtime, asyncio.get_running_loop(), group, pid, on_message)
 
+    async def unlisten(self, group: str, pid: str) -> None:
+        subscriber = self._subscribers.pop((group, pid), None)
+        if subscriber is not None and self._runtime is not None:
+            self._runtime.registry.unregister(subscriber)
+
     def listening(self, group: str, pid: str) -> bool:
         """True once ``(group, pid)`` receives messages (after ``listen`` and ``start``)."""
         return self._runtime is not None and (group, pid) in self._subscribers

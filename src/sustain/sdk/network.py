@@ -49,6 +49,10 @@ class Network(Protocol):
         event loop with the decoded message (``{"kind", "head", "data"}``).  A remote network
         keeps one SSE stream per (group, pid) and reconnects with backoff."""
 
+    async def unlisten(self, group: str, pid: str) -> None:
+        """Stop receiving the messages of ``(group, pid)``: its stream is closed, so the
+        server sends the group's work to the other members (a stopping worker)."""
+
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after the message stream reconnects (messages may have been
         lost meanwhile: listeners are registered again, pending handles re-checked)."""

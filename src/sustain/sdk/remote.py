@@ -193,6 +193,12 @@ class RemoteNetwork:
                 stream.start()
         stream.handlers.append(on_message)
 
+    async def unlisten(self, group: str, pid: str) -> None:
+        stream = self._streams.pop((group, pid), None)
+        if stream is not None:
+            stream.cancel()
+            await stream.wait_closed()
+
     def listening(self, group: str, pid: str) -> bool:
         """True while the message stream of ``(group, pid)`` is open (it may still be down
         and reconnecting after ``listen``)."""

@@ -104,6 +104,9 @@ class _Observed:
     def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
         self._network.listen(group, pid, on_message)
 
+    async def unlisten(self, group: str, pid: str) -> None:
+        await self._network.unlisten(group, pid)
+
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         self._network.on_reconnect(callback)
 
