@@ -36,12 +36,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import subprocess
 import time
 import traceback
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +51,7 @@ from benchmarks.harness import Server, clean_env
 from benchmarks.sdk_app import GROUP
 from benchmarks.sdk_modes import SUSTAIN_CLI, Mode, pid_cpu, self_cpu
 from benchmarks.stats import Row, fmt, median_row, table
+from benchmarks.throwaway_db import Databases
 from sustain import Sustain
 from sustain.sdk.handles import Handle
 
@@ -64,63 +63,8 @@ SPREAD = 3  # W2 worker processes and callers in every cluster case
 W1_STEPS, W2_WORKFLOWS = 1000, 1000
 QUICK_W1_STEPS, QUICK_W2_WORKFLOWS = 100, 200
 
-ENV = "SUSTAIN_BENCH_POSTGRES_URL"
-CANDIDATES = (
-    "postgresql://postgres@127.0.0.1:5432/postgres",
-    "postgresql://root@127.0.0.1:5432/root",
-    "postgresql://root@127.0.0.1:5432/postgres",
-)
-PREFIX = "sustain_bench_"
-
-
-# -- throw-away databases -------------------------------------------------------------------
-def admin_url() -> str:
-    """A URL of a database on which we may CREATE DATABASE."""
-    tried = [os.environ[ENV]] if os.environ.get(ENV) else list(CANDIDATES)
-    errors = []
-    for url in tried:
-        try:
-            with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
-                conn.execute("SELECT 1")
-            return url
-        except psycopg.Error as exc:
-            errors.append(f"{url}: {str(exc).strip().splitlines()[0]}")
-    raise RuntimeError(f"no PostgreSQL for the benchmark (set {ENV}): " + "; ".join(errors))
-
-
-def _url_for(admin: str, dbname: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(admin)
-    params["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items()})
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def temp_database() -> Iterator[str]:
-    """A new empty database, dropped ``WITH (FORCE)`` on exit; yields its URL.  Databases
-    of benchmark runs whose process is gone (killed before their cleanup) are dropped too."""
-    admin = admin_url()
-    name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for (old,) in conn.execute("SELECT datname FROM pg_database").fetchall():
-            parts = old[len(PREFIX) :].split("_") if old.startswith(PREFIX) else []
-            if len(parts) == 2 and parts[0].isdigit() and not _alive(int(parts[0])):
-                conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _url_for(admin, name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+# Throw-away databases (benchmarks/throwaway_db.py), maintenance URL overridable.
+DATABASES = Databases("sustain_bench_", "SUSTAIN_BENCH_POSTGRES_URL")
 
 
 # -- a cluster of replicas on one database --------------------------------------------------
@@ -130,7 +74,7 @@ class Cluster:
     def __init__(self, n: int) -> None:
         self.n = n
         self.replicas: list[Server] = []
-        self._db = temp_database()
+        self._db = DATABASES.temp()
         self.url = self._db.__enter__()
         self.dbname = str(psycopg.conninfo.conninfo_to_dict(self.url)["dbname"])
         self._admin = psycopg.connect(self.url, autocommit=True)
