@@ -22,32 +22,22 @@ from collections.abc import Callable
 
 from benchmarks import cluster, rss, throughput, timers, ui, workflows
 from benchmarks.harness import strace_available
-from benchmarks.stats import Row, fmt, median_row, table
+from benchmarks.stats import Row, cases, errors, fmt, median_row, span, table
 
 WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS)
 SDK = ("w1", "w2", "w3", "w4")
 
 
-def _cases(rows: list[Row]) -> list[tuple[str, list[Row]]]:
-    cases: dict[str, list[Row]] = {}
-    for row in rows:
-        cases.setdefault(str(row["case"]), []).append(row)
-    return list(cases.items())
 
 
-def _span(runs: list[Row], key: str, digits: int = 0) -> str:
-    values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
-    if len(values) < 2:
-        return "-"
-    return f"{fmt(float(min(values)), digits)}-{fmt(float(max(values)), digits)}"
 
 
 def _s1_table(rows: list[Row]) -> str:
     out = []
-    for case, runs in _cases(rows):
+    for case, runs in cases(rows):
         m = median_row(runs)
         out.append([
-            case, str(len(runs)), fmt(m["ops_per_s"], 0), _span(runs, "ops_per_s"),
+            case, str(len(runs)), fmt(m["ops_per_s"], 0), span(runs, "ops_per_s"),
             fmt(m["fsyncs_per_op"], 3), fmt(m["lat_p50_ms"]), fmt(m["lat_p99_ms"]),
             f"{m['server_cpu']:.0%}", fmt(m["server_cpu_ms_per_op"], 3),
             f"{m['server_runqueue_wait']:.0%}", f"{m['generator_cpu']:.0%}",
@@ -63,11 +53,11 @@ def _s1_table(rows: list[Row]) -> str:
 
 def _timers_table(rows: list[Row]) -> str:
     out = []
-    for case, runs in _cases(rows):
+    for case, runs in cases(rows):
         m = median_row(runs)
         out.append([
             case, str(len(runs)), fmt(m.get("p50_ms")), fmt(m.get("p99_ms")),
-            _span(runs, "p99_ms", 1), fmt(m.get("max_ms")), fmt(m.get("missing")),
+            span(runs, "p99_ms", 1), fmt(m.get("max_ms")), fmt(m.get("missing")),
             fmt(sum(r["errors"] for r in runs)),
         ])  # fmt: skip
     headers = [
@@ -83,10 +73,10 @@ def _timers_table(rows: list[Row]) -> str:
 
 def _rss_table(rows: list[Row]) -> str:
     out = []
-    for case, runs in _cases(rows):
+    for case, runs in cases(rows):
         m = median_row(runs)
         out.append([
-            case, str(len(runs)), fmt(m.get("rss_mb")), _span(runs, "rss_mb", 1),
+            case, str(len(runs)), fmt(m.get("rss_mb")), span(runs, "rss_mb", 1),
             fmt(m.get("peak_rss_mb")), fmt(m.get("idle_rss_mb")),
             fmt(m.get("bytes_per_promise"), 0),
             fmt(m.get("db_mb")), fmt(m.get("creates_per_s"), 0),
@@ -99,19 +89,17 @@ def _rss_table(rows: list[Row]) -> str:
     return table(headers, out) + "\nGoal: < 200 MB with 100,000 pending promises."
 
 
-def _errors(runs: list[Row]) -> str:
-    return fmt(sum(int(r.get("errors") or 0) for r in runs))
 
 
 def _w1_table(rows: list[Row]) -> str:
     out = []
-    for case, runs in _cases(rows):
+    for case, runs in cases(rows):
         m = median_row(runs)
         out.append([
-            case, str(len(runs)), fmt(m.get("ms_per_step"), 2), _span(runs, "ms_per_step", 2),
+            case, str(len(runs)), fmt(m.get("ms_per_step"), 2), span(runs, "ms_per_step", 2),
             fmt(m.get("seconds")), fmt(m.get("cpu_ms_per_step"), 2),
             fmt(m.get("server_cpu_ms_per_step"), 2), fmt(m.get("worker_cpu_ms_per_step"), 2),
-            _errors(runs),
+            errors(runs),
         ])  # fmt: skip
     headers = [
         "W1 sequential steps", "runs", "ms/step (median)", "min-max", "total s",
@@ -125,13 +113,13 @@ def _w1_table(rows: list[Row]) -> str:
 
 def _w2_table(rows: list[Row]) -> str:
     out = []
-    for case, runs in _cases(rows):
+    for case, runs in cases(rows):
         m = median_row(runs)
         out.append([
             case, str(len(runs)), fmt(m.get("workflows_per_s"), 0),
-            _span(runs, "workflows_per_s"), fmt(m.get("seconds")),
+            span(runs, "workflows_per_s"), fmt(m.get("seconds")),
             fmt(m.get("cpu_ms_per_workflow"), 2), fmt(m.get("server_cpu_ms_per_workflow"), 2),
-            fmt(m.get("worker_cpu_ms_per_workflow"), 2), _errors(runs),
+            fmt(m.get("worker_cpu_ms_per_workflow"), 2), errors(runs),
         ])  # fmt: skip
     headers = [
         "W2 3-step workflows", "runs", "workflows/s (median)", "min-max", "total s",
@@ -142,13 +130,13 @@ def _w2_table(rows: list[Row]) -> str:
 
 def _w3_table(rows: list[Row]) -> str:
     out = []
-    for case, runs in _cases(rows):
+    for case, runs in cases(rows):
         m = median_row(runs)
         out.append([
-            case, str(len(runs)), fmt(m.get("seconds"), 2), _span(runs, "seconds", 2),
+            case, str(len(runs)), fmt(m.get("seconds"), 2), span(runs, "seconds", 2),
             fmt(m.get("ms_per_child"), 2), fmt(m.get("cpu_ms_per_child"), 2),
             fmt(m.get("server_cpu_ms_per_child"), 2), fmt(m.get("worker_cpu_ms_per_child"), 2),
-            _errors(runs),
+            errors(runs),
         ])  # fmt: skip
     headers = [
         "W3 fan-out", "runs", "total s (median)", "min-max", "ms/child", "CPU ms/child",
@@ -159,12 +147,12 @@ def _w3_table(rows: list[Row]) -> str:
 
 def _w4_table(rows: list[Row]) -> str:
     out = []
-    for case, runs in _cases(rows):
+    for case, runs in cases(rows):
         m = median_row(runs)
         out.append([
             case, str(len(runs)), fmt(m.get("seconds"), 2), fmt(m.get("late_p50_ms")),
-            fmt(m.get("late_p99_ms")), _span(runs, "late_p99_ms", 1),
-            fmt(m.get("late_max_ms")), _errors(runs),
+            fmt(m.get("late_p99_ms")), span(runs, "late_p99_ms", 1),
+            fmt(m.get("late_max_ms")), errors(runs),
         ])  # fmt: skip
     headers = [
         "W4 sleep(1)", "runs", "total s", "late p50 ms", "late p99 ms (median)", "p99 min-max",
@@ -178,12 +166,12 @@ def _w4_table(rows: list[Row]) -> str:
 
 def _ui_table(rows: list[Row]) -> str:
     out = []
-    for case, runs in _cases(rows):
+    for case, runs in cases(rows):
         m = median_row(runs)
         out.append([
             case, str(len(runs)), fmt(m.get("server_ms_median"), 2), fmt(m.get("server_ms_p90"), 2),
             fmt(m.get("wall_ms_median"), 2), fmt(m.get("kb")), fmt(m.get("executions")),
-            _errors(runs),
+            errors(runs),
         ])  # fmt: skip
     headers = [
         "UI page", "runs", "server ms (median)", "server p90 ms", "wall ms", "KB",

@@ -50,7 +50,7 @@ from benchmarks import throughput, workflows
 from benchmarks.harness import Server, clean_env
 from benchmarks.sdk_app import GROUP
 from benchmarks.sdk_modes import SUSTAIN_CLI, Mode, pid_cpu, self_cpu
-from benchmarks.stats import Row, fmt, median_row, table
+from benchmarks.stats import Row, cases, errors, fmt, median_row, span, table
 from benchmarks.throwaway_db import Databases
 from sustain import Sustain
 from sustain.sdk.handles import Handle
@@ -306,18 +306,18 @@ def runs(workload: str, quick: bool, repeat: int, client: str = "raw") -> list[R
     of the shared machine does not fall on one case only)."""
     w1_steps, w2_count = (QUICK_W1_STEPS, QUICK_W2_WORKFLOWS) if quick else (W1_STEPS, W2_WORKFLOWS)
     warmup, seconds = (0.5, 1.5) if quick else (1.0, 3.0)
-    cases: list[Callable[[], Row]] = []
+    one_run: list[Callable[[], Row]] = []
     if workload == "pg":
-        cases = [lambda: sdk_once("w1", w1_steps, 1, 1), lambda: sdk_once("w2", w2_count, 1, 1)]
+        one_run = [lambda: sdk_once("w1", w1_steps, 1, 1), lambda: sdk_once("w2", w2_count, 1, 1)]
     else:
-        cases = [
+        one_run = [
             *(lambda n=n: s1_once(n, warmup=warmup, seconds=seconds, client=client)
               for n in REPLICAS),
             *(lambda n=n: sdk_once("w2", w2_count, n, SPREAD) for n in REPLICAS),
         ]  # fmt: skip
     out = []
     for _ in range(repeat):
-        for case in cases:
+        for case in one_run:
             row = case()
             print(json.dumps(row), flush=True)
             out.append(row)
@@ -325,22 +325,10 @@ def runs(workload: str, quick: bool, repeat: int, client: str = "raw") -> list[R
 
 
 # -- tables ---------------------------------------------------------------------------------
-def _cases(rows: list[Row]) -> list[tuple[str, list[Row]]]:
-    cases: dict[str, list[Row]] = {}
-    for row in rows:
-        cases.setdefault(str(row["case"]), []).append(row)
-    return list(cases.items())
 
 
-def _span(runs: list[Row], key: str, digits: int = 0) -> str:
-    values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
-    if len(values) < 2:
-        return "-"
-    return f"{fmt(float(min(values)), digits)}-{fmt(float(max(values)), digits)}"
 
 
-def _errors(runs: list[Row]) -> str:
-    return fmt(sum(int(r.get("errors") or 0) for r in runs))
 
 
 def _sdk_rows(rows: list[Row], workload: str) -> list[list[str]]:
@@ -348,15 +336,15 @@ def _sdk_rows(rows: list[Row], workload: str) -> list[list[str]]:
         ("step", "ms_per_step", 2) if workload == "pg-w1" else ("workflow", "workflows_per_s", 0)
     )
     out = []
-    for case, runs in _cases([r for r in rows if r["workload"] == workload]):
+    for case, runs in cases([r for r in rows if r["workload"] == workload]):
         m = median_row(runs)
         out.append([
-            case, str(len(runs)), fmt(m.get(key), digits), _span(runs, key, digits),
+            case, str(len(runs)), fmt(m.get(key), digits), span(runs, key, digits),
             fmt(m.get("seconds")), fmt(m.get(f"cpu_ms_per_{unit}"), 2),
             fmt(m.get(f"server_cpu_ms_per_{unit}"), 2),
             fmt(m.get(f"postgres_cpu_ms_per_{unit}"), 2),
             fmt(m.get(f"worker_cpu_ms_per_{unit}"), 2),
-            fmt(m.get(f"caller_cpu_ms_per_{unit}"), 2), _errors(runs),
+            fmt(m.get(f"caller_cpu_ms_per_{unit}"), 2), errors(runs),
         ])  # fmt: skip
     return out
 
@@ -386,16 +374,16 @@ def pg_table(rows: list[Row]) -> str:
 
 def cluster_table(rows: list[Row]) -> str:
     s1 = []
-    for case, runs in _cases([r for r in rows if r["workload"] == "pg-s1"]):
+    for case, runs in cases([r for r in rows if r["workload"] == "pg-s1"]):
         m = median_row(runs)
         s1.append([
-            case, str(len(runs)), fmt(m.get("ops_per_s"), 0), _span(runs, "ops_per_s"),
+            case, str(len(runs)), fmt(m.get("ops_per_s"), 0), span(runs, "ops_per_s"),
             fmt(m.get("lat_p50_ms")), fmt(m.get("lat_p99_ms")),
             f"{m['server_cpu']:.0%}" if "server_cpu" in m else "-",
             f"{m['postgres_cpu']:.0%}" if "postgres_cpu" in m else "-",
             f"{m['generator_cpu']:.0%}" if "generator_cpu" in m else "-",
             fmt(m.get("server_cpu_ms_per_op"), 3), fmt(m.get("postgres_cpu_ms_per_op"), 3),
-            _errors(runs),
+            errors(runs),
         ])  # fmt: skip
     s1_headers = [
         "S1 create+settle on PostgreSQL", "runs", "ops/s (median)", "min-max", "p50 ms",

@@ -60,3 +60,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         cells = (c.rjust(w) for c, w in zip(row, widths, strict=True))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def cases(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
+    """The runs grouped by their ``case`` label, in the order the cases first appear."""
+    grouped: dict[str, list[Row]] = {}
+    for row in rows:
+        grouped.setdefault(str(row["case"]), []).append(row)
+    return list(grouped.items())
+
+
+def span(runs: Sequence[Row], key: str, digits: int = 0) -> str:
+    """``min-max`` of ``key`` over the runs, or ``-`` with fewer than two values."""
+    values = [float(r[key]) for r in runs if isinstance(r.get(key), int | float)]
+    if len(values) < 2:
+        return "-"
+    return f"{fmt(min(values), digits)}-{fmt(max(values), digits)}"
+
+
+def errors(runs: Sequence[Row]) -> str:
+    """The failed checks of all the runs, as a table cell."""
+    return fmt(sum(int(r.get("errors") or 0) for r in runs))

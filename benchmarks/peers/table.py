@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from benchmarks.peers.workloads import UNIT, Row
-from benchmarks.stats import fmt, table
+from benchmarks.stats import fmt, span, table
 
 SUSTAIN = ("embedded", "server")
 
@@ -65,11 +65,6 @@ def ratio(sustain: float | None, peer: float | None) -> str:
     return f"{sustain / peer:.3g}"
 
 
-def _span(runs: Sequence[Row], key: str, digits: int) -> str:
-    values = [float(r[key]) for r in runs if isinstance(r.get(key), int | float)]
-    if len(values) < 2:
-        return "-"
-    return f"{fmt(min(values), digits)}-{fmt(max(values), digits)}"
 
 
 def workload_table(
@@ -97,7 +92,7 @@ def workload_table(
         good = good_runs(runs)
         value = median_of(good, head.key)
         out.append([
-            name, str(len(good)), fmt(value, head.digits), _span(good, head.key, head.digits),
+            name, str(len(good)), fmt(value, head.digits), span(good, head.key, head.digits),
             *(fmt(median_of(good, key), digits) for key, _, digits in EXTRAS[workload]),
             fmt(median_of(good, f"cpu_ms_per_{unit}"), 2),
             ratio(sustain["embedded"], value), ratio(sustain["server"], value),
