@@ -176,3 +176,27 @@ async def create_load(
                     acked[pid] = response.json()["data"]["promise"]
 
     await asyncio.gather(*(client(n) for n in range(clients)))
+
+
+def acked_before_kill_9(server: ServerProcess, clients: int, count: int) -> dict[str, Any]:
+    """Load ``server`` with ``clients`` create loops, SIGKILL it once ``count`` creates were
+    acknowledged (requests still in flight), and return every acknowledged promise by id."""
+    acked: dict[str, Any] = {}
+    stop = threading.Event()
+    load = create_load(server, acked, stop, clients)
+    loader = threading.Thread(target=lambda: asyncio.run(load))
+    loader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(acked) < count and loader.is_alive():
+            assert time.monotonic() < deadline, f"only {len(acked)} creates acknowledged"
+            time.sleep(0.01)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+    finally:
+        stop.set()
+        loader.join(timeout=60)
+    assert server.proc.returncode == -signal.SIGKILL
+    snapshot = dict(acked)
+    assert len(snapshot) >= count
+    return snapshot

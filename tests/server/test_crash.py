@@ -8,13 +8,9 @@ nothing answered can be lost, whatever was still queued when the process died.
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import threading
 from pathlib import Path
-from typing import Any
 
-from tests.servers import create_load, start_server
+from tests.servers import acked_before_kill_9, start_server
 
 CLIENTS = 32
 ACKED_BEFORE_KILL = 600
@@ -22,21 +18,7 @@ ACKED_BEFORE_KILL = 600
 
 def test_acknowledged_creates_survive_kill_9(tmp_path: Path) -> None:
     first = start_server(tmp_path)
-    acked: dict[str, Any] = {}
-    stop = threading.Event()
-    loader = threading.Thread(target=lambda: asyncio.run(create_load(first, acked, stop, CLIENTS)))
-    loader.start()
-    try:
-        while len(acked) < ACKED_BEFORE_KILL and loader.is_alive():
-            threading.Event().wait(0.01)
-        first.proc.send_signal(signal.SIGKILL)  # mid-load: requests are still in flight
-        first.proc.wait()
-    finally:
-        stop.set()
-        loader.join(timeout=60)
-    assert first.proc.returncode == -signal.SIGKILL
-    snapshot = dict(acked)
-    assert len(snapshot) >= ACKED_BEFORE_KILL
+    snapshot = acked_before_kill_9(first, CLIENTS, ACKED_BEFORE_KILL)
 
     second = start_server(tmp_path, "--sqlite-path", str(first.db))
     try:

@@ -15,8 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,7 +48,7 @@ from tests.server.test_http_timers import (
     test_retry_and_lease_expiry_redeliver,
     test_timeout_unblocks_a_listener,
 )
-from tests.servers import VERSION, ServerProcess, create_load, start_server, unique
+from tests.servers import VERSION, ServerProcess, acked_before_kill_9, start_server, unique
 from tests.store.postgres_db import admin_url, create_database, drop_database, temp_database
 
 REUSED = (
@@ -194,24 +192,7 @@ ACKED_BEFORE_KILL = 300
 def test_acknowledged_creates_survive_kill_9(tmp_path: Path) -> None:
     with temp_database() as url:
         first = start_server(tmp_path, "--postgres", url)
-        acked: dict[str, Any] = {}
-        stop = threading.Event()
-        load = create_load(first, acked, stop, CLIENTS)
-        loader = threading.Thread(target=lambda: asyncio.run(load))
-        loader.start()
-        try:
-            wait_until(
-                lambda: len(acked) >= ACKED_BEFORE_KILL or not loader.is_alive(),
-                f"{ACKED_BEFORE_KILL} acknowledged creates",
-            )
-            first.proc.send_signal(signal.SIGKILL)  # mid-load: requests are still in flight
-            first.proc.wait()
-        finally:
-            stop.set()
-            loader.join(timeout=60)
-        assert first.proc.returncode == -signal.SIGKILL
-        snapshot = dict(acked)
-        assert len(snapshot) >= ACKED_BEFORE_KILL
+        snapshot = acked_before_kill_9(first, CLIENTS, ACKED_BEFORE_KILL)
 
         second = start_server(tmp_path, "--postgres", url)
         try:
