@@ -48,7 +48,8 @@ import psycopg
 
 from sustain.protocol.addresses import parse_address
 from sustain.protocol.records import Promise, PromiseState, Schedule
-from sustain.protocol.tags import BRANCH, ORIGIN, TARGET
+from sustain.protocol.tags import ORIGIN
+from sustain.store import rows
 from sustain.store.rows import encode as _encode
 from sustain.store.rows import json_text as _json
 from sustain.store.rows import promise as _promise
@@ -266,26 +267,7 @@ class PostgresTx:
         return None if row is None else _promise(row)
 
     def insert_promise(self, promise: Promise) -> None:
-        p = promise
-        tags = p.tags
-        self._cur.execute(
-            _P_INSERT,
-            (
-                p.id,
-                p.state,
-                _json(p.param.headers),
-                p.param.data,
-                _json(p.value.headers),
-                p.value.data,
-                _tags_json(tags),
-                p.timeoutAt,
-                p.createdAt,
-                p.settledAt,
-                tags.get(TARGET),
-                tags.get(BRANCH),
-                tags.get(ORIGIN),
-            ),
-        )
+        self._cur.execute(_P_INSERT, rows.promise_params(promise, _tags_json))
 
     def update_promise(self, promise: Promise) -> None:
         """Write ``state``, ``value`` and ``settledAt``, the fields that change (tx.py)."""
@@ -331,18 +313,7 @@ class PostgresTx:
         return None if row is None else _task(row)
 
     def put_task(self, task: TaskRow) -> None:
-        self._cur.execute(
-            _T_PUT,
-            (
-                task.id,
-                task.state,
-                task.version,
-                task.timeout_type,
-                task.timeout_at,
-                task.pid,
-                task.ttl,
-            ),
-        )
+        self._cur.execute(_T_PUT, rows.task_params(task))
 
     def due_tasks(self, time: int) -> list[TaskRow]:
         owners = [id for (id,) in self._all(_T_DUE_OWNERS, (time,))]
@@ -406,22 +377,7 @@ class PostgresTx:
         return None if row is None else _schedule(row)
 
     def put_schedule(self, schedule: Schedule) -> None:
-        s = schedule
-        self._cur.execute(
-            _S_PUT,
-            (
-                s.id,
-                s.cron,
-                s.promiseId,
-                s.promiseTimeout,
-                _json(s.promiseParam.headers),
-                s.promiseParam.data,
-                _tags_json(s.promiseTags),
-                s.createdAt,
-                s.nextRunAt,
-                s.lastRunAt,
-            ),
-        )
+        self._cur.execute(_S_PUT, rows.schedule_params(schedule, _tags_json))
 
     def delete_schedule(self, id: str) -> bool:
         return self._cur.execute(_S_DELETE, (id,)).rowcount > 0

@@ -1,4 +1,4 @@
-"""Rows to records: what the SQL stores (SQLite and PostgreSQL) read back, decoded once.
+"""Records to rows and back, for the SQL stores (SQLite and PostgreSQL).
 
 Both stores keep the same columns in the same order (``_P_COLS``, ``_T_COLS`` and the
 schedule columns of each ``*_tx.py``) and the same encodings: JSON text for tags and headers
@@ -7,12 +7,13 @@ schedule columns of each ``*_tx.py``) and the same encodings: JSON text for tags
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import msgspec
 
 from sustain.protocol.records import Promise, Schedule, TaskState, Value
+from sustain.protocol.tags import BRANCH, ORIGIN, TARGET
 from sustain.store.tx import TaskRow
 
 encode = msgspec.json.Encoder().encode
@@ -23,6 +24,53 @@ def json_text(obj: Mapping[str, str] | None) -> str | None:
     # Text, not bytes: SQLite's JSON functions must see TEXT (a BLOB is not JSON text), and
     # PostgreSQL's jsonb takes text too.
     return None if obj is None else encode(obj).decode()
+
+
+def tags_text(tags: Mapping[str, str]) -> str:
+    return encode(tags).decode()
+
+
+# A store may check tags before they are written (PostgreSQL refuses NUL in its jsonb search).
+TagsText = Callable[[Mapping[str, str]], str]
+
+
+def promise_params(p: Promise, tags: TagsText = tags_text) -> tuple[Any, ...]:
+    """The insert row of a promise (``_P_INSERT``), with the reserved tags that indexes need
+    copied into their own columns."""
+    return (
+        p.id,
+        p.state,
+        json_text(p.param.headers),
+        p.param.data,
+        json_text(p.value.headers),
+        p.value.data,
+        tags(p.tags),
+        p.timeoutAt,
+        p.createdAt,
+        p.settledAt,
+        p.tags.get(TARGET),
+        p.tags.get(BRANCH),
+        p.tags.get(ORIGIN),
+    )
+
+
+def task_params(t: TaskRow) -> tuple[Any, ...]:
+    return (t.id, t.state, t.version, t.timeout_type, t.timeout_at, t.pid, t.ttl)
+
+
+def schedule_params(s: Schedule, tags: TagsText = tags_text) -> tuple[Any, ...]:
+    return (
+        s.id,
+        s.cron,
+        s.promiseId,
+        s.promiseTimeout,
+        json_text(s.promiseParam.headers),
+        s.promiseParam.data,
+        tags(s.promiseTags),
+        s.createdAt,
+        s.nextRunAt,
+        s.lastRunAt,
+    )
 
 
 def value(headers: str | None, data: str | None) -> Value:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
 
 from sustain.protocol.records import Promise, PromiseState, Schedule
-from sustain.protocol.tags import BRANCH, ORIGIN, TARGET
+from sustain.protocol.tags import ORIGIN
+from sustain.store import rows
 from sustain.store.rows import encode as _encode
 from sustain.store.rows import json_text as _json
 from sustain.store.rows import promise as _promise
@@ -151,25 +151,6 @@ _NEXT_DEADLINE = (
 )
 
 
-def _insert_params(p: Promise) -> tuple[Any, ...]:
-    tags = p.tags
-    return (
-        p.id,
-        p.state,
-        _json(p.param.headers),
-        p.param.data,
-        _json(p.value.headers),
-        p.value.data,
-        _json(tags),
-        p.timeoutAt,
-        p.createdAt,
-        p.settledAt,
-        tags.get(TARGET),
-        tags.get(BRANCH),
-        tags.get(ORIGIN),
-    )
-
-
 @lru_cache(maxsize=32)
 def _search_sql(
     table: str,
@@ -216,7 +197,7 @@ class SqliteTx:
         return None if row is None else _promise(row)
 
     def insert_promise(self, promise: Promise) -> None:
-        self._cur.execute(_P_INSERT, _insert_params(promise))
+        self._cur.execute(_P_INSERT, rows.promise_params(promise))
 
     def update_promise(self, promise: Promise) -> None:
         """Write ``state``, ``value`` and ``settledAt``: the fields that change (tx.py); the
@@ -264,18 +245,7 @@ class SqliteTx:
         return None if row is None else _task(row)
 
     def put_task(self, task: TaskRow) -> None:
-        self._cur.execute(
-            _T_PUT,
-            (
-                task.id,
-                task.state,
-                task.version,
-                task.timeout_type,
-                task.timeout_at,
-                task.pid,
-                task.ttl,
-            ),
-        )
+        self._cur.execute(_T_PUT, rows.task_params(task))
 
     def due_tasks(self, time: int) -> list[TaskRow]:
         return [_task(r) for r in self._cur.execute(_T_DUE, (time,))]
@@ -337,22 +307,7 @@ class SqliteTx:
         return None if row is None else _schedule(row)
 
     def put_schedule(self, schedule: Schedule) -> None:
-        s = schedule
-        self._cur.execute(
-            _S_PUT,
-            (
-                s.id,
-                s.cron,
-                s.promiseId,
-                s.promiseTimeout,
-                _json(s.promiseParam.headers),
-                s.promiseParam.data,
-                _json(s.promiseTags),
-                s.createdAt,
-                s.nextRunAt,
-                s.lastRunAt,
-            ),
-        )
+        self._cur.execute(_S_PUT, rows.schedule_params(schedule))
 
     def delete_schedule(self, id: str) -> bool:
         return self._cur.execute(_S_DELETE, (id,)).rowcount > 0
