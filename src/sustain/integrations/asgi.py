@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from sustain.sdk import serverless
+from sustain.server.app import read_body, respond
 
 if TYPE_CHECKING:
     from sustain.sdk.client import Sustain
@@ -43,27 +44,7 @@ MAX_BODY = 1 << 20  # an execute message is ~150 bytes; refuse anything absurd
 
 
 async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
-    data = msgspec.json.encode(body)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
-
-
-async def _body(receive: Receive) -> bytes | None:
-    """The request body, or None when it is larger than ``MAX_BODY``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b"".join(chunks)
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    await respond(send, status, msgspec.json.encode(body))
 
 
 def _authorized(scope: Scope, token: str | None) -> bool:
@@ -93,7 +74,7 @@ def app(sustain: Sustain, *, token: str | None = None) -> ASGIApp:
         elif not _authorized(scope, token):
             await _respond(send, 401, {"error": "Unauthorized: a Bearer token is required"})
         else:
-            body = await _body(receive)
+            body = await read_body(receive, MAX_BODY)
             if body is None:
                 await _respond(send, 413, {"error": "Request body too large"})
                 return

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import msgspec
 
 from sustain.protocol.records import PROMISE_STATES, PromiseState
+from sustain.server.app import read_body
 from sustain.server.ui import queries, views
 from sustain.server.ui.queries import Filters
 
@@ -383,18 +384,8 @@ def _state(text: str) -> PromiseState:
 
 
 async def _read_form(receive: Receive) -> dict[str, str] | None:
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_FORM:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    text = b"".join(chunks).decode("utf-8", errors="replace")
+    body = await read_body(receive, MAX_FORM)
+    if body is None:
+        return None
+    text = body.decode("utf-8", errors="replace")
     return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
