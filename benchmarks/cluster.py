@@ -253,47 +253,27 @@ def s1_once(replicas: int, *, warmup: float, seconds: float, client: str) -> Row
     except Exception as exc:
         return _failed(row, exc)
     try:
-        warm_from = time.time() + 0.8
-        start_at = warm_from + warmup
-        end_at = start_at + seconds
-        procs = []
-        for g in range(GENERATORS):
-            share = CLIENTS // GENERATORS + (1 if g < CLIENTS % GENERATORS else 0)
-            spec = {
-                "mode": "pairs", "url": cluster.replicas[g % replicas].url, "clients": share,
-                "prefix": f"pg-s1-{replicas}-{g}", "warm_from": warm_from, "client": client,
-                "start_at": start_at, "end_at": end_at,
-            }  # fmt: skip
-            procs.append(throughput.generator(spec))
+        urls = [cluster.replicas[g % replicas].url for g in range(GENERATORS)]
+        procs, start_at, end_at = throughput.launch(
+            urls, CLIENTS, f"pg-s1-{replicas}", warmup=warmup, seconds=seconds, client=client
+        )
         time.sleep(max(0.0, start_at - time.time()))
         cpu0, pg0, t0 = cluster.server_cpu(), cluster.postgres_cpu(), time.time()
         time.sleep(max(0.0, end_at - time.time()))
         server_cpu, pg_cpu = cluster.server_cpu() - cpu0, cluster.postgres_cpu() - pg0
         elapsed = time.time() - t0
-        results = []
-        for proc in procs:
-            out, _ = proc.communicate(timeout=120)
-            if proc.returncode != 0:
-                raise RuntimeError(f"load generator failed (exit {proc.returncode})")
-            results.append(json.loads(out))
+        results = throughput.collect(procs)
     except Exception as exc:
         return _failed(row, exc)
     finally:
         cluster.close()
-    ops = sum(r["ops"] for r in results)
-    p50s = [r["lat_p50_ms"] for r in results if r["lat_p50_ms"] is not None]
-    p99s = [r["lat_p99_ms"] for r in results if r["lat_p99_ms"] is not None]
+    row.update(throughput.summary(results, seconds))
+    ops = row["ops"]
+    row["errors"] += int(ops == 0)  # a run that answered nothing failed
     row.update({
-        "ops": ops,
-        "ops_per_s": ops / seconds,
-        "errors": sum(r["errors"] for r in results) + int(ops == 0),
-        "first_error": next((r["first_error"] for r in results if r["first_error"]), None),
-        "lat_p50_ms": max(p50s) if p50s else None,
-        "lat_p99_ms": max(p99s) if p99s else None,
         # Shares of one core over the window, and CPU milliseconds per operation.
         "server_cpu": server_cpu / elapsed,
         "postgres_cpu": pg_cpu / elapsed,
-        "generator_cpu": sum(r["cpu_share"] for r in results),
         "server_cpu_ms_per_op": server_cpu * 1000 / ops if ops else None,
         "postgres_cpu_ms_per_op": pg_cpu * 1000 / ops if ops else None,
         "seconds": seconds,

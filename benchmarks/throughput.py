@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.harness import REPO, Server, clean_env
@@ -34,6 +35,54 @@ def generator(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
     )
 
 
+def launch(
+    urls: Sequence[str], clients: int, prefix: str, *, warmup: float, seconds: float, client: str
+) -> tuple[list[subprocess.Popen[bytes]], float, float]:
+    """One generator per url (``clients`` split evenly) on a shared measuring window; answers
+    the processes and the window's start and end (epoch seconds)."""
+    # Generators need about half a second to start Python and import aiohttp.
+    warm_from = time.time() + 0.8
+    start_at = warm_from + warmup
+    end_at = start_at + seconds
+    procs = []
+    for g, url in enumerate(urls):
+        share = clients // len(urls) + (1 if g < clients % len(urls) else 0)
+        spec = {
+            "mode": "pairs", "url": url, "clients": share, "prefix": f"{prefix}-{g}",
+            "warm_from": warm_from, "client": client, "start_at": start_at, "end_at": end_at,
+        }  # fmt: skip
+        procs.append(generator(spec))
+    return procs, start_at, end_at
+
+
+def collect(procs: Sequence[subprocess.Popen[bytes]]) -> list[dict[str, Any]]:
+    """Every generator's result line (a failed generator fails the run)."""
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"load generator failed (exit {proc.returncode})")
+        results.append(json.loads(out))
+    return results
+
+
+def summary(results: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The generators' results as one row: operations in the window, errors, latencies (the
+    worst generator's percentiles), the generators' CPU share."""
+    ops = sum(r["ops"] for r in results)
+    p50s = [r["lat_p50_ms"] for r in results if r["lat_p50_ms"] is not None]
+    p99s = [r["lat_p99_ms"] for r in results if r["lat_p99_ms"] is not None]
+    return {
+        "ops": ops,
+        "ops_per_s": ops / seconds,
+        "errors": sum(r["errors"] for r in results),
+        "first_error": next((r["first_error"] for r in results if r["first_error"]), None),
+        "lat_p50_ms": max(p50s) if p50s else None,
+        "lat_p99_ms": max(p99s) if p99s else None,
+        "generator_cpu": sum(r["cpu_share"] for r in results),
+    }
+
+
 def run_once(
     clients: int,
     *,
@@ -46,58 +95,36 @@ def run_once(
     server = Server(trace_fsync=trace).start()
     try:
         generators = max(1, min(generators, clients))
-        # Generators need about half a second to start Python and import aiohttp.
-        warm_from = time.time() + 0.8
-        start_at = warm_from + warmup
-        end_at = start_at + seconds
-        procs = []
-        for g in range(generators):
-            share = clients // generators + (1 if g < clients % generators else 0)
-            spec = {
-                "mode": "pairs", "url": server.url, "clients": share,
-                "prefix": f"s1-{clients}-{g}", "warm_from": warm_from, "client": client,
-                "start_at": start_at, "end_at": end_at,
-            }  # fmt: skip
-            procs.append(generator(spec))
+        procs, start_at, end_at = launch(
+            [server.url] * generators, clients, f"s1-{clients}",
+            warmup=warmup, seconds=seconds, client=client,
+        )  # fmt: skip
         time.sleep(max(0.0, start_at - time.time()))
         cpu0, wait0, t0 = server.cpu_seconds(), server.runqueue_wait_seconds(), time.time()
         time.sleep(max(0.0, end_at - time.time()))
         elapsed = time.time() - t0
         server_cpu = (server.cpu_seconds() - cpu0) / elapsed
         server_wait = (server.runqueue_wait_seconds() - wait0) / elapsed
-        results = []
-        for proc in procs:
-            out, _ = proc.communicate(timeout=120)
-            if proc.returncode != 0:
-                raise RuntimeError(f"load generator failed (exit {proc.returncode})")
-            results.append(json.loads(out))
+        results = collect(procs)
         server.stop()
         fsyncs = server.fsyncs_between(start_at, end_at)
     finally:
         server.cleanup()
-    ops = sum(r["ops"] for r in results)
-    errors = sum(r["errors"] for r in results)
-    p50s = [r["lat_p50_ms"] for r in results if r["lat_p50_ms"] is not None]
-    p99s = [r["lat_p99_ms"] for r in results if r["lat_p99_ms"] is not None]
+    row = summary(results, seconds)
+    ops = row["ops"]
     return {
         "workload": "s1",
         "case": f"{clients} clients",
         "clients": clients,
         "generators": generators,
         "client": client,
-        "ops": ops,
-        "ops_per_s": ops / seconds,
-        "errors": errors,
-        "first_error": next((r["first_error"] for r in results if r["first_error"]), None),
+        **row,
         "fsyncs": fsyncs,
         "fsyncs_per_op": (fsyncs / ops) if fsyncs is not None and ops else None,
-        "lat_p50_ms": max(p50s) if p50s else None,
-        "lat_p99_ms": max(p99s) if p99s else None,
         "server_cpu": server_cpu,
         # Load-independent-ish cost: server CPU per operation (all threads).
         "server_cpu_ms_per_op": server_cpu * seconds * 1000 / ops if ops else None,
         "server_runqueue_wait": server_wait,
-        "generator_cpu": sum(r["cpu_share"] for r in results),
         "seconds": seconds,
     }
 
