@@ -118,3 +118,13 @@ def test_cli_config_errors_exit_1_with_one_line(
     assert lines[0].startswith("Error: ")
     assert fragment in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_protocol_batch_defaults_on_and_is_set_by_file_or_env(tmp_path: Path) -> None:
+    assert load(environ={}).protocol.batch is True
+    path = write(tmp_path, "[protocol]\nbatch = false\n")
+    assert load(config_path=path, environ={}).protocol.batch is False
+    assert load(environ={"SUSTAIN_PROTOCOL__BATCH": "false"}).protocol.batch is False
+    assert load(config_path=path, environ={"SUSTAIN_PROTOCOL__BATCH": "true"}).protocol.batch
+    with pytest.raises(ConfigError, match=r"\$\.protocol\.batch"):
+        load(environ={"SUSTAIN_PROTOCOL__BATCH": "maybe"})

@@ -11,6 +11,11 @@ earlier, and a successful ``debug.start`` / ``debug.stop`` pauses / resumes both
 Failure policy: bad input is a 4xx from the envelope or the engine; a store that is closing or
 whose commit failed answers 503 ``Service unavailable: retry`` (the client retries); any other
 exception becomes a 500 envelope.  A connection is never dropped without an answer.
+
+``sustain.batch`` (docs/decisions.md): the outer token is authenticated once, then every
+element runs through the same ``_answer`` as a request sent alone (authorization, the engine,
+the failure policy, ``Runtime.after``), all of them concurrently, each in its own store
+transaction; the answers go back in one body, in request order.
 """
 
 from __future__ import annotations
@@ -22,12 +27,19 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from sustain.protocol.envelope import (
+    BATCH,
     EnvelopeError,
     Request,
+    Response,
+    encode_batch,
     encode_error,
     encode_response,
+    parse_batch,
     parse_request,
+    response,
     too_large,
 )
 from sustain.protocol.errors import ProtocolError
@@ -45,6 +57,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Claims = dict[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +118,7 @@ class App:
         self._limit = config.server.max_body_size
         self._origins = frozenset(config.server.cors.allow_origins)
         self._metrics = runtime.metrics.enabled
+        self._batch = config.protocol.batch
         self._ui: UiRoutes | None = None
         tracer = request_tracer()
         if tracer is not None:  # only then: with tracing off the request path is unchanged
@@ -183,16 +197,10 @@ class App:
             if self._metrics:
                 self.rt.metrics.request(error.kind, error.status, time.perf_counter() - started)
             return
-        try:
-            status, data = await self._operate(request)
-        except ProtocolError as error:
-            status, data = error.status, error.message
-        except (StoreClosedError, CommitError, sqlite3.OperationalError) as exc:
-            log.warning("store unavailable for %s: %s", request.kind, exc)
-            status, data = 503, RETRY
-        except Exception as exc:
-            log.exception("operation %s failed", request.kind, extra={"corr_id": request.corr_id})
-            status, data = 500, f"Internal error: {exc}"
+        if request.kind == BATCH and self._batch:
+            await self._rpc_batch(request, send, started)
+            return
+        status, data = await self._answer(request)
         try:
             payload = encode_response(request.kind, request.corr_id, status, data)
         except Exception as exc:  # an unencodable result is our bug, still answered
@@ -203,15 +211,31 @@ class App:
         if self._metrics:
             self.rt.metrics.request(request.kind, status, time.perf_counter() - started)
 
-    async def _operate(self, request: Request) -> tuple[int, Any]:
+    async def _answer(self, request: Request, claims: Claims | None = None) -> tuple[int, Any]:
+        """The status and data ``request`` is answered with, whatever happens to it."""
+        try:
+            return await self._operate(request, claims)
+        except ProtocolError as error:
+            return error.status, error.message
+        except (StoreClosedError, CommitError, sqlite3.OperationalError) as exc:
+            log.warning("store unavailable for %s: %s", request.kind, exc)
+            return 503, RETRY
+        except Exception as exc:
+            log.exception("operation %s failed", request.kind, extra={"corr_id": request.corr_id})
+            return 500, f"Internal error: {exc}"
+
+    async def _operate(self, request: Request, claims: Claims | None = None) -> tuple[int, Any]:
+        """Authorize and apply one operation.  ``claims`` are the batch's, already
+        authenticated; a request sent alone is authenticated here."""
         rt = self.rt
         kind = request.kind
         data = request.data
         now = rt.clock.now()
         if rt.authenticator is not None:
-            claims = rt.authenticator.authenticate(request.auth, now / 1000)
             if claims is None:
-                return 401, "Unauthorized"
+                claims = rt.authenticator.authenticate(request.auth, now / 1000)
+                if claims is None:
+                    return 401, "Unauthorized"
             if not rt.authenticator.authorize(claims, kind, data):
                 return 403, "Forbidden"
         debug_time = request.debug_time if self._debug else None
@@ -224,6 +248,50 @@ class App:
         outcome = await rt.store.run_async(op)
         rt.after(kind, outcome)
         return outcome.status, outcome.data
+
+    async def _rpc_batch(self, batch: Request, send: Send, started: float) -> None:
+        rt = self.rt
+        claims: Claims | None = None
+        if rt.authenticator is not None:
+            # Once for the batch (§1.5 step 6 comes before dispatch): a bad token is the
+            # whole batch's 401, and the elements are only authorized.
+            claims = rt.authenticator.authenticate(batch.auth, rt.clock.now() / 1000)
+            if claims is None:
+                await respond(send, 401, encode_response(BATCH, batch.corr_id, 401, "Unauthorized"))
+                if self._metrics:
+                    rt.metrics.request(BATCH, 401, time.perf_counter() - started)
+                return
+        try:
+            elements = parse_batch(batch)
+        except EnvelopeError as error:
+            await respond(send, error.status, encode_error(error))
+            if self._metrics:
+                rt.metrics.request(BATCH, error.status, time.perf_counter() - started)
+            return
+        requests = [e for e in elements if isinstance(e, Request)]
+        # One task per element, all at once: on SQLite they queue in order for the same group
+        # commit, on PostgreSQL each takes its own pooled connection.
+        answers = iter(await asyncio.gather(*(self._answer(r, claims) for r in requests)))
+        responses: list[Response] = []
+        for element in elements:
+            if isinstance(element, Request):
+                status, data = next(answers)
+                responses.append(response(element.kind, element.corr_id, status, data))
+            else:
+                responses.append(
+                    response(element.kind, element.corr_id, element.status, element.message)
+                )
+        try:
+            payload = encode_batch(batch.corr_id, responses)
+        except Exception:  # some element is unencodable (our bug): only that one is a 500
+            payload = encode_batch(batch.corr_id, [_encode_alone(r) for r in responses])
+        await respond(send, 200, payload)
+        if self._metrics:
+            # An element's answer leaves with the batch: its duration is the batch's.
+            elapsed = time.perf_counter() - started
+            for r in responses:
+                rt.metrics.request(r.kind, r.head.status, elapsed)
+            rt.metrics.request(BATCH, 200, elapsed)
 
     async def _too_large(self, send: Send) -> None:
         # The unread rest of the body makes the connection unusable: close it after answering.
@@ -281,3 +349,16 @@ class App:
                     return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _encode_alone(answer: Response) -> msgspec.Raw:
+    """One batch element encoded on its own, or its 500 if it cannot be."""
+    try:
+        return msgspec.Raw(
+            encode_response(answer.kind, answer.head.corrId, answer.head.status, answer.data)
+        )
+    except Exception as exc:
+        log.exception("cannot encode the answer to %s", answer.kind)
+        return msgspec.Raw(
+            encode_response(answer.kind, answer.head.corrId, 500, f"Internal error: {exc}")
+        )

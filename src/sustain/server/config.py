@@ -130,6 +130,12 @@ class ObservabilityConfig(_Section, frozen=True):
     metrics_port: int = 9090
 
 
+class ProtocolConfig(_Section, frozen=True):
+    # Sustain-only protocol extensions.  batch = false answers ``sustain.batch`` with 400
+    # "Unknown operation" as a Resonate server does (to test an SDK's fallback).
+    batch: bool = True
+
+
 class ServerConfig(_Section, frozen=True):
     level: str = "info"
     debug: bool = False
@@ -142,6 +148,7 @@ class ServerConfig(_Section, frozen=True):
     transports: TransportsConfig = TransportsConfig()
     cluster: ClusterConfig = ClusterConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
 
     @property
     def server_url(self) -> str:

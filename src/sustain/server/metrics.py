@@ -4,7 +4,9 @@ The counters live in a private registry (not the process-global default one) so 
 servers in one process (tests) do not collide.  Label children are cached in dicts: the
 request path pays one dict lookup and one ``inc``/``observe``, not a ``labels()`` call.
 Kinds outside the protocol's set are counted as ``unknown`` so that a client cannot create
-unbounded label values.  With ``metrics_port = 0`` every method is a cheap no-op.
+unbounded label values; ``sustain.batch`` keeps its name (a batch counts once as itself and
+once per element under the element's kind).  With ``metrics_port = 0`` every method is a
+cheap no-op.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from sustain.protocol.envelope import BATCH
 from sustain.protocol.requests import KINDS
+
+_LABELLED = KINDS | {BATCH}
 
 
 class Metrics:
@@ -52,7 +57,7 @@ class Metrics:
     def request(self, kind: str, status: int, seconds: float) -> None:
         if not self.enabled:
             return
-        if kind not in KINDS:
+        if kind not in _LABELLED:
             kind = "unknown"
         key = (kind, status)
         child = self._request_children.get(key)

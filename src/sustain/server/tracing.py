@@ -9,7 +9,8 @@ The span's parent is the execution's trace, so the server's work shows up in the
 as the SDK's spans: the ``traceparent`` in the promise ``param.headers`` of a create (plain,
 or inside ``task.create`` / ``task.fence``), else the trace derived from the origin of the id
 the operation touches (see ``sustain.sdk.tracing``); an operation on no id (a search) starts
-a trace of its own.
+a trace of its own.  Each element of a ``sustain.batch`` is such an operation, with its own
+span in its own execution's trace (a batch may carry the steps of many executions).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sustain.sdk import tracing
 if TYPE_CHECKING:
     from sustain.protocol.envelope import Request
 
-Operate = Callable[["Request"], Coroutine[Any, Any, tuple[int, Any]]]
+Operate = Callable[["Request", "dict[str, Any] | None"], Coroutine[Any, Any, tuple[int, Any]]]
 
 
 def request_tracer() -> Any | None:
@@ -51,7 +52,9 @@ def _target(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def traced(tracer: Any, operate: Operate) -> Operate:
     from opentelemetry.trace import SpanKind, Status, StatusCode  # noqa: PLC0415
 
-    async def operate_traced(request: Request) -> tuple[int, Any]:
+    async def operate_traced(
+        request: Request, claims: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
         target = _target(request.data)
         context = tracing.context_of(target) if target is not None else None
         attributes: dict[str, Any] = {
@@ -63,7 +66,7 @@ def traced(tracer: Any, operate: Operate) -> Operate:
         with tracer.start_as_current_span(
             f"sustain {request.kind}", context=context, kind=SpanKind.SERVER, attributes=attributes
         ) as span:
-            status, data = await operate(request)
+            status, data = await operate(request, claims)
             span.set_attribute("sustain.status", status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR, str(data)))
