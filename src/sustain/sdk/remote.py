@@ -15,6 +15,15 @@ every stream (SDK-WIRE.md §3).
   the wire).  A retry after a lost answer is safe: creates and settles are idempotent, and
   a versioned task operation that did apply answers 409 the second time, which workers
   already treat as "no longer mine" (PROTOCOL.md §0.1 item 6).
+* Coalescing (``batcher``): the requests issued in one iteration of the event loop leave
+  together, as one ``sustain.batch`` (a Sustain-only extension: each element is applied
+  and answered exactly as if sent alone), and a lone request leaves as a plain one, so
+  nothing changes on the wire without concurrency.  Nothing waits for a timer.  A server
+  that does not know ``sustain.batch`` (a Resonate server) answers 400 "Unknown
+  operation" once, and this network then sends every request alone.  Each sub-answer is
+  checked like a lone answer; a sub-answer 503 is retried alone on the ladder (and may then
+  join a later batch); a transport failure retries the whole batch as one request is
+  retried.
 * ``listen`` keeps one stream per (group, pid); the stream itself lives in ``remote_sse``.
 """
 
@@ -33,31 +42,13 @@ from yarl import URL
 
 from sustain.protocol.records import VERSION
 from sustain.sdk import netkit
+from sustain.sdk.batcher import Batcher, Retry
 from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
 from sustain.sdk.remote_sse import Stream
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT_HTTP = frozenset({502, 503, 504})
 _encode = msgspec.json.Encoder().encode
-
-
-class _Head(msgspec.Struct):
-    corrId: str
-    status: int
-
-
-class _Envelope(msgspec.Struct):
-    kind: str
-    head: _Head
-    data: Any = None
-
-
-_decode_answer = msgspec.json.Decoder(_Envelope).decode
-
-
-class _Retry(Exception):
-    """This answer means "try again later" (a 503, a proxy's 502/504)."""
 
 
 class RemoteNetwork:
@@ -80,7 +71,6 @@ class RemoteNetwork:
         """
         self.url = url.rstrip("/")
         self._post_url = URL(self.url + "/")
-        self._token = token
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -97,6 +87,10 @@ class RemoteNetwork:
         # corrIds: unique per process and per network without a uuid per request.
         self._corr_prefix = f"sx-{os.urandom(6).hex()}-"
         self._corr = itertools.count(1)
+        head = {"version": VERSION}
+        if token:
+            head["auth"] = token
+        self._batcher = Batcher(self._post, self._stopped, head, self._corr_id, self.url)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -132,48 +126,37 @@ class RemoteNetwork:
         await asyncio.gather(*(stream.wait_closed() for stream in streams))
         if self._session is not None:
             await self._session.close()
+        await self._batcher.close()
 
     # -- requests --------------------------------------------------------------------------
 
     async def request(self, kind: str, data: Mapping[str, Any], durable: bool = True) -> Answer:
         del durable  # the server syncs every write before it answers
-        session = self._client()
-        corr_id = f"{self._corr_prefix}{next(self._corr)}"
-        head: dict[str, str] = {"corrId": corr_id, "version": VERSION}
-        if self._token:
-            head["auth"] = self._token
-        body = _encode(
-            {"kind": kind, "head": head, "data": data if isinstance(data, dict) else dict(data)}
-        )
+        self._client()  # NetworkStopped once stopped
+        corr_id = self._corr_id()
+        # Encoded once: the same bytes go alone or inside a batch, on every attempt.
+        body = _encode(data if isinstance(data, dict) else dict(data))
         attempt = 0
-        fresh = False  # the one immediate retry after a dropped keep-alive connection
         while True:
             try:
-                async with session.post(
-                    self._post_url, data=body, timeout=self._timeout
-                ) as response:
-                    status = response.status
-                    raw = await response.read()
-                return _answer(kind, corr_id, status, raw)
-            except (aiohttp.ClientError, OSError, TimeoutError, _Retry) as exc:
-                if self._stopped.is_set():
-                    raise NetworkStopped("the network was stopped") from None
-                if isinstance(exc, aiohttp.ServerDisconnectedError) and not fresh:
-                    # Most often a pooled keep-alive connection the server closed as we
-                    # reused it (an idle timeout, a restart): retry at once on a new one.
-                    fresh = True
-                    continue
+                return await self._batcher.send(kind, corr_id, body)
+            except Retry as exc:
                 log.warning(
                     "%s to %s failed, retrying (attempt %d): %r", kind, self.url, attempt + 1, exc
                 )
-            except RuntimeError:
-                # aiohttp: "Session is closed" once stop() closed it under us.
-                if self._stopped.is_set():
-                    raise NetworkStopped("the network was stopped") from None
-                raise
             if await netkit.rest(self._stopped, netkit.backoff(attempt)):
                 raise NetworkStopped("the network was stopped")
             attempt += 1
+
+    def _corr_id(self) -> str:
+        return f"{self._corr_prefix}{next(self._corr)}"
+
+    async def _post(self, body: bytes) -> tuple[int, bytes]:
+        """One ``POST /``: (HTTP status, body)."""
+        async with self._client().post(
+            self._post_url, data=body, timeout=self._timeout
+        ) as response:
+            return response.status, await response.read()
 
     # -- messages --------------------------------------------------------------------------
 
@@ -224,26 +207,3 @@ class RemoteNetwork:
 
     def unicast(self, group: str, pid: str) -> str:
         return netkit.unicast(group, pid)
-
-
-def _answer(kind: str, corr_id: str, http_status: int, raw: bytes) -> Answer:
-    """The answer in ``raw``; raises ``_Retry`` for "try again" answers."""
-    try:
-        envelope = _decode_answer(raw)
-    except msgspec.DecodeError:
-        if http_status in _TRANSIENT_HTTP:
-            raise _Retry(f"HTTP {http_status}") from None
-        text = raw[:200].decode("utf-8", "replace")
-        return Answer(502, f"Invalid answer from the server (HTTP {http_status}): {text}")
-    if envelope.head.status == 503:
-        raise _Retry(f"503 {envelope.data!r}")
-    if envelope.kind == "unknown" and envelope.head.status >= 400:
-        # The server could not read the envelope (e.g. 413 too large): its error stands.
-        return Answer(envelope.head.status, envelope.data)
-    if envelope.kind != kind or envelope.head.corrId != corr_id:
-        return Answer(
-            500,
-            f"Mismatched answer: expected {kind}/{corr_id}, "
-            f"got {envelope.kind}/{envelope.head.corrId}",
-        )
-    return Answer(envelope.head.status, envelope.data)
