@@ -137,3 +137,25 @@ def test_failing_receivers_do_not_stop_delivery(spawn: Any, receiver: Receiver) 
         assert server.client.get("/ready").status_code == 200
     finally:
         failing.close()
+
+
+def test_a_timer_tick_pushes_what_it_claimed(spawn: Any, receiver: Receiver) -> None:
+    """A tick claims its messages in its own transaction and hands them to the outbox loop
+    (server/loops.py): an HTTP address is pushed from there, with the outbox loop's cap an
+    hour so that nothing but the hand-over can send it."""
+    server = spawn("--messages-poll-interval", "3600000")
+    pid = unique("timed-push")
+    server.ok(
+        "promise.create",
+        {
+            "id": pid,
+            "timeoutAt": int(time.time() * 1000) + 300,
+            "tags": {"resonate:target": "poll://any@nobody-listens"},  # due in the tick
+        },
+    )
+    server.ok("promise.register_listener", {"awaited": pid, "address": receiver.url + "/late"})
+    path, _, body = receiver.next()
+    assert path == "/late"
+    assert body["kind"] == "unblock"
+    assert body["data"]["promise"]["id"] == pid
+    assert body["data"]["promise"]["state"] == "rejected_timedout"

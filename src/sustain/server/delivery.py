@@ -4,9 +4,11 @@ Theory of operation: the loop claims (deletes and returns) up to ``messages.batc
 executes and unblocks in one store transaction, then dispatches executes first, then
 unblocks.  Delivery is at most once per outbox entry: a failure is logged and counted, never
 re-queued (executes come back through the task retry timer).  The loop sleeps until a write
-reports ``wake_outbox`` (requests and timer ticks call ``wake``), with
-``messages.poll_interval`` only as a cap; a full batch means more may wait, so it claims
-again at once.
+reports ``wake_outbox`` (requests call ``wake``), with ``messages.poll_interval`` only as a
+cap (running out of it claims too); a full batch means more may wait, so it claims again at
+once.  A timer tick claims in its own transaction instead (``claim_in``, server/loops.py) and
+hands the messages over (``hand``): they go out without another claim, poll deliveries right
+in ``hand`` and HTTP pushes from the loop.
 
 In the claiming transaction, executes whose task is no longer ``pending`` are skipped
 (§0.1 item 6 allows it): the worker would only get a 409 on acquire.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -52,6 +55,8 @@ log = logging.getLogger(__name__)
 _ADDRESS_CACHE_LIMIT = 4096
 
 Claimed = tuple[list[Execute], list[tuple[Promise, str]]]
+Done = Callable[[], None] | None  # a cluster replica's acknowledgement of one message
+Encoded = tuple[str, bytes, Done]  # address, message, acknowledgement
 
 
 class Delivery:
@@ -91,10 +96,43 @@ class Delivery:
         self._alarm = Alarm()
         pause.attach(self._alarm)
         self._stopping = False
+        self._dirty = True  # the outbox may hold messages: claim (at start: a previous run's)
+        self._handed: deque[Encoded] = deque()  # handed over, waiting for the loop
 
     def wake(self) -> None:
         """Messages were written: claim them now."""
+        self._dirty = True
         self._alarm.ring()
+
+    def claim_in(self, tx: Tx) -> Claimed:
+        """Claim in the caller's transaction (a timer tick's); ``hand`` the result over once
+        that transaction is durable."""
+        return self._claim(tx)
+
+    def hand(self, claimed: Claimed) -> None:
+        """Send messages claimed by ``claim_in`` (their transaction is committed and synced).
+
+        A poll stream takes a message without waiting (a non-blocking append), so those go
+        out now rather than an event-loop iteration later, when the loop task runs; HTTP
+        pushes wait for a slot, so the loop sends them.  While anything handed earlier still
+        waits, or the loops are paused, everything waits for the loop, in order."""
+        if self._full(claimed):
+            self._dirty = True
+        messages = self._encode(claimed)
+        if self._handed or self._pause.paused:
+            self._handed.extend(messages)
+        else:
+            for url, payload, done in messages:
+                address = self._address(url)
+                if address is not None and self._pushable(address):
+                    self._handed.append((url, payload, done))
+                else:
+                    self._send_now(url, address, payload, done)
+        self._alarm.ring()
+
+    def _full(self, claimed: Claimed) -> bool:
+        executes, unblocks = claimed
+        return len(executes) >= self._batch or len(unblocks) >= self._batch
 
     def stop(self) -> None:
         self._stopping = True
@@ -134,38 +172,57 @@ class Delivery:
             if self._pause.paused:
                 await self._pause.wait_running()
                 continue
+            while self._handed and not self._stopping:
+                await self.send(*self._handed.popleft())
+            if not self._dirty:
+                # Woken by a ring (a write, handed messages, pause, stop) or the cap, which
+                # is the safety net: claim after it even if nobody rang.
+                if not await self._alarm.sleep(self._cap):
+                    self._dirty = True
+                continue
+            self._dirty = False
             try:
                 if self._cluster is None:
-                    executes, unblocks = await self._store.run_async(self._claim)
+                    claimed = await self._store.run_async(self._claim)
                 else:
-                    executes, unblocks = await self._cluster.claim(self._batch)
+                    claimed = await self._cluster.claim(self._batch)
             except Exception:
                 log.exception("outbox claim failed", extra={"action": "claim"})
+                self._dirty = True
                 await self._alarm.sleep(self._cap)
                 continue
-            self._metrics.messages("execute", len(executes))
-            self._metrics.messages("unblock", len(unblocks))
-            cluster = self._cluster
-            for execute in executes:
-                message = Message(
-                    "execute",
-                    {"serverUrl": self._server_url},
-                    ExecuteData(TaskRef(execute.task_id, execute.version)),
-                )
-                done = (
-                    None
-                    if cluster is None
-                    else partial(cluster.sent_execute, execute.task_id, execute.version)
-                )
-                await self.send(execute.address, msgspec.json.encode(message), done)
-            for promise, address in unblocks:
-                message = Message("unblock", {}, UnblockData(promise))
-                done = (
-                    None if cluster is None else partial(cluster.sent_unblock, promise.id, address)
-                )
-                await self.send(address, msgspec.json.encode(message), done)
-            if len(executes) < self._batch and len(unblocks) < self._batch:
-                await self._alarm.sleep(self._cap)
+            await self._dispatch(claimed)
+            if self._full(claimed):
+                self._dirty = True
+
+    async def _dispatch(self, claimed: Claimed) -> None:
+        for url, payload, done in self._encode(claimed):
+            await self.send(url, payload, done)
+
+    def _encode(self, claimed: Claimed) -> list[Encoded]:
+        """Executes first, then unblocks; counted in the metrics here, once."""
+        executes, unblocks = claimed
+        self._metrics.messages("execute", len(executes))
+        self._metrics.messages("unblock", len(unblocks))
+        cluster = self._cluster
+        messages: list[Encoded] = []
+        for execute in executes:
+            message = Message(
+                "execute",
+                {"serverUrl": self._server_url},
+                ExecuteData(TaskRef(execute.task_id, execute.version)),
+            )
+            done = (
+                None
+                if cluster is None
+                else partial(cluster.sent_execute, execute.task_id, execute.version)
+            )
+            messages.append((execute.address, msgspec.json.encode(message), done))
+        for promise, address in unblocks:
+            unblock = Message("unblock", {}, UnblockData(promise))
+            done = None if cluster is None else partial(cluster.sent_unblock, promise.id, address)
+            messages.append((address, msgspec.json.encode(unblock), done))
+        return messages
 
     def _address(self, url: str) -> Address | None:
         try:
@@ -177,10 +234,23 @@ class Delivery:
         address = self._addresses[url] = parse_address(url)
         return address
 
-    async def send(self, url: str, payload: bytes, done: Callable[[], None] | None = None) -> None:
+    async def send(self, url: str, payload: bytes, done: Done = None) -> None:
         """Deliver one encoded message to ``url``, or count it dropped.  ``done`` (a cluster
         replica's acknowledgement) is called once the message went out or was dropped."""
         address = self._address(url)
+        if address is not None and self._pushable(address):
+            await self._slots.acquire()  # backpressure: at most `concurrency` in flight
+            task = asyncio.create_task(self._push(address.url, payload, done))
+            self._pushes.add(task)
+            task.add_done_callback(self._pushes.discard)
+        else:
+            self._send_now(url, address, payload, done)
+
+    def _pushable(self, address: Address) -> bool:
+        return address.scheme in ("http", "https") and self._push_enabled
+
+    def _send_now(self, url: str, address: Address | None, payload: bytes, done: Done) -> None:
+        """Everything but an HTTP push: a poll stream's buffer, or a drop."""
         if address is None:
             log.warning("dropping message to invalid address %s", url, extra={"address": url})
             self._metrics.delivery("dropped")
@@ -192,19 +262,13 @@ class Delivery:
                 and self._registry.deliver(address.cast, address.group, address.id, payload)
             )
             self._metrics.delivery("success" if delivered else "dropped")
-        elif address.scheme in ("http", "https") and self._push_enabled:
-            await self._slots.acquire()  # backpressure: at most `concurrency` in flight
-            task = asyncio.create_task(self._push(address.url, payload, done))
-            self._pushes.add(task)
-            task.add_done_callback(self._pushes.discard)
-            return
         else:
             log.warning("no transport for %s: message dropped", url, extra={"address": url})
             self._metrics.delivery("dropped")
         if done is not None:
             done()
 
-    async def _push(self, url: str, payload: bytes, done: Callable[[], None] | None = None) -> None:
+    async def _push(self, url: str, payload: bytes, done: Done = None) -> None:
         try:
             async with self._client().post(url, data=payload, allow_redirects=False) as response:
                 status = response.status

@@ -9,6 +9,13 @@ polling period).  Requests that create or move a timer report it (``Outcome.dead
 Deadlines notified while a tick is running are folded into the next plan, so a timer created
 concurrently with a tick is never missed.
 
+A tick that writes the outbox (a timed-out promise resumes its awaiters: executes and
+unblocks) also claims the outbox in its own transaction when ``claim`` is given (a single
+server; a cluster replica claims through its ``Cluster`` instead) and hands the claimed
+messages to the delivery loop (``on_claimed``) once the tick is committed and synced.  That
+saves a second transaction and a wake-up of the outbox loop before the resumes go out, on the
+path that sets a timer's lateness; the tick's sync is what makes the messages safe to send.
+
 ``debug.start`` pauses the loop (``Pause``) and ``debug.stop`` resumes it.  A failing tick is
 logged and retried after the cap: the loop never dies while the server runs.
 """
@@ -19,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
+from typing import Generic, TypeVar
 
 from sustain.engine import Engine, Outcome
 from sustain.server.clock import Clock
@@ -27,11 +35,14 @@ from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
 
+C = TypeVar("C")  # what a tick's outbox claim returns (the delivery loop's ``Claimed``)
+
 _FAR = 2**62
 
 
 class Alarm:
-    """Sleep for a while unless rung earlier; a ring while awake is remembered."""
+    """Sleep for a while unless rung earlier; a ring while awake is remembered.  ``sleep``
+    answers True when it ended on a ring, False when the time ran out."""
 
     __slots__ = ("_rung", "_waiter")
 
@@ -45,7 +56,7 @@ class Alarm:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float) -> bool:
         if not self._rung:
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
@@ -55,7 +66,8 @@ class Alarm:
             finally:
                 handle.cancel()
                 self._waiter = None
-        self._rung = False
+        rung, self._rung = self._rung, False
+        return rung
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
@@ -95,8 +107,12 @@ class Pause:
         await self._running.wait()
 
 
-class TimerLoop:
-    """Tick the engine at each deadline (promise/task timeouts, lease expiry, schedules)."""
+class TimerLoop(Generic[C]):
+    """Tick the engine at each deadline (promise/task timeouts, lease expiry, schedules).
+
+    ``on_outbox`` is called after a tick that wrote the outbox; with ``claim`` and
+    ``on_claimed`` the tick claims the outbox itself and ``on_claimed`` gets the messages
+    instead (see the module docstring)."""
 
     def __init__(
         self,
@@ -108,6 +124,8 @@ class TimerLoop:
         cap_ms: int,
         on_outbox: Callable[[], None],
         on_scheduled: Callable[[int], None] | None = None,
+        claim: Callable[[Tx], C] | None = None,
+        on_claimed: Callable[[C], None] | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -116,6 +134,8 @@ class TimerLoop:
         self._cap = cap_ms
         self._on_outbox = on_outbox
         self._on_scheduled = on_scheduled
+        self._claim = claim if on_claimed is not None else None
+        self._on_claimed = on_claimed
         self._alarm = Alarm()
         pause.attach(self._alarm)
         self._planned = 0
@@ -133,8 +153,12 @@ class TimerLoop:
         self._alarm.ring()
         self._pause.resume()
 
-    def _tick(self, tx: Tx, *, now: int) -> tuple[Outcome, int | None]:
-        return self._engine.tick(tx, now), tx.next_deadline()
+    def _tick(self, tx: Tx, *, now: int) -> tuple[Outcome, int | None, C | None]:
+        outcome = self._engine.tick(tx, now)
+        claimed = None
+        if outcome.wake_outbox and self._claim is not None:
+            claimed = self._claim(tx)
+        return outcome, tx.next_deadline(), claimed
 
     async def run(self) -> None:
         while not self._stopping:
@@ -144,12 +168,20 @@ class TimerLoop:
             # From here on, notifications lower the plan that this tick will produce.
             self._planned = _FAR
             now = self._clock.now()
+            claimed: C | None = None
             try:
-                outcome, deadline = await self._store.run_async(partial(self._tick, now=now))
+                outcome, deadline, claimed = await self._store.run_async(
+                    partial(self._tick, now=now)
+                )
             except Exception:
                 log.exception("timer tick failed", extra={"action": "tick"})
                 outcome, deadline = None, now + self._cap
-            if outcome is not None and outcome.wake_outbox:
+            if claimed is not None and self._on_claimed is not None:
+                try:
+                    self._on_claimed(claimed)
+                except Exception:  # a delivery bug loses these messages, never the loop
+                    log.exception("handing over claimed messages failed", extra={"action": "tick"})
+            elif outcome is not None and outcome.wake_outbox:
                 self._on_outbox()
             if outcome is not None and outcome.scheduled and self._on_scheduled is not None:
                 self._on_scheduled(outcome.scheduled)

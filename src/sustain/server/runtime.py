@@ -143,6 +143,10 @@ class Runtime:
             cap_ms=config.timeouts.poll_interval,
             on_outbox=self.delivery.wake if self.cluster is None else self._outbox_written,
             on_scheduled=self.metrics.schedule_promises,
+            # A single server's tick claims what it wrote to the outbox in its own transaction
+            # (server/loops.py); a replica's messages are claimed by its Cluster.
+            claim=self.delivery.claim_in if self.cluster is None else None,
+            on_claimed=self.delivery.hand,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
