@@ -322,7 +322,7 @@ async def test_volatile_acknowledgement_commits_too() -> None:
             assert other.run(lambda tx: tx.get_promise("v")) == _promise("v")
 
             def setting(tx: Tx) -> Any:
-                return tx._cur.execute("SHOW synchronous_commit").fetchone()  # type: ignore[attr-defined]
+                return tx.cursor.execute("SHOW synchronous_commit").fetchone()  # type: ignore[attr-defined]
 
             assert await store.run_async(setting, durable=False) == ("off",)
             assert await store.run_async(setting) == ("on",)

@@ -4,15 +4,16 @@ Theory of operation
 -------------------
 Opening connects once, applies the missing schema migrations under an advisory lock
 (postgres_migrations.py: replicas starting together migrate once), then opens a
-``psycopg_pool.ConnectionPool`` of ``pool_size`` connections and a thread pool of the same
-size for ``run_async``.
+``psycopg_pool.ConnectionPool`` of ``pool_size`` connections (each prepares the Tx's
+statements once, ``postgres_tx.prepare``) and a thread pool of the same size for
+``run_async``.
 
-``run(op)`` takes a connection, opens one transaction (READ COMMITTED), hands ``op`` a
-``PostgresTx`` (postgres_tx.py, which locks what the engine reads to write) and commits:
-one engine operation is one PostgreSQL transaction, and nothing is answered before its
-COMMIT returned.  Connections run with ``synchronous_commit = on``, so a COMMIT returns once
-the WAL record is flushed: every acknowledged write survives a crash of the server or of the
-database.
+``run(op)`` takes a connection, hands ``op`` a ``PostgresTx`` (postgres_tx.py: one
+transaction at READ COMMITTED, sent as a libpq pipeline, which locks what the engine reads to
+write) and commits: one engine operation is one PostgreSQL transaction, and nothing is
+answered before its COMMIT returned.  Connections run with ``synchronous_commit = on``, so a
+COMMIT returns once the WAL record is flushed: every acknowledged write survives a crash of
+the server or of the database.
 
 Races.  Operations on the same rows wait for each other's row locks and then see the
 committed result.  Three outcomes of a race abort a transaction instead: a deadlock (two
@@ -22,8 +23,10 @@ runs the operation again from the start, a few times with a short random back-of
 engine is a pure function of the rows it reads, so the rerun decides afresh (the second
 create now finds the promise and answers as for an existing one).  When every attempt lost,
 ``StoreRaceError`` (a ``CommitError``): the server answers 503 ``Service unavailable: retry``
-and Sustain's SDK retries.  A lost connection or a database that is down
-(``StoreUnavailableError``, also a ``CommitError``) is a 503 too, and is not rerun here: a
+and Sustain's SDK retries.  A connection found broken before the operation's last trip
+(its queued writes and COMMIT, postgres_tx.py) committed nothing: the operation runs again on
+a fresh connection.  One that breaks during that trip, or a database that is down
+(``StoreUnavailableError``, also a ``CommitError``), is a 503 and is not rerun here: a
 COMMIT cut off midway may or may not have happened, and only the client may decide to retry.
 ``lock_timeout`` bounds a wait behind a stuck transaction (also a 503).
 
@@ -56,7 +59,7 @@ from psycopg_pool import ConnectionPool
 from sustain.protocol.errors import ProtocolError
 from sustain.store.errors import CommitError, StoreClosedError, StoreError
 from sustain.store.postgres_migrations import migrate
-from sustain.store.postgres_tx import NUL_MESSAGE, PostgresTx
+from sustain.store.postgres_tx import NUL_MESSAGE, PostgresTx, prepare
 from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -142,6 +145,12 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     )
 
 
+def _configure_pooled(conn: psycopg.Connection[Any]) -> None:
+    """A connection of the store's pool: configured, and the Tx's statements prepared."""
+    _configure(conn)
+    prepare(conn)
+
+
 def connect(url: str, connect_timeout: float = CONNECT_TIMEOUT) -> psycopg.Connection[Any]:
     """One configured connection (migrations, ``sustain migrate``); raises
     ``PostgresConnectError`` with a one-line reason."""
@@ -199,7 +208,7 @@ class PostgresStore:
             min_size=1,
             max_size=pool_size,
             kwargs={"application_name": "sustain"},
-            configure=_configure,
+            configure=_configure_pooled,
             open=False,
             name="sustain",
             timeout=connect_timeout,
@@ -255,21 +264,23 @@ class PostgresStore:
 
     def _once(self, op: Callable[[Tx], T], durable: bool) -> T:
         used: psycopg.Connection[Any] | None = None
-        committing = False
+        tx: PostgresTx | None = None
         try:
             with self._pool.connection(timeout=self._timeout) as conn:
                 used = conn
-                with conn.transaction():
-                    cur = conn.cursor()
-                    if not durable:
-                        cur.execute("SET LOCAL synchronous_commit = off")
-                    result = op(PostgresTx(cur))
-                    committing = True  # leaving the block sends COMMIT
+                tx = PostgresTx(conn, durable)
+                try:
+                    result = op(tx)
+                    tx.commit()
+                except BaseException:
+                    tx.abort()
+                    raise
                 return result
         except psycopg.OperationalError as exc:
-            # A connection that broke before COMMIT was sent committed nothing: safe to
-            # rerun.  One that broke during COMMIT may or may not have committed: a 503.
-            if used is not None and used.broken and not committing:
+            # A connection that broke before the final trip (the last writes and COMMIT) was
+            # sent committed nothing: safe to rerun.  One that broke during it may or may not
+            # have committed: a 503.
+            if used is not None and used.broken and not (tx is not None and tx.committing):
                 raise _ConnectionLost(exc) from exc
             raise
 

@@ -396,6 +396,7 @@ class PostgresCluster:
                 executes.append(Execute(task_id, version, address))
             else:
                 stale.append((task_id, version))
+        cur = _cursor(tx)  # again after the Tx's own statements (postgres_tx.py, cursor)
         if stale:
             self._delete_sent(cur, (stale, []))
         pairs = sorted(cur.execute(_U_CLAIM, params).fetchall())
