@@ -52,6 +52,11 @@ def settle_chain(ctx: Ctx, settled: list[Promise]) -> None:
     """Steps 2-4 for promises already written in their settled state."""
     tx = ctx.tx
     for p in settled:
+        # A promise has a task exactly when it carries a target tag (every way of creating
+        # one, §2.2/§2.8/schedules, writes both or neither; tasks are never deleted): a
+        # promise without one needs no look-up.
+        if TARGET not in p.tags:
+            continue
         task = tx.get_task(p.id)
         if task is not None and task.state != "fulfilled":
             tx.put_task(task_machine.fulfill(task))
@@ -68,6 +73,7 @@ def _resume_awaiters(ctx: Ctx, awaited: str) -> None:
     if not callbacks:
         return
     suspended: list[tuple[TaskRow, str]] = []
+    kept = False  # a not-ready callback is left for mark_ready
     for cb in callbacks:
         if cb.ready:
             continue
@@ -75,10 +81,12 @@ def _resume_awaiters(ctx: Ctx, awaited: str) -> None:
         if awaiter is None or promise_machine.is_expired(awaiter, ctx.now):
             tx.delete_callback(awaited, cb.awaiter)
             continue
+        kept = True
         task = tx.get_task(cb.awaiter)
         if task is not None and task.state == "suspended":
             suspended.append((task, awaiter.tags.get(TARGET, "")))
-    tx.mark_ready(awaited)
+    if kept:
+        tx.mark_ready(awaited)
     for task, target in suspended:
         resume(ctx, task, target)
 

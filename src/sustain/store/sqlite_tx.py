@@ -8,6 +8,23 @@ Absent and empty are distinct: ``headers`` NULL vs ``'{}'``, ``data`` NULL vs ``
 
 The writer thread owns the connection and the transaction; a ``SqliteTx`` never begins,
 commits or rolls back.
+
+Row cache: the promise and task rows this ``SqliteTx`` last read or wrote are kept, as the
+tuples SQLite returns, across operations and batches.  An operation reads the same rows
+again and again (try_timeout, then the op, then the settle chain), and a workflow's next
+operation reads its root promise and task once more; each read saved is a statement.  This
+is sound because the writer thread is the only writer of the file (the store holds its
+``flock``) and every write of those tables goes through here, which keeps the cached rows
+equal to the database's, uncommitted writes included.  Whenever the writer undoes anything
+(a rollback to a savepoint, a rolled back or failed transaction) it calls ``forget``: the
+cache may then hold rows the database no longer has.  Tuples, not records: the records
+handed out are the caller's to keep, so each read decodes a fresh one.
+
+Row counts: for the same reasons the number of callbacks and of listeners is kept once
+known.  Every settlement asks for the callbacks and listeners of the promise, and
+fulfilling a task deletes its callbacks: with an empty table (no workflow awaiting anything
+remotely, the common case for steps) those statements are skipped.  ``forget`` makes the
+counts unknown again; the next look-up counts.
 """
 
 from __future__ import annotations
@@ -15,6 +32,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN
@@ -25,6 +43,14 @@ from sustain.store.rows import promise as _promise
 from sustain.store.rows import schedule as _schedule
 from sustain.store.rows import task as _task
 from sustain.store.tx import Callback, Execute, Listener, TaskRow
+
+Row = tuple[Any, ...]
+# Rows cached per table before the cache starts over; rows whose data is larger than
+# _CACHE_DATA characters are not cached (the page cache has them; this one is for the small
+# rows of the hot path, and must not pin megabytes of payloads).
+_CACHE_ROWS = 8192
+_CACHE_DATA = 4096
+_MISS: Any = object()
 
 # -- promises ---------------------------------------------------------------------------------
 _P_COLS = (
@@ -70,12 +96,29 @@ _T_PUT = (
 )
 _T_DUE = f"SELECT {_T_COLS} FROM tasks INDEXED BY tasks_due WHERE timeout_at <= ? ORDER BY id"
 _T_ALL = f"SELECT {_T_COLS} FROM tasks ORDER BY id"
+# The prefetch of due_promises (see there): the tasks of the due promises, the callbacks on
+# them, which of them await anything, and the promises and tasks of their awaiters.
+_T_BY_IDS = f"SELECT {_T_COLS} FROM tasks WHERE id IN (SELECT value FROM json_each(?))"
+_AWAITERS = (
+    "SELECT DISTINCT awaiter FROM callbacks"
+    " WHERE awaited IN (SELECT value FROM json_each(?)) AND NOT ready"
+)
+_P_AWAITERS = f"SELECT {_P_COLS} FROM promises WHERE id IN ({_AWAITERS})"
+_C_ON_MANY = (
+    "SELECT awaited, awaiter, ready FROM callbacks"
+    " WHERE awaited IN (SELECT value FROM json_each(?)) ORDER BY awaited, awaiter"
+)
+_C_AWAITING = (
+    "SELECT DISTINCT awaiter FROM callbacks WHERE awaiter IN (SELECT value FROM json_each(?))"
+)
+_T_AWAITERS = f"SELECT {_T_COLS} FROM tasks WHERE id IN ({_AWAITERS})"
 
 # -- callbacks --------------------------------------------------------------------------------
-_C_ADD = (
-    "INSERT INTO callbacks (awaited, awaiter, ready) VALUES (?, ?, ?)"
-    " ON CONFLICT (awaited, awaiter) DO UPDATE SET ready = ready OR excluded.ready"
-)
+# Insert-or-ignore and then, only for an existing pair asked to be ready, raise it: unlike an
+# upsert, the insert's rowcount tells whether a row was added (the count kept below).
+_C_ADD = "INSERT OR IGNORE INTO callbacks (awaited, awaiter, ready) VALUES (?, ?, ?)"
+_C_RAISE = "UPDATE callbacks SET ready = 1 WHERE awaited = ? AND awaiter = ?"
+_C_COUNT = "SELECT count(*) FROM callbacks"
 _C_ON = "SELECT awaited, awaiter, ready FROM callbacks WHERE awaited = ? ORDER BY awaiter"
 _C_MARK = "UPDATE callbacks SET ready = 1 WHERE awaited = ? AND NOT ready"
 _C_COUNT_READY = "SELECT count(*) FROM callbacks WHERE awaiter = ? AND ready"
@@ -87,6 +130,7 @@ _C_ALL = "SELECT awaited, awaiter, ready FROM callbacks ORDER BY awaiter, awaite
 # -- listeners --------------------------------------------------------------------------------
 _L_ADD = "INSERT OR IGNORE INTO listeners (promise_id, address) VALUES (?, ?)"
 _L_TAKE = "DELETE FROM listeners WHERE promise_id = ? RETURNING address"
+_L_COUNT = "SELECT count(*) FROM listeners"
 _L_ALL = "SELECT promise_id, address FROM listeners ORDER BY promise_id, address"
 
 # -- outbox -----------------------------------------------------------------------------------
@@ -179,10 +223,25 @@ def _search_sql(
     return f"SELECT {cols} FROM {table}{clause} ORDER BY id LIMIT :limit"
 
 
+def _small(param_data: str | None, value_data: str | None) -> bool:
+    return (param_data is None or len(param_data) <= _CACHE_DATA) and (
+        value_data is None or len(value_data) <= _CACHE_DATA
+    )
+
+
 class SqliteTx:
     """The ``Tx`` of one open transaction on ``conn`` (owned by the writer thread)."""
 
-    __slots__ = ("_conn", "_cur")
+    __slots__ = (
+        "_callbacks",
+        "_conn",
+        "_cur",
+        "_listeners",
+        "_no_awaits",
+        "_on",
+        "_promise_rows",
+        "_task_rows",
+    )
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         # One cursor for every statement: ``Connection.execute`` would allocate a cursor
@@ -190,22 +249,79 @@ class SqliteTx:
         # it is safe because every method consumes its results before returning.
         self._conn = conn
         self._cur = conn.cursor()
+        # id -> row as _P_GET / _T_GET would answer it (None: no such row); module docstring.
+        self._promise_rows: dict[str, Row | None] = {}
+        self._task_rows: dict[str, Row | None] = {}
+        # Rows in callbacks / listeners; None: unknown (module docstring).
+        self._callbacks: int | None = None
+        self._listeners: int | None = None
+        # Left by due_promises' prefetch for the timeout pass: the answer of callbacks_on
+        # per due promise (taken by the first call), and the due promises known to await
+        # nothing.  Each write of callbacks drops what it makes stale.
+        self._on: dict[str, list[Callback]] = {}
+        self._no_awaits: set[str] = set()
+
+    def forget(self) -> None:
+        """Drop the row cache and counts: the writer undid writes they may include."""
+        self._promise_rows.clear()
+        self._task_rows.clear()
+        self._callbacks = None
+        self._listeners = None
+        self._on.clear()
+        self._no_awaits.clear()
+
+    def _no_callbacks(self) -> bool:
+        n = self._callbacks
+        if n is None:
+            n = self._callbacks = int(self._cur.execute(_C_COUNT).fetchone()[0])
+        return n == 0
+
+    def _callbacks_deleted(self, n: int) -> None:
+        if n:
+            # Rows of any awaited promise may be gone.
+            self._on.clear()
+            if self._callbacks is not None:
+                self._callbacks -= n
 
     # -- promises -------------------------------------------------------------------------
     def get_promise(self, id: str) -> Promise | None:
-        row = self._cur.execute(_P_GET, (id,)).fetchone()
+        cache = self._promise_rows
+        row = cache.get(id, _MISS)
+        if row is _MISS:
+            row = self._cur.execute(_P_GET, (id,)).fetchone()
+            if len(cache) >= _CACHE_ROWS:
+                cache.clear()
+            if row is None or _small(row[3], row[5]):
+                cache[id] = row
         return None if row is None else _promise(row)
 
     def insert_promise(self, promise: Promise) -> None:
-        self._cur.execute(_P_INSERT, rows.promise_params(promise))
+        params = rows.promise_params(promise)
+        self._cur.execute(_P_INSERT, params)
+        cache = self._promise_rows
+        if _small(params[3], params[5]):
+            if len(cache) >= _CACHE_ROWS:
+                cache.clear()
+            cache[promise.id] = params[:10]
+        else:
+            cache.pop(promise.id, None)
 
     def update_promise(self, promise: Promise) -> None:
         """Write ``state``, ``value`` and ``settledAt``: the fields that change (tx.py); the
         rest of a promise is fixed at insert."""
         v = promise.value
+        headers = _json(v.headers)
         self._cur.execute(
-            _P_UPDATE, (promise.state, _json(v.headers), v.data, promise.settledAt, promise.id)
+            _P_UPDATE, (promise.state, headers, v.data, promise.settledAt, promise.id)
         )
+        cache = self._promise_rows
+        old = cache.pop(promise.id, None)
+        if old is not None and _small(old[3], v.data):
+            pid, _, ph, pd, _, _, tags, timeout_at, created_at, _ = old
+            cache[pid] = (
+                pid, promise.state, ph, pd, headers, v.data, tags, timeout_at, created_at,
+                promise.settledAt,
+            )  # fmt: skip
 
     def search_promises(
         self,
@@ -237,48 +353,134 @@ class SqliteTx:
         return [_promise(r) for r in self._cur.execute(_P_BRANCH, (branch,))]
 
     def due_promises(self, time: int) -> list[Promise]:
-        return [_promise(r) for r in self._cur.execute(_P_DUE, (time,))]
+        due = self._cur.execute(_P_DUE, (time,)).fetchall()
+        if due:
+            self._prefetch([r[0] for r in due])
+        return [_promise(r) for r in due]
+
+    def _prefetch(self, ids: list[str]) -> None:
+        """Cache what the timeout pass reads next (settlement.py's chain) in at most five
+        statements instead of up to five per due promise: each due promise's task, whether
+        it awaits anything (the fulfilled task's callbacks are deleted), the callbacks on it,
+        and the promise and task of each of its not-ready awaiters.  The task rows and the
+        awaiters are skipped when every due task is cached already (promises that timed out
+        soon after they were written): then so are most of the awaiters."""
+        cur = self._cur
+        keys = _encode(ids).decode()
+        tasks = self._task_rows
+        missing = [id for id in ids if id not in tasks]
+        if missing:
+            if len(tasks) + len(missing) > _CACHE_ROWS:
+                tasks.clear()
+            for id in missing:
+                tasks[id] = None  # the rows found replace these
+            for row in cur.execute(_T_BY_IDS, (_encode(missing).decode(),)):
+                tasks[row[0]] = row
+        on = self._on
+        no_awaits = self._no_awaits
+        on.clear()
+        no_awaits.clear()
+        if self._no_callbacks():
+            return
+        for id in ids:
+            on[id] = []
+        for a, w, r in cur.execute(_C_ON_MANY, (keys,)):
+            on[a].append(Callback(a, w, bool(r)))
+        no_awaits.update(ids)
+        no_awaits.difference_update(w for (w,) in cur.execute(_C_AWAITING, (keys,)))
+        if not missing:
+            return
+        promises = self._promise_rows
+        for row in cur.execute(_P_AWAITERS, (keys,)):
+            if len(promises) >= _CACHE_ROWS:
+                promises.clear()
+            if _small(row[3], row[5]):
+                promises[row[0]] = row
+        for row in cur.execute(_T_AWAITERS, (keys,)):
+            if len(tasks) >= _CACHE_ROWS:
+                tasks.clear()
+            tasks[row[0]] = row
 
     # -- tasks ----------------------------------------------------------------------------
     def get_task(self, id: str) -> TaskRow | None:
-        row = self._cur.execute(_T_GET, (id,)).fetchone()
+        cache = self._task_rows
+        row = cache.get(id, _MISS)
+        if row is _MISS:
+            row = self._cur.execute(_T_GET, (id,)).fetchone()
+            if len(cache) >= _CACHE_ROWS:
+                cache.clear()
+            cache[id] = row
         return None if row is None else _task(row)
 
     def put_task(self, task: TaskRow) -> None:
-        self._cur.execute(_T_PUT, rows.task_params(task))
+        params = rows.task_params(task)
+        self._cur.execute(_T_PUT, params)
+        cache = self._task_rows
+        if len(cache) >= _CACHE_ROWS:
+            cache.clear()
+        cache[task.id] = params
 
     def due_tasks(self, time: int) -> list[TaskRow]:
         return [_task(r) for r in self._cur.execute(_T_DUE, (time,))]
 
     # -- callbacks ------------------------------------------------------------------------
     def add_callback(self, awaited: str, awaiter: str, ready: bool) -> None:
-        self._cur.execute(_C_ADD, (awaited, awaiter, ready))
+        self._on.pop(awaited, None)
+        self._no_awaits.discard(awaiter)
+        if self._cur.execute(_C_ADD, (awaited, awaiter, ready)).rowcount:
+            if self._callbacks is not None:
+                self._callbacks += 1
+        elif ready:
+            self._cur.execute(_C_RAISE, (awaited, awaiter))
 
     def callbacks_on(self, awaited: str) -> list[Callback]:
+        prefetched = self._on.pop(awaited, None)
+        if prefetched is not None:
+            return prefetched
+        if self._no_callbacks():
+            return []
         return [Callback(a, w, bool(r)) for a, w, r in self._cur.execute(_C_ON, (awaited,))]
 
     def mark_ready(self, awaited: str) -> None:
-        self._cur.execute(_C_MARK, (awaited,))
+        self._on.pop(awaited, None)
+        if not self._no_callbacks():
+            self._cur.execute(_C_MARK, (awaited,))
 
     def count_ready(self, awaiter: str) -> int:
+        if self._no_callbacks():
+            return 0
         return int(self._cur.execute(_C_COUNT_READY, (awaiter,)).fetchone()[0])
 
     def delete_ready(self, awaiter: str) -> None:
-        self._cur.execute(_C_DELETE_READY, (awaiter,))
+        if not self._no_callbacks():
+            self._callbacks_deleted(self._cur.execute(_C_DELETE_READY, (awaiter,)).rowcount)
 
     def delete_callbacks_of(self, awaiter: str) -> None:
-        self._cur.execute(_C_DELETE_OF, (awaiter,))
+        if awaiter in self._no_awaits:
+            return
+        if not self._no_callbacks():
+            self._callbacks_deleted(self._cur.execute(_C_DELETE_OF, (awaiter,)).rowcount)
 
     def delete_callback(self, awaited: str, awaiter: str) -> None:
-        self._cur.execute(_C_DELETE_ONE, (awaited, awaiter))
+        if not self._no_callbacks():
+            self._callbacks_deleted(self._cur.execute(_C_DELETE_ONE, (awaited, awaiter)).rowcount)
 
     # -- listeners ------------------------------------------------------------------------
     def add_listener(self, promise_id: str, address: str) -> None:
-        self._cur.execute(_L_ADD, (promise_id, address))
+        added = self._cur.execute(_L_ADD, (promise_id, address)).rowcount
+        if added and self._listeners is not None:
+            self._listeners += 1
 
     def take_listeners(self, promise_id: str) -> list[str]:
+        n = self._listeners
+        if n is None:
+            n = self._listeners = int(self._cur.execute(_L_COUNT).fetchone()[0])
+        if n == 0:
+            return []
+        taken = self._cur.execute(_L_TAKE, (promise_id,)).fetchall()
+        self._listeners = n - len(taken)
         # RETURNING gives no order guarantee: sort here.
-        return sorted(a for (a,) in self._cur.execute(_L_TAKE, (promise_id,)).fetchall())
+        return sorted(a for (a,) in taken)
 
     # -- outbox ---------------------------------------------------------------------------
     def put_execute(self, task_id: str, version: int, address: str) -> None:
@@ -349,8 +551,11 @@ class SqliteTx:
         return [Listener(p, a) for p, a in self._cur.execute(_U_ALL)]
 
     def reset(self) -> None:
+        self.forget()
         for table in _TABLES:
             self._cur.execute(f"DELETE FROM {table}")  # fixed table names, never input
+        self._callbacks = 0
+        self._listeners = 0
 
     def next_deadline(self) -> int | None:
         row = self._cur.execute(_NEXT_DEADLINE).fetchone()

@@ -11,6 +11,8 @@ The writer loops:
    raises is rolled back to its savepoint alone; the others in the batch keep their writes.
    (A batch of one skips the savepoint: its failure simply rolls the transaction back.)
 3. ``COMMIT`` once.
+   Whenever anything is undone (a savepoint rolled back, a transaction lost or not
+   committed), the Tx's row cache is dropped (``SqliteTx.forget``).
 4. Only now resolve the futures, or, for a durable store, hand them to the ``WalSyncer``
    (sqlite_sync.py), which resolves them after an fdatasync of the WAL: nothing is
    acknowledged before it is durable, and the writer runs the next batch while the disk
@@ -160,6 +162,8 @@ class GroupCommitWriter:
             # here is what keeps one bad op from killing the thread every caller waits on.
             except BaseException as exc:
                 stats.ops += 1
+                # The Tx's row cache may hold writes that are being undone.
+                self._tx.forget()
                 if not self._undo(savepoints):
                     # The whole transaction is gone, with the writes of the ops before it.
                     early += self._failed([*ran, *volatile], exc)
@@ -177,6 +181,7 @@ class GroupCommitWriter:
             if not conn.in_transaction:
                 # The op swallowed an error that ended the transaction (disk full, I/O):
                 # its writes and those before it in the batch are gone or autocommitted.
+                self._tx.forget()
                 lost = sqlite3.OperationalError("transaction aborted inside an operation")
                 early += self._failed([*ran, *volatile, (waiter, True, result)], lost)
                 ran = []
@@ -196,6 +201,7 @@ class GroupCommitWriter:
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._tx.forget()
             stats.failed_commits += 1
             log.error("commit failed", exc_info=True, extra={"path": self._path, "ops": len(ran)})
             if conn.in_transaction:
@@ -230,6 +236,7 @@ class GroupCommitWriter:
         return True
 
     def _abandon(self, batch: list[_Item], cause: BaseException) -> None:
+        self._tx.forget()
         if self._conn.in_transaction:
             try:
                 self._conn.execute("ROLLBACK")
