@@ -90,7 +90,8 @@ def from_json(data: bytes, id: str | None = None) -> Any:
         obj = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise DecodingError(f"Stored value is not JSON: {exc}", id) from None
-    if any(marker in data for marker in _INF_MARKERS):
+    # Both markers end with INF__": one search rules them out in the common case.
+    if b'INF__"' in data and any(marker in data for marker in _INF_MARKERS):
         return _unmark_infinities(obj)
     return obj
 
@@ -145,10 +146,15 @@ def outcome(promise: Mapping[str, Any]) -> tuple[bool, Any]:
     return False, error_of(decode(promise.get("value"), id), id)
 
 
+_PLAIN = frozenset({int, str, float, bool, list, dict})
+
+
 def convert(obj: Any, annotation: Any) -> Any:
     """Rebuild ``obj`` (plain JSON) as ``annotation``: dataclasses, Structs, pydantic models."""
     if annotation is None or annotation is Any or obj is None:
         return obj
+    if type(obj) is annotation and annotation in _PLAIN:
+        return obj  # already what was asked for (msgspec would hand back the same value)
     validate = getattr(annotation, "model_validate", None)
     if callable(validate):
         return validate(obj)
@@ -184,6 +190,21 @@ def decode_invocation(param: Mapping[str, Any] | None, id: str | None = None) ->
         return msgspec.convert(payload, Invocation, strict=False)
     except msgspec.ValidationError as exc:
         raise DecodingError(f"Promise param is not an invocation: {exc}", id) from None
+
+
+_STEP_PARAMS: dict[tuple[str, int], str] = {}  # (func, version) -> a local step's param data
+
+
+def step_param(func: str, version: int, id: str | None = None) -> dict[str, Any]:
+    """The ``param`` of a local step, ``encode({"func", "version"})``: the same few strings
+    for every step of a function, so each is encoded once."""
+    key = (func, version)
+    data = _STEP_PARAMS.get(key)
+    if data is None:
+        data = encode({"func": func, "version": version}, id)["data"]
+        if len(_STEP_PARAMS) < 4096:  # function names are few; never grow without bound
+            _STEP_PARAMS[key] = data
+    return {"data": data}
 
 
 def recorded_func(param: Mapping[str, Any] | None) -> str | None:

@@ -71,6 +71,9 @@ class Call:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+_NO_OPTIONS = CallOptions()  # frozen, and its tags are copied, never changed in place
+
+
 def seconds(duration: float | timedelta) -> float:
     return duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
 
@@ -95,7 +98,7 @@ class Context:
         self.info = info
         self.id = info.id
         self.branch = branch
-        self._opts = opts or CallOptions()
+        self._opts = opts or _NO_OPTIONS
         self._counter = counter or _Counter()
 
     # -- options ------------------------------------------------------------------------
