@@ -62,6 +62,8 @@ from sustain.sdk.retry import Never, RetryPolicy
 log = logging.getLogger(__name__)
 
 HALT_AFTER_MISSES = 3
+# The longest a finished step's settle waits for the pass's next request to leave with it.
+HOLD_S = 0.002
 _OWN_FUNC = frozenset({"run", "rpc", "detached"})  # calls whose param names their function
 
 
@@ -170,6 +172,9 @@ class Pass:
         self.failure: BaseException | None = None
         self.nondeterminism: NondeterminismError | None = None
         self._last_settle: asyncio.Future[Outcome] | None = None
+        # Settles held back to leave with this pass's next request (``_chain_settle``).
+        self._held: asyncio.Future[None] | None = None
+        self._held_timer: asyncio.TimerHandle | None = None
 
     # -- what Context asks ----------------------------------------------------------------
     def resolve(self, fn: Callable[..., Any] | str | Function, version: int | None) -> Function:
@@ -339,19 +344,32 @@ class Pass:
         return self._settled(call, {"id": call.id, "state": state, "value": wire})
 
     async def _durable(self) -> None:
-        """Wait until every settle sent so far is acknowledged."""
+        """Wait until every settle made so far is acknowledged."""
+        self._release()
         if self._last_settle is not None:
             await self._last_settle
 
     def _chain_settle(self, id: str, state: str, wire: dict[str, Any]) -> None:
-        """Send the settle now and make it the chain's last link: done once it and every
-        earlier settle are acknowledged.  Settles in flight together are those of steps that
-        ran concurrently (any later step waited for the earlier settles), so the order in
-        which they become durable does not matter to a replay, and they are not held back:
-        a fan-out's settles share group commits instead of taking one round trip each."""
+        """Send the settle and make it the chain's last link: done once it and every earlier
+        settle are acknowledged.  Settles in flight together are those of steps that ran
+        concurrently (any later step waited for the earlier settles), so the order in which
+        they become durable does not matter to a replay: a fan-out's settles leave together.
+
+        A settle is held back until this pass's next request (``_fence`` releases it), so
+        that step k's settle and step k+1's create leave in one batch (``sustain.batch``,
+        one HTTP request instead of two) or one store transaction; until then nothing can
+        observe the step (nothing leaves the pass but through ``_fence``, and ``_durable``
+        and ``join`` release it too).  ``HOLD_S`` bounds the wait, so a workflow that does
+        something slow and non-durable between steps still saves a finished step at once."""
         previous = self._last_settle
+        held = self._held
+        if held is None:
+            loop = asyncio.get_running_loop()
+            held = self._held = loop.create_future()
+            self._held_timer = loop.call_later(HOLD_S, self._release)
 
         async def settle() -> Outcome:
+            await held
             try:
                 await self._settle(id, state, wire)
             except Exception as exc:  # Cancel is a BaseException and is caught below
@@ -365,6 +383,19 @@ class Pass:
         self._last_settle = task = asyncio.get_running_loop().create_task(settle())
         self.spawned.append(task)
 
+    def _release(self) -> None:
+        """Let the held settles go: their tasks send them on the next loop iteration, ahead
+        of the request being made now, which therefore joins their batch."""
+        held = self._held
+        if held is None:
+            return
+        self._held = None
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        if not held.done():
+            held.set_result(None)
+
     # -- fenced requests ------------------------------------------------------------------
     async def _fence(self, action: dict[str, Any], durable: bool = True) -> dict[str, Any]:
         # "sustain:preload": False asks a Sustain server not to send the branch (O(n^2)
@@ -372,6 +403,7 @@ class Pass:
         # (PROTOCOL.md §1.4) and sends it, which is harmless since it is ignored below.
         data = {"id": self.task_id, "version": self.version, "action": action,
                 "sustain:preload": False}  # fmt: skip
+        self._release()  # held settles leave with this request (``_chain_settle``)
         answer = await self.env.network.request("task.fence", data, durable)
         if answer.status in (404, 409):
             raise Cancel()
@@ -409,6 +441,7 @@ class Pass:
         are appended: one pass over the list sees them).  Like ``asyncio.wait``, for a fraction
         of its cost: a child's end never raises here, and cancelling the join leaves the
         children running."""
+        self._release()
         spawned = self.spawned
         i = 0
         while i < len(spawned):
