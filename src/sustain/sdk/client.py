@@ -84,6 +84,7 @@ class _Core:
         self._starting: asyncio.Future[None] | None = None
         self._refresh: asyncio.Future[None] | None = None
         self.started = False
+        self.ready = False  # started successfully: requests need not go through ensure()
         self.stopped = False
         # Calls whose creating request is not answered yet: stop() waits for them, so a
         # fire-and-forget begin_rpc made just before stop() still reaches the store.
@@ -96,10 +97,14 @@ class _Core:
             return self.thread
 
     async def ensure(self) -> Network:
-        if self._starting is None:
+        starting = self._starting
+        if starting is None:
             self.started = True
-            self._starting = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._starting)
+            starting = self._starting = asyncio.ensure_future(self._start())
+        elif starting.done():  # every request after the start: no shield (a future) per call
+            starting.result()  # a failed start raises for every caller, as the shield did
+            return self.network
+        await asyncio.shield(starting)
         return self.network
 
     async def _start(self) -> None:
@@ -108,6 +113,7 @@ class _Core:
         await self.network.start()
         self.worker.start()
         self._refresh = asyncio.ensure_future(self.subs.refresh_every(REFRESH_SECONDS))
+        self.ready = True
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         self.worker.on_message(message)
@@ -334,7 +340,7 @@ class Sustain:
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         core.sending.add(sent)
         try:
-            network = await core.ensure()
+            network = core.network if core.ready else await core.ensure()
             return await network.request(kind, data)
         finally:
             core.sending.discard(sent)
@@ -351,7 +357,7 @@ class Sustain:
             if task["state"] == "acquired":
                 core.worker.hold(task, record, answer.data.get("preload") or [])
                 # this process runs it: the worker reports its end (handles.py)
-                return await core.subs.watch(promise["id"], listen=False)
+                return await core.subs.expect(promise["id"])
             if record["state"] != "pending":
                 return dict(record)
         elif answer.status != 409:

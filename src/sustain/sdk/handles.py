@@ -1,10 +1,10 @@
 """Handles on durable executions, and how they learn that a promise settled.
 
-``Subscriptions`` keeps one asyncio future per awaited id.  ``watch(id)`` registers a
-listener at this process's unicast address (``promise.register_listener``); the answer
-settles the future at once when the promise is already done, else an ``unblock`` message
-does.  Unblocks are best effort, so after a stream reconnect, and every ``refresh`` seconds,
-every id still awaited is registered again (the answer carries its current state).
+``Subscriptions`` keeps an asyncio future per watcher of each awaited id.  ``watch(id)``
+registers a listener at this process's unicast address (``promise.register_listener``); the
+answer settles the futures at once when the promise is already done, else an ``unblock``
+message does.  Unblocks are best effort, so after a stream reconnect, and every ``refresh``
+seconds, every id still awaited is registered again (the answer carries its current state).
 
 An execution this process runs itself (``Sustain.run`` won its task) needs no listener while
 it runs: ``watch(id, listen=False)`` waits for the worker to report the settled record
@@ -35,18 +35,39 @@ class Subscriptions:
     def __init__(self, network: Network, address: str) -> None:
         self.network = network
         self.address = address
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # one future per watcher (not one shared future behind asyncio.shield, which costs a
+        # future, two callbacks and an extra loop iteration per result): a cancelled watcher
+        # cancels only its own
+        self._waiting: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._checks: set[asyncio.Task[None]] = set()
 
     async def watch(self, id: str, listen: bool = True) -> dict[str, Any]:
         """The settled promise record of ``id``, once it settles.  ``listen=False``: this
         process runs the execution and reports its end (``settled`` or ``listen``)."""
-        future = self._waiting.get(id)
-        if future is None:
-            future = self._waiting[id] = asyncio.get_running_loop().create_future()
-            if listen:
+        if not listen:
+            return await self.expect(id)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.get(id)
+        if waiters is not None:
+            waiters.append(future)
+        else:
+            self._waiting[id] = [future]
+            try:
                 await self._register(id)
-        return await asyncio.shield(future)
+            except BaseException:
+                future.cancel()  # never awaited now: nothing may set an error on it
+                raise
+        return await future
+
+    def expect(self, id: str) -> asyncio.Future[dict[str, Any]]:
+        """``watch(id, listen=False)`` without a coroutine: the future of the record."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.get(id)
+        if waiters is not None:
+            waiters.append(future)
+        else:
+            self._waiting[id] = [future]
+        return future
 
     def listen(self, id: str) -> None:
         """Register the listener of ``id`` if it is awaited here (a local run of it ended
@@ -68,16 +89,18 @@ class Subscriptions:
         if answer.status == 200:
             self.settled(answer.data["promise"])
             return
-        future = self._waiting.pop(id, None)
-        if future is not None and not future.done():
-            future.set_exception(ServerError(answer.status, str(answer.data), "get"))
+        for future in self._waiting.pop(id, ()):
+            if not future.done():
+                future.set_exception(ServerError(answer.status, str(answer.data), "get"))
 
     def settled(self, promise: dict[str, Any]) -> None:
         if promise.get("state", "pending") == "pending":
             return
-        future = self._waiting.pop(promise["id"], None)
-        if future is not None and not future.done():
-            future.set_result(promise)
+        waiters = self._waiting.pop(promise["id"], None)
+        if waiters is not None:
+            for future in waiters:
+                if not future.done():
+                    future.set_result(promise)
 
     def on_message(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "unblock":
@@ -96,8 +119,9 @@ class Subscriptions:
             self.refresh()
 
     def cancel_all(self) -> None:
-        for future in self._waiting.values():
-            future.cancel()
+        for waiters in self._waiting.values():
+            for future in waiters:
+                future.cancel()
         self._waiting.clear()
 
 

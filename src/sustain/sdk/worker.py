@@ -16,6 +16,7 @@ waits so those tasks are released to the group at once.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable
@@ -33,6 +34,47 @@ Settled = Callable[[dict[str, Any]], None]
 REFRESH_SECONDS = 60.0  # unblocks are best effort: listeners of waiting tasks are renewed
 
 
+class _Slots:
+    """``asyncio.Semaphore`` (FIFO, a released slot goes to the oldest waiter) whose free
+    slot is taken without a coroutine: ``take_now()``, else ``await take()``.  Every task
+    run takes one, so ``async with`` (two coroutines and a scan of the waiters) showed."""
+
+    __slots__ = ("_waiters", "free")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take_now(self) -> bool:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.take_now():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot as it was cancelled: pass it on
+            else:  # only live waiters stay queued (take_now relies on it)
+                with contextlib.suppress(ValueError):  # give() may have dropped it already
+                    self._waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class Worker:
     def __init__(
         self,
@@ -46,7 +88,7 @@ class Worker:
         self.held: dict[str, int] = {}
         self._acquiring: dict[str, int] = {}  # acquires in flight per task id
         self._running: set[asyncio.Task[None]] = set()
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: _Slots | None = None
         self._stopping = False
         self._beat: asyncio.Task[None] | None = None
         self._on_settled = on_settled
@@ -57,7 +99,7 @@ class Worker:
     def start(self) -> None:
         self.waits.address = self.env.network.unicast(self.env.group, self.env.pid)
         self.env.network.on_reconnect(self.waits.refresh)
-        self._slots = asyncio.Semaphore(self.max_tasks)
+        self._slots = _Slots(self.max_tasks)
         self._beat = asyncio.create_task(self._heartbeat(), name="sustain-heartbeat")
 
     def on_message(self, message: dict[str, Any]) -> None:
@@ -75,13 +117,16 @@ class Worker:
         self._spawn(self._execute(task, promise, preload, acquired_slot=False))
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+        task = asyncio.get_running_loop().create_task(coro)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     async def _acquire(self, id: str, version: int) -> None:
-        assert self._slots is not None
-        async with self._slots:
+        slots = self._slots
+        assert slots is not None
+        if not slots.take_now():
+            await slots.take()
+        try:
             if self._stopping:
                 return
             data = {"id": id, "version": version, "pid": self.env.pid, "ttl": self.env.ttl_ms}
@@ -102,6 +147,8 @@ class Worker:
             d = answer.data
             self.held[id] = int(d["task"]["version"])
             await self._execute(d["task"], d["promise"], d.get("preload") or [], True)
+        finally:
+            slots.give()
 
     async def _release_if_ours(self, id: str) -> None:
         """A 409 may answer the retry of an acquire that did succeed (its answer was lost with
@@ -127,9 +174,14 @@ class Worker:
             if acquired_slot:
                 record = await run_task(self.env, task, promise, preload)
             else:
-                assert self._slots is not None
-                async with self._slots:
+                slots = self._slots
+                assert slots is not None
+                if not slots.take_now():
+                    await slots.take()
+                try:
                     record = await run_task(self.env, task, promise, preload)
+                finally:
+                    slots.give()
         finally:
             self.held.pop(task["id"], None)
         if record is not None:
