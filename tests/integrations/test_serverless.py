@@ -95,7 +95,17 @@ def test_pushed_workflows_run_to_suspension_and_completion(
         assert handles[id].result(timeout=60) == {"value": 2 * x + 1, "id": id}
     for id in ids:
         # (a duplicate delivery, answered "stale", is possible on a loaded machine)
-        roots = [r for r in function.answers(id) if r["body"]["outcome"] != "stale"]
+        def roots_of(id: str = id) -> list[dict[str, Any]]:
+            return [r for r in function.answers(id) if r["body"]["outcome"] != "stale"]
+
+        # The caller's result can arrive before the recorder writes the push's answer: the
+        # fulfill happens inside the push, whose HTTP answer is recorded once it is sent.
+        def answered(id: str = id) -> bool:
+            roots = roots_of(id)
+            return bool(roots) and roots[-1]["body"]["outcome"] == "fulfilled"
+
+        wait_until(answered, 30, f"the fulfilled answer to {id}'s last push recorded")
+        roots = roots_of(id)
         # pushed once, answered at suspension (sleep, then the rpc), pushed again when the
         # awaited promise settled: never one long request holding the whole workflow
         assert len(roots) >= 2, roots
