@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,7 @@ async def create_load(
     """``clients`` concurrent loops of ``promise.create`` until ``stop``; every create the server
     acknowledged (HTTP 200) lands in ``acked`` by id.  For the kill -9 tests: what is in ``acked``
     must survive the crash."""
+
     async def client(n: int) -> None:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             i = 0
@@ -178,12 +180,19 @@ async def create_load(
     await asyncio.gather(*(client(n) for n in range(clients)))
 
 
-def acked_before_kill_9(server: ServerProcess, clients: int, count: int) -> dict[str, Any]:
-    """Load ``server`` with ``clients`` create loops, SIGKILL it once ``count`` creates were
-    acknowledged (requests still in flight), and return every acknowledged promise by id."""
+Load = Callable[[ServerProcess, dict[str, Any], threading.Event, int], Coroutine[Any, Any, None]]
+
+
+def acked_before_kill_9(
+    server: ServerProcess, clients: int, count: int, load_with: Load = create_load
+) -> dict[str, Any]:
+    """Load ``server`` with ``clients`` create loops (``load_with``: ``create_load``, or
+    another loop that puts every acknowledged promise in ``acked`` by id until ``stop``),
+    SIGKILL it once ``count`` creates were acknowledged (requests still in flight), and
+    return every acknowledged promise by id."""
     acked: dict[str, Any] = {}
     stop = threading.Event()
-    load = create_load(server, acked, stop, clients)
+    load = load_with(server, acked, stop, clients)
     loader = threading.Thread(target=lambda: asyncio.run(load))
     loader.start()
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,14 @@ import jwt
 import msgspec
 import pytest
 
-from tests.servers import VERSION, ServerProcess, free_port, start_server, unique
+from tests.servers import (
+    VERSION,
+    ServerProcess,
+    acked_before_kill_9,
+    free_port,
+    start_server,
+    unique,
+)
 from tests.store.postgres_db import temp_database
 
 BATCH = "sustain.batch"
@@ -384,11 +390,11 @@ PER_BATCH = 25
 ACKED_BEFORE_KILL = 600
 
 
-def acked_batches_before_kill_9(server: ServerProcess) -> dict[str, Any]:
-    """``CLIENTS`` loops of batches of ``PER_BATCH`` creates; SIGKILL once enough were
-    acknowledged (batches still in flight); every promise of an answered batch by id."""
-    acked: dict[str, Any] = {}
-    stop = threading.Event()
+async def batch_load(
+    server: ServerProcess, acked: dict[str, Any], stop: threading.Event, clients: int
+) -> None:
+    """``clients`` loops of batches of ``PER_BATCH`` creates until ``stop``; every promise of
+    an answered batch lands in ``acked`` by id (``acked_before_kill_9``'s load)."""
 
     async def client(n: int) -> None:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
@@ -413,30 +419,12 @@ def acked_batches_before_kill_9(server: ServerProcess) -> dict[str, Any]:
                         assert answer["head"]["status"] == 200, answer
                         acked[pid] = answer["data"]["promise"]
 
-    async def clients() -> None:
-        await asyncio.gather(*(client(n) for n in range(CLIENTS)))
-
-    loader = threading.Thread(target=lambda: asyncio.run(clients()))
-    loader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while len(acked) < ACKED_BEFORE_KILL and loader.is_alive():
-            assert time.monotonic() < deadline, f"only {len(acked)} creates acknowledged"
-            time.sleep(0.01)
-        server.proc.send_signal(signal.SIGKILL)
-        server.proc.wait()
-    finally:
-        stop.set()
-        loader.join(timeout=60)
-    assert server.proc.returncode == -signal.SIGKILL
-    snapshot = dict(acked)
-    assert len(snapshot) >= ACKED_BEFORE_KILL
-    return snapshot
+    await asyncio.gather(*(client(n) for n in range(clients)))
 
 
 def test_acknowledged_batches_survive_kill_9(tmp_path: Path) -> None:
     first = start_server(tmp_path)
-    snapshot = acked_batches_before_kill_9(first)
+    snapshot = acked_before_kill_9(first, CLIENTS, ACKED_BEFORE_KILL, batch_load)
     second = start_server(tmp_path, "--sqlite-path", str(first.db))
     try:
         ids = list(snapshot)

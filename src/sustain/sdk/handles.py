@@ -44,14 +44,9 @@ class Subscriptions:
     async def watch(self, id: str, listen: bool = True) -> dict[str, Any]:
         """The settled promise record of ``id``, once it settles.  ``listen=False``: this
         process runs the execution and reports its end (``settled`` or ``listen``)."""
-        if not listen:
-            return await self.expect(id)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        waiters = self._waiting.get(id)
-        if waiters is not None:
-            waiters.append(future)
-        else:
-            self._waiting[id] = [future]
+        first = id not in self._waiting
+        future = self.expect(id)
+        if listen and first:
             try:
                 await self._register(id)
             except BaseException:
