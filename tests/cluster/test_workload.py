@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +24,14 @@ from tests.scenarios.processes import Proc, sustain_worker, wait_until
 APP = "tests.cluster.app:sustain"
 WORKFLOWS = 40
 FLAGS = ("--retry-timeout", "2000")
+
+
+TICKS = "SELECT id FROM promises WHERE id ~ '^tick[.:][0-9]+$' ORDER BY id"
+
+
+def tick_times(cluster: Replicas) -> list[int]:
+    """The schedule's tick times (ms) so far, from its promise ids ``tick.<ms>``."""
+    return sorted(int(re.split("[.:]", id)[1]) for (id,) in cluster.sql(TICKS))
 
 
 def effects(path: Path) -> Counter[str]:
@@ -70,8 +79,14 @@ def test_workflows_rpc_sleeps_and_a_schedule_survive_a_killed_replica(
         )
         wait_until(lambda: cluster.sql(stale) == [(1,)], 30, "r2 to be considered dead")
         cluster.start("r2", *FLAGS)  # same port: its workers reconnect
+        restarted_ms = int(time.time() * 1000)
         at_restart = effects(sink)
         assert client.wait(120) == 0, client.output()
+        # The workflows may finish within a few seconds: the schedule goes on until it has
+        # ticked five times and twice after the restart.
+        wait_until(lambda: len(tick_times(cluster)) >= 5, 60, "five schedule ticks")
+        wait_until(lambda: max(tick_times(cluster)) >= restarted_ms + 2000, 60,
+                   "two schedule ticks after the restart")  # fmt: skip
         admin.schedules.delete("tick")
     finally:
         admin.stop()
@@ -79,8 +94,8 @@ def test_workflows_rpc_sleeps_and_a_schedule_survive_a_killed_replica(
     assert results == {str(n): str(2 * n + 1) for n in range(WORKFLOWS)}, client.output()
 
     # The schedule: one promise per second from the first tick to the last, each run once.
-    rows = cluster.sql("SELECT id FROM promises WHERE id ~ '^tick[.:][0-9]+$' ORDER BY id")
-    ticks = sorted(int(re.split("[.:]", id)[1]) for (id,) in rows)
+    rows = cluster.sql(TICKS)
+    ticks = tick_times(cluster)
     assert len(ticks) >= 5, ticks
     assert [b - a for a, b in itertools.pairwise(ticks)] == [1000] * (len(ticks) - 1)
     tick_ids = [id for (id,) in rows]
