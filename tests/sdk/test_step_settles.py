@@ -8,12 +8,14 @@ event loop nor the other workflows.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Generator
 from typing import Any
 
 from sustain import Context
-from sustain.errors import ApplicationError
+from sustain.errors import ApplicationError, ServerError
 from sustain.sdk import ids
 from sustain.sdk.retry import Never
 from tests.sdk.conftest import Make, unique
@@ -86,3 +88,46 @@ def test_a_blocking_leaf_does_not_hold_up_other_workflows(make: Make) -> None:
     # the opener's leaf runs while the waiter's leaf is blocked in its own thread
     assert sustain.run(unique("open"), opener).result(timeout=DEADLINE) == "opened"
     assert blocked.result(timeout=DEADLINE) == "released"
+
+
+lingers = threading.Event()
+
+
+def add_one(ctx: Context, x: int) -> int:
+    return x + 1
+
+
+async def slow_between(ctx: Context, x: int) -> int:
+    """A step, then slow work that is not durable (no request follows the step for a while)."""
+    y: int = await ctx.run(add_one, x)
+    await asyncio.to_thread(lingers.wait, DEADLINE)
+    return y
+
+
+def test_a_step_is_saved_while_the_workflow_does_other_work(make: Make) -> None:
+    """A finished step's settle waits for the pass's next request only briefly (replay.py
+    ``HOLD_S``): a workflow busy with something slow and non-durable after a step still
+    has that step saved at once."""
+    lingers.clear()
+    sustain = make()
+    sustain.register(add_one)
+    sustain.register(slow_between)
+    id = unique("hold")
+    handle = sustain.run(id, slow_between, 1)
+    step = ids.child(id, 1)
+    deadline = time.monotonic() + DEADLINE
+
+    def state(id: str) -> str:
+        try:
+            return str(sustain.promises.get(id)["state"])
+        except ServerError:  # 404 until the step's create
+            return "missing"
+
+    try:
+        while state(step) != "resolved":
+            assert time.monotonic() < deadline, state(step)
+            time.sleep(0.01)
+        assert state(id) == "pending"  # still in its slow part
+    finally:
+        lingers.set()
+    assert handle.result(timeout=DEADLINE) == 2
