@@ -200,13 +200,7 @@ class App:
         if request.kind == BATCH and self._batch:
             await self._rpc_batch(request, send, started)
             return
-        status, data = await self._answer(request)
-        try:
-            payload = encode_response(request.kind, request.corr_id, status, data)
-        except Exception as exc:  # an unencodable result is our bug, still answered
-            log.exception("cannot encode the answer to %s", request.kind)
-            status = 500
-            payload = encode_response(request.kind, request.corr_id, 500, f"Internal error: {exc}")
+        status, payload = _encode(request.kind, request.corr_id, *await self._answer(request))
         await respond(send, status, payload)
         if self._metrics:
             self.rt.metrics.request(request.kind, status, time.perf_counter() - started)
@@ -284,7 +278,8 @@ class App:
         try:
             payload = encode_batch(batch.corr_id, responses)
         except Exception:  # some element is unencodable (our bug): only that one is a 500
-            payload = encode_batch(batch.corr_id, [_encode_alone(r) for r in responses])
+            alone = [_encode(r.kind, r.head.corrId, r.head.status, r.data)[1] for r in responses]
+            payload = encode_batch(batch.corr_id, [msgspec.Raw(p) for p in alone])
         await respond(send, 200, payload)
         if self._metrics:
             # An element's answer leaves with the batch: its duration is the batch's.
@@ -351,14 +346,11 @@ class App:
                 return
 
 
-def _encode_alone(answer: Response) -> msgspec.Raw:
-    """One batch element encoded on its own, or its 500 if it cannot be."""
+def _encode(kind: str, corr_id: str, status: int, data: Any) -> tuple[int, bytes]:
+    """The encoded answer and its status; an unencodable result (our bug) is still answered,
+    as a 500."""
     try:
-        return msgspec.Raw(
-            encode_response(answer.kind, answer.head.corrId, answer.head.status, answer.data)
-        )
+        return status, encode_response(kind, corr_id, status, data)
     except Exception as exc:
-        log.exception("cannot encode the answer to %s", answer.kind)
-        return msgspec.Raw(
-            encode_response(answer.kind, answer.head.corrId, 500, f"Internal error: {exc}")
-        )
+        log.exception("cannot encode the answer to %s", kind)
+        return 500, encode_response(kind, corr_id, 500, f"Internal error: {exc}")
