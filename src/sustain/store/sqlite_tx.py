@@ -52,6 +52,15 @@ _CACHE_ROWS = 8192
 _CACHE_DATA = 4096
 _MISS: Any = object()
 
+
+def _keep(cache: dict[str, Any], id: str, row: Any) -> None:
+    """Remember ``row`` under ``id``; a full cache starts over (no per-read bookkeeping, as
+    an LRU would need, on the writer's hot path)."""
+    if len(cache) >= _CACHE_ROWS:
+        cache.clear()
+    cache[id] = row
+
+
 # -- promises ---------------------------------------------------------------------------------
 _P_COLS = (
     "id, state, param_headers, param_data, value_headers, value_data, tags,"
@@ -289,10 +298,8 @@ class SqliteTx:
         row = cache.get(id, _MISS)
         if row is _MISS:
             row = self._cur.execute(_P_GET, (id,)).fetchone()
-            if len(cache) >= _CACHE_ROWS:
-                cache.clear()
             if row is None or _small(row[3], row[5]):
-                cache[id] = row
+                _keep(cache, id, row)
         return None if row is None else _promise(row)
 
     def insert_promise(self, promise: Promise) -> None:
@@ -300,9 +307,7 @@ class SqliteTx:
         self._cur.execute(_P_INSERT, params)
         cache = self._promise_rows
         if _small(params[3], params[5]):
-            if len(cache) >= _CACHE_ROWS:
-                cache.clear()
-            cache[promise.id] = params[:10]
+            _keep(cache, promise.id, params[:10])
         else:
             cache.pop(promise.id, None)
 
@@ -392,14 +397,10 @@ class SqliteTx:
             return
         promises = self._promise_rows
         for row in cur.execute(_P_AWAITERS, (keys,)):
-            if len(promises) >= _CACHE_ROWS:
-                promises.clear()
             if _small(row[3], row[5]):
-                promises[row[0]] = row
+                _keep(promises, row[0], row)
         for row in cur.execute(_T_AWAITERS, (keys,)):
-            if len(tasks) >= _CACHE_ROWS:
-                tasks.clear()
-            tasks[row[0]] = row
+            _keep(tasks, row[0], row)
 
     # -- tasks ----------------------------------------------------------------------------
     def get_task(self, id: str) -> TaskRow | None:
@@ -407,18 +408,13 @@ class SqliteTx:
         row = cache.get(id, _MISS)
         if row is _MISS:
             row = self._cur.execute(_T_GET, (id,)).fetchone()
-            if len(cache) >= _CACHE_ROWS:
-                cache.clear()
-            cache[id] = row
+            _keep(cache, id, row)
         return None if row is None else _task(row)
 
     def put_task(self, task: TaskRow) -> None:
         params = rows.task_params(task)
         self._cur.execute(_T_PUT, params)
-        cache = self._task_rows
-        if len(cache) >= _CACHE_ROWS:
-            cache.clear()
-        cache[task.id] = params
+        _keep(self._task_rows, task.id, params)
 
     def due_tasks(self, time: int) -> list[TaskRow]:
         return [_task(r) for r in self._cur.execute(_T_DUE, (time,))]
