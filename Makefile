@@ -1,21 +1,58 @@
-# The README's commands.  Every target creates and uses the project's own virtual environment.
+# The README's commands.  Every target creates and uses the project's own virtual environment,
+# installed from the hashed lock files in requirements/ (docs/dependencies.md says why uv and
+# how to update them): the same versions on every machine, whatever PyPI released since.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+UV     := .cache/uv/bin/uv
+SYNC    = $(UV) pip sync -q --python $(BIN)/python --require-hashes
+EDIT    = $(UV) pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
+COMPILE = $(UV) pip compile -q --universal --python-version 3.11 --generate-hashes
+STAMP  := $(VENV)/.installed-test
 
-.PHONY: serve dev test test-interop scenarios lint types pytest bench bench-peers clean
+.PHONY: serve dev test test-interop test-latest scenarios lint types pytest bench bench-peers \
+	lock clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+# uv itself, pinned by hash, installed with the interpreter's own pip (nothing else is needed
+# on a fresh machine).
+$(UV): requirements/uv.txt
+	$(PYTHON) -m pip install -q --disable-pip-version-check --upgrade --target .cache/uv \
+		--require-hashes -r requirements/uv.txt
+	touch $@
 
-serve: $(STAMP)  ## the main job: the server on its embedded SQLite default
+$(BIN)/python: | $(UV)
+	$(UV) venv -q --python $(PYTHON) $(VENV)
+
+# The test environment: exactly the lock (sync removes anything else), then Sustain editable.
+$(STAMP): requirements/test.txt pyproject.toml | $(BIN)/python
+	$(SYNC) requirements/test.txt
+	$(EDIT)
+	touch $@
+
+# Serving needs only the runtime dependencies: installed from their own lock, which is
+# constrained to the test lock's versions, so a test environment already satisfies it.
+$(VENV)/.installed-serve: requirements/serve.txt pyproject.toml | $(BIN)/python
+	$(UV) pip install -q --python $(BIN)/python --require-hashes -r requirements/serve.txt
+	$(EDIT)
+	touch $@
+
+lock: $(UV)  ## re-resolve every dependency to its newest allowed release and re-pin by hash
+	$(COMPILE) requirements/uv.in -o requirements/uv.txt
+	$(COMPILE) --all-extras pyproject.toml requirements/build.in -o requirements/test.txt
+	$(COMPILE) -c requirements/test.txt pyproject.toml requirements/build.in \
+		-o requirements/serve.txt
+
+# Drift on purpose: the whole suite against the newest releases, in a separate environment,
+# so that a new release that breaks us is found before `make lock` takes it.
+test-latest: $(UV)
+	$(UV) venv -q --allow-existing --python $(PYTHON) .venv-latest
+	$(UV) pip install -q --python .venv-latest/bin/python --upgrade --refresh -e '.[test]'
+	.venv-latest/bin/pytest -n 2 --dist loadfile -p no:cacheprovider
+
+serve: $(VENV)/.installed-serve  ## the main job: the server on its embedded SQLite default
 	$(BIN)/sustain serve --bind 127.0.0.1 --port 8001 --sqlite-path ./sustain.db
 
-dev: $(STAMP)  ## in-memory store, debug operations on
+dev: $(VENV)/.installed-serve  ## in-memory store, debug operations on
 	$(BIN)/sustain dev --bind 127.0.0.1 --port 8001
 
 lint: $(STAMP)
@@ -43,4 +80,4 @@ bench-peers: $(STAMP)  ## W1-W4 on Sustain, DBOS and Restate in one run (peers c
 	$(BIN)/python -m benchmarks.peers
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-latest .cache/uv .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from sustain.server.auth import AuthConfig, Authenticator, AuthKeyError, resource_ids
 
@@ -136,9 +136,28 @@ def test_unsupported_key_type_is_a_startup_error(tmp_path: Path) -> None:
         _auth(tmp_path, ed448.Ed448PrivateKey.generate())
 
 
+# A DSA public key made once with `openssl dsaparam -genkey 1024 | openssl dsa -pubout`: a
+# fixed file, because cryptography deprecates generating DSA keys (and will drop DSA).
+DSA_PUBLIC_PEM = b"""-----BEGIN PUBLIC KEY-----
+MIIBwDCCATQGByqGSM44BAEwggEnAoGBAOxIsAHbrxs+D07s4HUjB4MfWXNVVTRm
+HLDAchb6Y8Ed9YEaICIXW0U2ui/hY7Dr6erB26Z+kqhSPUgdEsV3HE7R4Hp/Lm7a
+UzBE7OoEtTmaz7TuiqJ8uwRdAZ5fcS+BfSRGAJe9wyfAdSqEILYx0qJ9K9rNGrHn
+p530Dov7r1IxAh0AjfwMh9OuNFNYh+U34eyJP43eALWeo3SU/VCD1QKBgQDglt57
+sFEuu+YDygd2JmmX/biTStZK8yoWhDhUXAAFJ8mFrOe1pvu/rqAdSazglwX0imX2
+PMb8vJBh/tXGJax+hvskCan2pxxJ+sisbvjJYfOnm1+gkHDzn2nNG9v68Io7VU8p
+HDYIxkTcuDMbXGzvVnD5CX8BCrX10DQG8kLfdgOBhQACgYEA6FkCEgiRKzkffi9f
+8ZwhEjR9wSfDtvmo1g6WvrgXZkBxI9OUe1upGqSYp05E96w77R0sjQqDls9v/PF5
+sG+J5YKJqOmYm9NR2epPrE4SB14D1rYTH/7kBI7eHLuyoijY6kff4egj7kJHSxkt
+DHLqE+lcr18G7pnxJk/fFRbAJ4M=
+-----END PUBLIC KEY-----
+"""
+
+
 def test_dsa_key_is_a_startup_error(tmp_path: Path) -> None:
+    path = tmp_path / "dsa.pem"
+    path.write_bytes(DSA_PUBLIC_PEM)
     with pytest.raises(AuthKeyError, match="unsupported key type"):
-        _auth(tmp_path, dsa.generate_private_key(key_size=2048))
+        Authenticator(AuthConfig(publickey=str(path)))
 
 
 # -- signature and algorithm ------------------------------------------------------------------

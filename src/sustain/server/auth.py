@@ -30,16 +30,19 @@ protocol's, in one place:
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, TypeGuard
 
 import jwt
 import msgspec
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.utils import CryptographyDeprecationWarning
 
 from sustain.errors import SustainError
 
@@ -101,10 +104,17 @@ def load_public_key(path: str) -> tuple[PublicKey, tuple[str, ...]]:
         raise AuthKeyError(path, err.strerror or str(err)) from err
     key: object
     try:
-        if b"-----BEGIN CERTIFICATE-----" in pem:
-            key = x509.load_pem_x509_certificate(pem).public_key()
-        else:
-            key = load_pem_public_key(pem)
+        # A DSA key loads with a deprecation warning today and will not load at all once
+        # cryptography drops it; either way it is refused below with a message that says what
+        # to use, so the library's warning adds nothing for the operator.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            if b"-----BEGIN CERTIFICATE-----" in pem:
+                key = x509.load_pem_x509_certificate(pem).public_key()
+            else:
+                key = load_pem_public_key(pem)
+    except UnsupportedAlgorithm as err:
+        raise AuthKeyError(path, "unsupported key type (use RSA, EC or Ed25519)") from err
     except (ValueError, TypeError) as err:
         raise AuthKeyError(path, "not a PEM public key or certificate") from err
     if isinstance(key, RSAPublicKey):
