@@ -10,8 +10,8 @@ EDIT    = $(UV) pip install -q --python $(BIN)/python --no-deps --no-build-isola
 COMPILE = $(UV) pip compile -q --universal --python-version 3.11 --generate-hashes
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: serve dev test test-interop test-latest scenarios lint types pytest bench bench-peers \
-	lock clean
+.PHONY: serve dev test test-interop test-latest scenarios lint types pytest docs docs-serve bench \
+	bench-peers lock clean
 
 # uv itself, pinned by hash, installed with the interpreter's own pip (nothing else is needed
 # on a fresh machine).
@@ -56,7 +56,7 @@ dev: $(VENV)/.installed-serve  ## in-memory store, debug operations on
 	$(BIN)/sustain dev --bind 127.0.0.1 --port 8001
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks docs
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -65,7 +65,16 @@ types: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile
 
-test: lint types pytest  ## lint, types and the whole suite
+# The documentation site (mkdocs.yml), built --strict into the git-ignored .cache/site: a
+# broken link, anchor or nav entry fails it.  The CLI reference is generated from the click
+# commands during the build (docs/gen_cli.py).
+docs: $(STAMP)  ## the documentation site in .cache/site (open .cache/site/index.html)
+	$(BIN)/mkdocs build --strict --quiet
+
+docs-serve: $(STAMP)  ## the documentation site at http://127.0.0.1:8000, rebuilt on change
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+test: lint types docs pytest  ## lint, types, the docs build and the whole suite
 
 test-interop: $(STAMP)  ## the official Resonate SDKs against a Sustain server
 	$(BIN)/pytest tests/interop
