@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -113,9 +114,20 @@ def test_server_and_worker(workdir: Path) -> None:
         tree = run(workdir, str(BIN / "sustain"), "-S", server.url, "tree", "order-3")
         assert "(run charge)" in tree
         assert "(sleep)" in tree
+        # the page's `sustain invoke` line, as written
+        line = re.search(r"^\.venv/bin/sustain (invoke .*)$", PAGE.read_text(), re.M)
+        assert line is not None
+        run(workdir, str(BIN / "sustain"), "-S", server.url, *shlex.split(line.group(1)))
+        deadline = time.monotonic() + 30
+        while server.ok("promise.get", {"id": "order-4"})["promise"]["state"] == "pending":
+            assert time.monotonic() < deadline, "order-4 did not finish"
+            time.sleep(0.1)
+        assert server.ok("promise.get", {"id": "order-4"})["promise"]["state"] == "resolved"
     finally:
         if worker is not None:
             worker.terminate()
             worker.wait(timeout=30)
         server.stop()
-    assert (workdir / "worker.log").read_text().count("charging o3") == 1
+    log = (workdir / "worker.log").read_text()
+    assert log.count("charging o3") == 1
+    assert log.count("charging o4") == 1
