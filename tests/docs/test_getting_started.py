@@ -128,6 +128,6 @@ def test_server_and_worker(workdir: Path) -> None:
             worker.terminate()
             worker.wait(timeout=30)
         server.stop()
-    log = (workdir / "worker.log").read_text()
-    assert log.count("charging o3") == 1
-    assert log.count("charging o4") == 1
+    printed = (workdir / "worker.log").read_text()
+    assert printed.count("charging o3") == 1
+    assert printed.count("charging o4") == 1
