@@ -24,7 +24,9 @@ def test_defaults() -> None:
     assert config.storage.type == "sqlite"
     assert config.storage.sqlite.path == "sustain.db"
     assert config.storage.sqlite.synchronous == "FULL"
-    assert config.observability.metrics_port == 9090
+    assert config.observability.metrics  # on the API port's GET /metrics
+    assert config.observability.metrics_port == 0  # no second port unless asked for
+    assert config.transports.http_poll.max_connections_per_prefix == 100
     assert config.server.max_body_size == 16 * 1024 * 1024
     assert config.server_url == "http://localhost:8001"
     assert not config.auth_enabled
