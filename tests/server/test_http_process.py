@@ -54,7 +54,7 @@ def test_a_separate_metrics_port_is_opt_in(spawn: Any) -> None:
 
 
 def test_metrics_can_be_turned_off(spawn: Any) -> None:
-    server = spawn("--no-metrics")
+    server = spawn("--metrics", "false")
     assert server.client.get("/metrics").status_code == 404
 
 
