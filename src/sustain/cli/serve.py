@@ -200,7 +200,8 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
         "observability.metrics",
         bool,
         False,
-        "Prometheus GET /metrics on the API port, behind its auth (true)",
+        "Prometheus GET /metrics on the API port (true); with auth on, for admin or "
+        'prefix "" tokens only',
     ),
     (
         ("--metrics-port", "--observability-metrics-port"),
