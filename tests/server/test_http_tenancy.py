@@ -12,6 +12,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sustain import Context, Sustain
 from tests.servers import ServerProcess, free_port, start_server
 
 HOUR = 3_600_000
@@ -469,3 +471,35 @@ def test_the_metrics_port_is_unauthenticated(spawn: Any, tmp_path: Any) -> None:
     server = spawn("--auth-publickey", "none", "--metrics-port", str(port))
     assert server.client.get("/metrics").status_code == 401
     assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
+
+
+# -- a real SDK worker under a tenant's token ------------------------------------------------------
+
+
+def test_an_sdk_worker_with_a_tenant_token(server: ServerProcess, key: rsa.RSAPrivateKey) -> None:
+    """Sustain's SDK mints child ids (``root:1``, ``root:2.1``), branch tags, a timer and an rpc
+    to its own group below a tenant's root id: all inside the tenant's prefix."""
+    group = f"tA-workers-{uid()}"
+    with Sustain(url=server.url, group=group, token=token(key, prefix="tA-")) as sustain:
+
+        @sustain.register
+        def step(ctx: Context, x: int) -> int:
+            return x + 1
+
+        @sustain.register
+        def child(ctx: Context, x: int) -> Any:
+            y = yield ctx.run(step, x)
+            return y * 10
+
+        @sustain.register
+        def workflow(ctx: Context, x: int) -> Any:
+            a = yield ctx.run(step, x)
+            b = yield ctx.rpc(child, a)
+            yield ctx.sleep(timedelta(milliseconds=50))
+            return [a, b]
+
+        root = f"tA-wf-{uid()}"
+        assert sustain.run(root, workflow, 1).result(timeout=60) == [2, 30]
+    admin = token(key, role="admin")
+    found = server.ok("promise.search", {"tags": {"resonate:origin": root}}, auth=admin)
+    assert {p["id"] for p in found["promises"]} >= {root, f"{root}:1", f"{root}:2", f"{root}:2.1"}
