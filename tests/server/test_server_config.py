@@ -71,6 +71,17 @@ def test_env_values_are_converted_and_unknown_names_ignored() -> None:
         ({"SUSTAIN_STORAGE__SQLITE__SYNCHRONOUS": "OFF"}, "synchronous"),
         ({"SUSTAIN_MESSAGES__BATCH_SIZE": "0"}, "messages.batch_size"),
         ({"SUSTAIN_TRANSPORTS__HTTP_PUSH__AUTH__MODE": "bearer"}, "needs a token"),
+        (
+            {"SUSTAIN_TRANSPORTS__HTTP_POLL__MAX_CONNECTIONS_PER_PREFIX": "0"},
+            "max_connections_per_prefix",
+        ),
+        (
+            {
+                "SUSTAIN_OBSERVABILITY__METRICS": "false",
+                "SUSTAIN_OBSERVABILITY__METRICS_PORT": "9464",
+            },
+            "metrics_port needs observability.metrics = true",
+        ),
     ],
 )
 def test_bad_values_are_one_line_errors(env: dict[str, str], fragment: str) -> None:
