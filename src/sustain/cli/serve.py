@@ -185,6 +185,16 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
         "SSE connections",
     ),
     (
+        (
+            "--http-poll-max-connections-per-prefix",
+            "--transports-http-poll-max-connections-per-prefix",
+        ),
+        "transports.http_poll.max_connections_per_prefix",
+        int,
+        False,
+        "SSE connections per tenant prefix (100; more get 429)",
+    ),
+    (
         ("--http-poll-buffer-size", "--transports-http-poll-buffer-size"),
         "transports.http_poll.buffer_size",
         int,
@@ -192,11 +202,20 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
         "messages buffered per SSE connection",
     ),
     (
+        ("--metrics", "--observability-metrics"),
+        "observability.metrics",
+        bool,
+        False,
+        "Prometheus GET /metrics on the API port (true); with auth on, for admin or "
+        'prefix "" tokens only',
+    ),
+    (
         ("--metrics-port", "--observability-metrics-port"),
         "observability.metrics_port",
         int,
         False,
-        "Prometheus port (9090, 0 = off)",
+        "also serve /metrics on this port, UNAUTHENTICATED: for a private scrape network "
+        "(0 = off, the default)",
     ),
 ]
 
