@@ -71,7 +71,7 @@ class Server:
         cmd = [
             sys.executable, "-m", "sustain.server", "serve",
             "--bind", "127.0.0.1", "--port", str(self.port),
-            "--sqlite-path", str(self.db), "--metrics-port", "0", "--level", "warning",
+            "--sqlite-path", str(self.db), "--metrics", "false", "--level", "warning",
             *self.extra,
         ]  # fmt: skip
         if self.trace_fsync:

@@ -12,9 +12,6 @@ Used two ways:
 * as a script: ``python docs/gen_cli.py`` prints the page (to read it, or diff it).
 
 ``tests/docs/test_cli_reference.py`` checks that every command and option appears.
-
-The hook also stands in for ``security.md`` while that page is absent from this branch, so
-that the navigation (which lists it) still builds in strict mode.
 """
 
 from __future__ import annotations
@@ -182,19 +179,11 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-SECURITY_STANDIN = """# Security and limits
-
-This page is written separately and is not part of this build yet.
-"""
-
-
 # -- the MkDocs hook --------------------------------------------------------------------------
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File  # noqa: PLC0415 (only when run as a hook)
 
     files.append(File.generated(config, PAGE, content=render()))
-    if files.get_file_from_path("security.md") is None:
-        files.append(File.generated(config, "security.md", content=SECURITY_STANDIN))
     return files
 
 

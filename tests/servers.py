@@ -1,9 +1,10 @@
 """Real server processes for the tests: ``start_server`` and a small HTTP client.
 
 ``start_server(tmp, *flags)`` starts ``python -m sustain.server serve`` (or ``dev``, or any
-launcher such as the ``sustain`` script) on 127.0.0.1 with metrics off and a SQLite file in
-``tmp``, waits until ``/ready`` answers 200 and returns a ``ServerProcess``; ``stop()`` sends
-SIGTERM, then SIGKILL.  Every test folder that needs a server uses this one harness.
+launcher such as the ``sustain`` script) on 127.0.0.1 with the default configuration (metrics
+on the API port only) and a SQLite file in ``tmp``, waits until ``/ready`` answers 200 and
+returns a ``ServerProcess``; ``stop()`` sends SIGTERM, then SIGKILL.  Every test folder that
+needs a server uses this one harness.
 """
 
 from __future__ import annotations
@@ -122,8 +123,6 @@ def start_server(
         "127.0.0.1",
         "--port",
         str(port),
-        "--metrics-port",
-        "0",
     ]
     if command == "serve":
         argv += ["--sqlite-path", str(db)]

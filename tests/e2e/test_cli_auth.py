@@ -50,7 +50,7 @@ def test_token_flag_and_env(signed_server: tuple[Server, ed25519.Ed25519PrivateK
     assert fails("promises", "get", "acme1", server=server) == "Error: Unauthorized"
     assert fails("-T", forged, "promises", "get", "x", server=server) == "Error: Unauthorized"
 
-    pid = uid("acme")
+    pid = uid("acme-")  # prefixes match whole segments (docs/security.md)
     assert sustain("-T", scoped, "promises", "create", pid, "-t", "1h", server=server).code == 0
     got = sustain("--json", "promises", "get", pid, server=server, SUSTAIN_TOKEN=scoped)
     assert got.json()["promise"]["id"] == pid

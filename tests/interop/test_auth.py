@@ -67,3 +67,21 @@ def test_official_sdks_authenticate_with_their_token(launch: Launcher) -> None:
     assert "401" in refused_py["error"], refused_py
     assert refused_ts["ok"] is False
     assert refused_ts["error"] == "platform failure: HTTP 401"  # docs/interop.md: HTTP status
+
+
+def test_official_sdks_run_under_a_tenant_token(launch: Launcher) -> None:
+    """A tenant's token (``prefix``, no role) with a group and root ids inside the prefix: the
+    ids, tags, targets and listener addresses both SDKs mint all stay inside it
+    (docs/security.md), so their workflows run as under an admin token."""
+    token = unsigned_jwt({"prefix": "tA-", "exp": int(time.time()) + 3600})
+    env = {"RESONATE_TOKEN": token}
+    py = launch.py_cases(unique("tA-py"), [
+        {"name": "two", "op": "run", "id": unique("tA-two"), "func": "two_steps", "args": ["a", 1]},
+    ], env=env)  # fmt: skip
+    ts = launch.node_cases(unique("tA-ts"), [
+        {"name": "two", "op": "run", "id": unique("tA-two"), "func": "ts_two_steps", "args": [1]},
+    ], env=env)  # fmt: skip
+    assert py.wait_results(["two"])["two"] == {"name": "two", "ok": True, "value": [10, 20]}
+    assert ts.wait_results(["two"])["two"] == {"name": "two", "ok": True, "value": [10, 20]}
+    assert "SSE endpoint returned" not in py.output(), py.output()
+    assert "SSE connection error" not in ts.output(), ts.output()

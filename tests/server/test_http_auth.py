@@ -88,7 +88,7 @@ def test_admin_role_may_do_everything(
 
 
 def test_prefix_claims(auth_server: ServerProcess, rsa_key: rsa.RSAPrivateKey) -> None:
-    team = token(rsa_key, prefix="team-a")
+    team = token(rsa_key, prefix="team-a")  # unique() adds "-<hex>": a whole segment
     assert create(auth_server, unique("team-a"), team).status == 200
     denied = create(auth_server, unique("team-b"), team)
     assert (denied.status, denied.data) == (403, "Forbidden")
@@ -117,11 +117,15 @@ def test_poll_needs_a_bearer_token(auth_server: ServerProcess, rsa_key: rsa.RSAP
     denied = auth_server.client.get("/poll/g/w")
     assert (denied.status_code, denied.text) == (401, "Unauthorized")
     assert denied.headers["content-type"].startswith("text/plain")
-    # Authentication only: a prefix that matches nothing still opens the stream.
+    # The group is authorized like an id (docs/security.md; test_http_tenancy.py for more).
+    denied = auth_server.client.get(
+        "/poll/g/w", headers={"authorization": f"Bearer {token(rsa_key, prefix='zzz')}"}
+    )
+    assert (denied.status_code, denied.text) == (403, "Forbidden")
     bearer = {"authorization": f"Bearer {token(rsa_key, prefix='zzz')}"}
     with (
         httpx.Client(base_url=auth_server.url, timeout=30) as client,
-        client.stream("GET", "/poll/g/w", headers=bearer) as response,
+        client.stream("GET", "/poll/zzz-g/w", headers=bearer) as response,
     ):
         assert response.status_code == 200
 

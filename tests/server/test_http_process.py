@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -14,9 +15,8 @@ import msgspec
 from tests.servers import free_port, unique
 
 
-def test_metrics_on_their_own_port(spawn: Any) -> None:
-    port = free_port()
-    server = spawn("--metrics-port", str(port))
+def test_metrics_on_the_api_port(spawn: Any) -> None:
+    server = spawn()
     server.ok("promise.create", {"id": unique("m"), "timeoutAt": int(time.time() * 1000) + 60000})
     # A seconds-resolution schedule fires within a second or two: its promises are counted.
     schedule = {
@@ -32,13 +32,56 @@ def test_metrics_on_their_own_port(spawn: Any) -> None:
         time.sleep(0.1)
     server.ok("schedule.delete", {"id": schedule["id"]})
     server.rpc("promise.get", {"id": "metrics-missing"})
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    response = server.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
     assert 'sustain_request_total{kind="promise.create",status="200"} 1.0' in text
     assert 'sustain_request_total{kind="promise.get",status="404"} 1.0' in text
     assert "sustain_request_duration_seconds_bucket" in text
     counted = [line for line in text.splitlines() if line.startswith("sustain_schedule_promises_")]
     assert counted and float(counted[0].split()[1]) >= 1, counted
-    assert server.client.get("/metrics").status_code == 404  # not on the API port
+    assert server.client.post("/metrics").status_code == 405
+
+
+def test_a_separate_metrics_port_is_opt_in(spawn: Any) -> None:
+    port = free_port()
+    server = spawn("--metrics-port", str(port))
+    server.rpc("promise.get", {"id": "metrics-missing"})
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'sustain_request_total{kind="promise.get",status="404"} 1.0' in text
+    assert server.client.get("/metrics").status_code == 200  # still on the API port too
+
+
+def test_metrics_can_be_turned_off(spawn: Any) -> None:
+    server = spawn("--metrics", "false")
+    assert server.client.get("/metrics").status_code == 404
+
+
+def test_two_servers_run_on_one_host_with_the_defaults(spawn: Any) -> None:
+    # Metrics used to take port 9090 (Prometheus's own) by default: a second server failed.
+    first, second = spawn(), spawn()
+    assert first.client.get("/metrics").status_code == 200
+    assert second.client.get("/metrics").status_code == 200
+
+
+def test_a_metrics_port_in_use_names_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "sustain.server", "serve", "--bind", "127.0.0.1",
+                "--port", str(free_port()), "--metrics-port", str(port),
+                "--sqlite-path", str(tmp_path / "x.db"),
+            ],
+            capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"--metrics-port {port}" in result.stderr, result.stderr
+    assert "in use" in result.stderr, result.stderr
 
 
 def test_cors(spawn: Any) -> None:

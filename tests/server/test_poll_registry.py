@@ -55,3 +55,18 @@ async def test_drain_wakes_on_offer_and_on_close() -> None:
     reg.close_all()
     assert conn.closed
     assert await conn.drain(3600) == []  # closed: returns at once
+
+
+def test_streams_are_counted_per_owner() -> None:
+    reg = PollRegistry(10, 10)
+    a1 = reg.register("tA-g", "w1", owner="tA-")
+    a2 = reg.register("tA-h", "w2", owner="tA-")
+    anonymous = reg.register("g", "w3")
+    assert a1 is not None and a2 is not None and anonymous is not None
+    assert (reg.owned("tA-"), reg.owned("tB-"), len(reg)) == (2, 0, 3)
+    reg.unregister(a1)
+    reg.unregister(a1)  # twice: counted once
+    assert reg.owned("tA-") == 1
+    reg.unregister(a2)
+    reg.unregister(anonymous)
+    assert (reg.owned("tA-"), len(reg)) == (0, 0)

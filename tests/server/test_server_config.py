@@ -20,11 +20,13 @@ def write(tmp_path: Path, text: str) -> str:
 def test_defaults() -> None:
     config = load(environ={})
     assert config.server.port == 8001
-    assert config.server.bind == "0.0.0.0"
+    assert config.server.bind == "127.0.0.1"
     assert config.storage.type == "sqlite"
     assert config.storage.sqlite.path == "sustain.db"
     assert config.storage.sqlite.synchronous == "FULL"
-    assert config.observability.metrics_port == 9090
+    assert config.observability.metrics  # on the API port's GET /metrics
+    assert config.observability.metrics_port == 0  # no second port unless asked for
+    assert config.transports.http_poll.max_connections_per_prefix == 100
     assert config.server.max_body_size == 16 * 1024 * 1024
     assert config.server_url == "http://localhost:8001"
     assert not config.auth_enabled
@@ -69,6 +71,17 @@ def test_env_values_are_converted_and_unknown_names_ignored() -> None:
         ({"SUSTAIN_STORAGE__SQLITE__SYNCHRONOUS": "OFF"}, "synchronous"),
         ({"SUSTAIN_MESSAGES__BATCH_SIZE": "0"}, "messages.batch_size"),
         ({"SUSTAIN_TRANSPORTS__HTTP_PUSH__AUTH__MODE": "bearer"}, "needs a token"),
+        (
+            {"SUSTAIN_TRANSPORTS__HTTP_POLL__MAX_CONNECTIONS_PER_PREFIX": "0"},
+            "max_connections_per_prefix",
+        ),
+        (
+            {
+                "SUSTAIN_OBSERVABILITY__METRICS": "false",
+                "SUSTAIN_OBSERVABILITY__METRICS_PORT": "9464",
+            },
+            "metrics_port needs observability.metrics = true",
+        ),
     ],
 )
 def test_bad_values_are_one_line_errors(env: dict[str, str], fragment: str) -> None:

@@ -30,7 +30,13 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
     (("--level",), "level", str, False, "log level (info, debug, ...)"),
     (("--host", "--server-host"), "server.host", str, False, "host in serverUrl"),
     (("--port", "--server-port"), "server.port", int, False, "API port (8001)"),
-    (("--bind", "--server-bind"), "server.bind", str, False, "API bind address (0.0.0.0)"),
+    (
+        ("--bind", "--server-bind"),
+        "server.bind",
+        str,
+        False,
+        "API bind address (127.0.0.1; 0.0.0.0 in a container)",
+    ),
     (("--url", "--server-url"), "server.url", str, False, "serverUrl in execute messages"),
     (
         ("--shutdown-timeout", "--server-shutdown-timeout"),
@@ -179,6 +185,16 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
         "SSE connections",
     ),
     (
+        (
+            "--http-poll-max-connections-per-prefix",
+            "--transports-http-poll-max-connections-per-prefix",
+        ),
+        "transports.http_poll.max_connections_per_prefix",
+        int,
+        False,
+        "SSE connections per tenant prefix (100; more get 429)",
+    ),
+    (
         ("--http-poll-buffer-size", "--transports-http-poll-buffer-size"),
         "transports.http_poll.buffer_size",
         int,
@@ -186,11 +202,20 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
         "messages buffered per SSE connection",
     ),
     (
+        ("--metrics", "--observability-metrics"),
+        "observability.metrics",
+        bool,
+        False,
+        "Prometheus GET /metrics on the API port (true); with auth on, for admin or "
+        'prefix "" tokens only',
+    ),
+    (
         ("--metrics-port", "--observability-metrics-port"),
         "observability.metrics_port",
         int,
         False,
-        "Prometheus port (9090, 0 = off)",
+        "also serve /metrics on this port, UNAUTHENTICATED: for a private scrape network "
+        "(0 = off, the default)",
     ),
 ]
 

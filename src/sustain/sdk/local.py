@@ -109,7 +109,7 @@ class LocalNetwork:
             debug=debug,
             storage=storage,
             tasks=TasksConfig(retry_timeout=retry_timeout),
-            observability=ObservabilityConfig(metrics_port=0),
+            observability=ObservabilityConfig(metrics=False),
         )
         self._clock = clock
         self._runtime: Runtime | None = None

@@ -43,6 +43,9 @@ from sustain.protocol.envelope import (
     too_large,
 )
 from sustain.protocol.errors import ProtocolError
+from sustain.server import access
+from sustain.server.auth import bearer_token
+from sustain.server.metrics import CONTENT_TYPE
 from sustain.server.sse import serve_poll
 from sustain.server.tracing import request_tracer, traced
 from sustain.store.errors import CommitError, StoreClosedError
@@ -146,6 +149,8 @@ class App:
                 await respond(send, 405, b"Method Not Allowed", b"text/plain; charset=utf-8")
         elif path.startswith("/poll/"):
             await serve_poll(self.rt, scope, receive, send)
+        elif path == "/metrics" and self._metrics:
+            await self._serve_metrics(scope, send)
         elif path in ("/health", "/ready"):
             if method not in ("GET", "HEAD"):
                 await respond(send, 405, b"Method Not Allowed", b"text/plain; charset=utf-8")
@@ -160,6 +165,25 @@ class App:
             await respond(send, 410, LEGACY_BODY)
         else:
             await respond(send, 404, b"Not Found", b"text/plain; charset=utf-8")
+
+    async def _serve_metrics(self, scope: Scope, send: Send) -> None:
+        """Prometheus text.  With auth on, only for a token that may read everything (admin
+        or prefix ""): the counters are the whole server's, every tenant's traffic in them."""
+        text = b"text/plain; charset=utf-8"
+        if scope["method"] not in ("GET", "HEAD"):
+            await respond(send, 405, b"Method Not Allowed", text)
+            return
+        authenticator = self.rt.authenticator
+        if authenticator is not None:
+            token = bearer_token(scope["headers"])
+            claims = authenticator.authenticate(token, self.rt.clock.now() / 1000)
+            if claims is None:
+                await respond(send, 401, b"Unauthorized", text)
+                return
+            if access.scope_of(claims) != "":
+                await respond(send, 403, b"Forbidden", text)
+                return
+        await respond(send, 200, self.rt.metrics.exposition(), CONTENT_TYPE)
 
     def _ui_routes(self) -> UiRoutes:
         # Built on first use: a server nobody browses never imports the UI.
@@ -241,6 +265,10 @@ class App:
 
         outcome = await rt.store.run_async(op)
         rt.after(kind, outcome)
+        if claims is not None:
+            # A tenant's answer keeps only its own promises (a branch's preload is a tag
+            # query, and a tag is not an id the request was authorized for).
+            return outcome.status, access.redact(access.scope_of(claims) or "", outcome.data)
         return outcome.status, outcome.data
 
     async def _rpc_batch(self, batch: Request, send: Send, started: float) -> None:

@@ -24,13 +24,15 @@ protocol's, in one place:
   (§0 item 10).  When ``aud`` is not configured the claim is not looked at.
 
 ``authenticate`` answers the claims, or ``None`` for any failure (the server answers 401
-``Unauthorized``).  ``authorize`` applies the table of §7.1 (False → 403 ``Forbidden``).
+``Unauthorized``).  ``authorize`` applies the table of ``access`` (False → 403 ``Forbidden``):
+§7.1 extended to every id, tag and poll group an operation touches, by whole segments.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -45,6 +47,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from cryptography.utils import CryptographyDeprecationWarning
 
 from sustain.errors import SustainError
+from sustain.server import access
 
 UNSIGNED = "none"
 LEEWAY_SECONDS = 60
@@ -52,26 +55,6 @@ LEEWAY_SECONDS = 60
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 EC_ALGORITHMS = ("ES256", "ES384")
 ED25519_ALGORITHMS = ("EdDSA",)
-
-# Kinds whose resource id is ``data.id`` (§7.1 table, first row).
-_ID_KINDS = frozenset(
-    {
-        "promise.get",
-        "promise.create",
-        "promise.settle",
-        "task.get",
-        "task.acquire",
-        "task.release",
-        "task.fulfill",
-        "task.suspend",
-        "task.fence",
-        "task.halt",
-        "task.continue",
-        "schedule.get",
-        "schedule.delete",
-    }
-)
-_AWAITED_KINDS = frozenset({"promise.register_callback", "promise.register_listener"})
 
 PublicKey = RSAPublicKey | EllipticCurvePublicKey | Ed25519PublicKey
 
@@ -124,6 +107,17 @@ def load_public_key(path: str) -> tuple[PublicKey, tuple[str, ...]]:
     if isinstance(key, Ed25519PublicKey):
         return key, ED25519_ALGORITHMS
     raise AuthKeyError(path, f"unsupported key type {type(key).__name__} (use RSA, EC or Ed25519)")
+
+
+def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The token of an ``Authorization: Bearer <jwt>`` header (poll streams, ``/metrics``)."""
+    token = None
+    for key, value in headers:
+        if key == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() == "bearer ":
+                token = text[7:].strip()
+    return token
 
 
 def _is_number(value: object) -> TypeGuard[float]:
@@ -207,43 +201,5 @@ class Authenticator:
         return True
 
     def authorize(self, claims: dict[str, Any], kind: str, data: dict[str, Any]) -> bool:
-        """Whether ``claims`` allow the operation ``kind`` on ``data`` (§7.1)."""
-        role = claims.get("role")
-        if isinstance(role, str) and role.isascii() and role.lower() == "admin":
-            return True
-        prefix = claims.get("prefix")
-        if not isinstance(prefix, str):
-            return False
-        if prefix == "":
-            return True
-        return all(rid.startswith(prefix) for rid in resource_ids(kind, data))
-
-
-def resource_ids(kind: str, data: dict[str, Any]) -> list[str]:
-    """The ids an operation touches for authorization; ``[]`` when the field is missing.
-
-    A missing or non-string id is allowed through (the operation then fails its own
-    validation); searches, debug and unknown kinds have the resource ``""``, which no
-    non-empty prefix matches.
-    """
-    if not isinstance(data, dict):
-        return []
-    value: object
-    if kind in _ID_KINDS:
-        value = data.get("id")
-    elif kind in _AWAITED_KINDS:
-        value = data.get("awaited")
-    elif kind == "schedule.create":
-        value = data.get("promiseId")
-    elif kind == "task.create":
-        action = data.get("action")
-        inner = action.get("data") if isinstance(action, dict) else None
-        value = inner.get("id") if isinstance(inner, dict) else None
-    elif kind == "task.heartbeat":
-        tasks = data.get("tasks")
-        if not isinstance(tasks, list):
-            return []
-        return [t["id"] for t in tasks if isinstance(t, dict) and isinstance(t.get("id"), str)]
-    else:
-        return [""]
-    return [value] if isinstance(value, str) else []
+        """Whether ``claims`` allow the operation ``kind`` on ``data`` (``access.allows``)."""
+        return access.allows(claims, kind, data)

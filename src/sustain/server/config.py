@@ -45,7 +45,9 @@ class CorsConfig(_Section, frozen=True):
 class HttpServerConfig(_Section, frozen=True):
     host: str = "localhost"
     port: int = 8001
-    bind: str = "0.0.0.0"
+    # Loopback by default: a server that holds durable state is not opened to the network by
+    # accident; a container says `--bind 0.0.0.0` (docs/configuration.md).
+    bind: str = "127.0.0.1"
     url: str | None = None
     shutdown_timeout: int = 10000
     max_body_size: int = 16 * 1024 * 1024
@@ -110,6 +112,9 @@ class HttpPushConfig(_Section, frozen=True):
 class HttpPollConfig(_Section, frozen=True):
     enabled: bool = True
     max_connections: int = 1000
+    # Streams one tenant (a token's non-empty prefix claim) may hold on this server, so that
+    # one tenant cannot take all of max_connections; admin and prefix "" tokens are not counted.
+    max_connections_per_prefix: int = 100
     buffer_size: int = 100
     keepalive_interval: int = 15000
 
@@ -127,7 +132,11 @@ class ClusterConfig(_Section, frozen=True):
 
 
 class ObservabilityConfig(_Section, frozen=True):
-    metrics_port: int = 9090
+    # Prometheus metrics on the API port's GET /metrics (behind the API's auth when it is on).
+    metrics: bool = True
+    # A second, unauthenticated listener for a private scrape network; 0 = none.  Not 9090 by
+    # default: that is Prometheus's own port, and a second server on one host could not start.
+    metrics_port: int = 0
 
 
 class ProtocolConfig(_Section, frozen=True):
@@ -309,6 +318,11 @@ def validate(config: ServerConfig) -> ServerConfig:
         ("transports.http_push.connect_timeout", config.transports.http_push.connect_timeout, 1),
         ("transports.http_push.request_timeout", config.transports.http_push.request_timeout, 1),
         ("transports.http_poll.max_connections", config.transports.http_poll.max_connections, 1),
+        (
+            "transports.http_poll.max_connections_per_prefix",
+            config.transports.http_poll.max_connections_per_prefix,
+            1,
+        ),
         ("transports.http_poll.buffer_size", config.transports.http_poll.buffer_size, 1),
         (
             "transports.http_poll.keepalive_interval",
@@ -325,6 +339,8 @@ def validate(config: ServerConfig) -> ServerConfig:
     ):
         if port > 65535:
             raise ConfigError(f"invalid {name}: {port} (must be <= 65535)")
+    if config.observability.metrics_port and not config.observability.metrics:
+        raise ConfigError("observability.metrics_port needs observability.metrics = true")
     mode = config.transports.http_push.auth.mode.lower()
     if mode not in ("none", "bearer"):
         raise ConfigError(

@@ -1,24 +1,36 @@
-"""Prometheus metrics on their own port (PROTOCOL.md §1.1, §7.2).
+"""Prometheus metrics: the API port's ``GET /metrics``, and optionally a port of their own.
 
 The counters live in a private registry (not the process-global default one) so that several
 servers in one process (tests) do not collide.  Label children are cached in dicts: the
 request path pays one dict lookup and one ``inc``/``observe``, not a ``labels()`` call.
 Kinds outside the protocol's set are counted as ``unknown`` so that a client cannot create
 unbounded label values; ``sustain.batch`` keeps its name (a batch counts once as itself and
-once per element under the element's kind).  With ``metrics_port = 0`` every method is a
-cheap no-op.
+once per element under the element's kind).  With ``observability.metrics = false`` every
+method is a cheap no-op.
+
+Where they are served (docs/security.md): ``App`` answers ``GET /metrics`` on the API port,
+behind the API's authentication when it is on; ``serve`` adds the reference's separate,
+unauthenticated listener only when ``observability.metrics_port`` asks for one.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 
 from sustain.protocol.envelope import BATCH
 from sustain.protocol.requests import KINDS
 
 _LABELLED = KINDS | {BATCH}
+CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
 
 
 class Metrics:
@@ -53,6 +65,10 @@ class Metrics:
         0.0.0.0; Sustain uses the API's bind address, so a server kept on 127.0.0.1 does not
         publish its metrics to the network."""
         start_http_server(port, addr=bind, registry=self.registry)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every metric."""
+        return generate_latest(self.registry)
 
     def request(self, kind: str, status: int, seconds: float) -> None:
         if not self.enabled:

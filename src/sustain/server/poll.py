@@ -13,6 +13,9 @@ Selection for ``poll://<cast>@<group>[/<id>]``:
 * an empty group -> dropped.  Dropped messages are not retried here: executes come back
   through the task retry timer (§4.3).
 
+A stream may have an ``owner`` (the tenant prefix of its token, server/sse.py): the registry
+counts each owner's streams so that one tenant cannot take every slot.
+
 On PostgreSQL the registry's ``watcher`` (the replica's ``Cluster``) is told of every stream
 that opens or closes, so that poll messages are claimed by the replica holding a matching
 stream (sustain/store/postgres_cluster.py).
@@ -34,11 +37,12 @@ if TYPE_CHECKING:
 class PollConnection:
     """One open SSE stream: a bounded buffer and a waiter the stream sleeps on."""
 
-    __slots__ = ("_buffer", "_limit", "_waiter", "closed", "group", "id")
+    __slots__ = ("_buffer", "_limit", "_waiter", "closed", "group", "id", "owner")
 
-    def __init__(self, group: str, id: str, limit: int) -> None:
+    def __init__(self, group: str, id: str, limit: int, owner: str | None = None) -> None:
         self.group = group
         self.id = id
+        self.owner = owner
         self.closed = False
         self._limit = limit
         self._buffer: deque[bytes] = deque()
@@ -84,6 +88,7 @@ class PollRegistry:
     def __init__(self, max_connections: int, buffer_size: int, rng: random.Random | None = None):
         self._groups: dict[str, list[PollConnection]] = {}
         self._count = 0
+        self._owned: dict[str, int] = {}
         self._max = max_connections
         self._buffer_size = buffer_size
         self._rng = rng or random.Random()
@@ -94,11 +99,15 @@ class PollRegistry:
     def __len__(self) -> int:
         return self._count
 
-    def register(self, group: str, id: str) -> PollConnection | None:
+    def owned(self, owner: str) -> int:
+        """How many open streams ``owner`` holds."""
+        return self._owned.get(owner, 0)
+
+    def register(self, group: str, id: str, owner: str | None = None) -> PollConnection | None:
         """A new connection, or None when the registry is at capacity (503)."""
         if self._count >= self._max:
             return None
-        conn = PollConnection(group, id, self._buffer_size)
+        conn = PollConnection(group, id, self._buffer_size, owner)
         self.add(conn)
         return conn
 
@@ -107,6 +116,8 @@ class PollRegistry:
         embedded SDK (``sustain.sdk.local``) subscribes in-process listeners this way."""
         self._groups.setdefault(conn.group, []).append(conn)
         self._count += 1
+        if conn.owner is not None:
+            self._owned[conn.owner] = self.owned(conn.owner) + 1
         if self.watcher is not None:
             self.watcher.connected(conn.group, conn.id)
 
@@ -116,6 +127,10 @@ class PollRegistry:
             return
         conns.remove(conn)
         self._count -= 1
+        if conn.owner is not None:
+            left = self._owned.pop(conn.owner) - 1
+            if left:
+                self._owned[conn.owner] = left
         if self.watcher is not None:
             self.watcher.disconnected(conn.group, conn.id)
         if not conns:

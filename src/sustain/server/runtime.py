@@ -125,7 +125,7 @@ class Runtime:
         )
         # A caller-supplied clock (a Clock subclass) lets the embedded SDK run on fake time.
         self.clock = clock if clock is not None else Clock()
-        self.metrics = Metrics(enabled=config.observability.metrics_port != 0)
+        self.metrics = Metrics(enabled=config.observability.metrics)
         poll = config.transports.http_poll
         self.registry = PollRegistry(poll.max_connections, poll.buffer_size)
         self.pause = Pause()
@@ -357,7 +357,11 @@ def run(config: ServerConfig) -> None:
             try:
                 runtime.metrics.serve(config.server.bind, port)
             except OSError as exc:
-                raise OSError(f"cannot serve metrics on port {port}: {exc.strerror}") from None
+                # Name the flag: the operator asked for this port, maybe without knowing it.
+                raise OSError(
+                    f"cannot serve metrics on {config.server.bind}:{port} "
+                    f"(--metrics-port {port}): {exc.strerror}"
+                ) from None
     except BaseException:
         store.close()
         raise

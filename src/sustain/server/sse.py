@@ -2,8 +2,12 @@
 
 The path segments are percent-decoded from the raw path (so ``%2F`` inside an id does not
 split it) and must both be non-empty.  With auth on, ``Authorization: Bearer <jwt>`` is
-authenticated (no prefix authorization); failure is a plain-text 401.  At capacity the answer
-is a plain-text 503.
+authenticated (failure: a plain-text 401) and, a Sustain rule where PROTOCOL.md §1.6 checks
+nothing more, authorized for the *group*: the token's prefix must match it by whole segments
+as it would an id (``access.allows_group``; else 403 ``Forbidden``), since a stream of a group
+receives that group's execute and unblock messages, values included.  A tenant's token (a
+non-empty prefix) may hold at most ``transports.http_poll.max_connections_per_prefix``
+streams, counted per prefix (429); at the server's capacity the answer is a plain-text 503.
 
 The stream writes each message as one ``data: <json>`` event and, when idle for
 ``transports.http_poll.keepalive_interval`` ms (15 s by default), a ``: keep-alive`` comment,
@@ -17,6 +21,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
+
+from sustain.server import access
+from sustain.server.auth import bearer_token
 
 if TYPE_CHECKING:
     from sustain.server.app import Receive, Scope, Send
@@ -64,17 +71,24 @@ async def serve_poll(rt: Runtime, scope: Scope, receive: Receive, send: Send) ->
         await _plain(send, 404, b"Not Found")
         return
     group, id = segments
+    owner: str | None = None
     if rt.authenticator is not None:
-        token = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                text = value.decode("latin-1")
-                if text[:7].lower() == "bearer ":
-                    token = text[7:].strip()
-        if rt.authenticator.authenticate(token, rt.clock.now() / 1000) is None:
+        token = bearer_token(scope["headers"])
+        claims = rt.authenticator.authenticate(token, rt.clock.now() / 1000)
+        if claims is None:
             await _plain(send, 401, b"Unauthorized")
             return
-    conn = rt.registry.register(group, id)
+        if not access.allows_group(claims, group):
+            await _plain(send, 403, b"Forbidden")
+            return
+        # Operators' tokens (admin, prefix "") are bounded by max_connections only.
+        owner = access.scope_of(claims) or None
+    limit = rt.config.transports.http_poll.max_connections_per_prefix
+    if owner is not None and rt.registry.owned(owner) >= limit:
+        message = f"Too many poll streams for this token's prefix (limit {limit})"
+        await _plain(send, 429, message.encode())
+        return
+    conn = rt.registry.register(group, id, owner)
     if conn is None:
         await _plain(send, 503, b"Poll registration at capacity")
         return
