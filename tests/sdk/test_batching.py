@@ -11,6 +11,8 @@
   afterwards and this is logged once.
 * A sub-answer 503 (PostgreSQL's ``lock_timeout`` behind a table lock held by the test) is
   retried alone on the ladder, not the batch around it.
+* Elements the server answers 413 (the batch's answer budget, ``limits.max_answer_size``,
+  ran out before they ran) are sent again alone, and every caller gets its page.
 * ``stop()`` while a batch is on the wire (the server is frozen with SIGSTOP) raises
   ``NetworkStopped`` in every waiting caller.
 
@@ -181,6 +183,44 @@ async def test_a_large_flush_is_cut_into_batches(metered: Metered) -> None:
         assert metered.counts()[("promise.create", 200)] == count
     finally:
         await net.stop()
+
+
+async def test_elements_past_the_answer_budget_are_sent_again_alone(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--max-answer-size", "65536")
+    net = CountingNetwork(server.url)
+    await net.start()
+    try:
+        tag = unique("big")
+        for i in range(4):  # 4 promises of 20,000 characters: one search answers ~80 kB
+            data = {"data": "A" * 20_000}
+            server.ok(
+                "promise.create",
+                {
+                    "id": f"{tag}-{i}",
+                    "timeoutAt": now_ms() + HOUR,
+                    "param": data,
+                    "tags": {"t": tag},
+                },
+            )
+        search = {"tags": {"t": tag}, "limit": 10}
+        answers = await asyncio.gather(*(net.request("promise.search", search) for _ in range(4)))
+        assert {a.status for a in answers} == {200}
+        # In the batch, the first search pages within the budget (3 promises), the second
+        # has less than a promise left and answers one (a search always progresses), the
+        # last two do not run (413) and go again alone, each with a whole budget.
+        pages = [[p["id"] for p in a.data["promises"]] for a in answers]
+        three = [f"{tag}-{i}" for i in range(3)]
+        assert pages == [three, three[:1], three, three]
+        assert [a.data["cursor"] for a in answers] == [
+            f"{tag}-2",
+            f"{tag}-0",
+            f"{tag}-2",
+            f"{tag}-2",
+        ]
+        assert (net.posts, net.batches) == (3, 1)
+    finally:
+        await net.stop()
+        server.stop()
 
 
 async def test_the_token_covers_the_batch(tmp_path: Path) -> None:

@@ -141,3 +141,30 @@ def test_protocol_batch_defaults_on_and_is_set_by_file_or_env(tmp_path: Path) ->
     assert load(config_path=path, environ={"SUSTAIN_PROTOCOL__BATCH": "true"}).protocol.batch
     with pytest.raises(ConfigError, match=r"\$\.protocol\.batch"):
         load(environ={"SUSTAIN_PROTOCOL__BATCH": "maybe"})
+
+
+def test_limits_have_documented_defaults_and_every_layer_sets_them(tmp_path: Path) -> None:
+    limits = load(environ={}).limits
+    assert (
+        limits.max_answer_size,
+        limits.max_batch_requests,
+        limits.max_heartbeat_tasks,
+        limits.max_cron_length,
+        limits.max_cron_terms,
+        limits.max_tags,
+    ) == (16 * 1024 * 1024, 1000, 10_000, 1024, 256, 64)
+    path = write(tmp_path, "[limits]\nmax_tags = 8\nmax_answer_size = 1048576\n")
+    config = load(
+        flags={"limits.max_cron_terms": 12},
+        config_path=path,
+        environ={"SUSTAIN_LIMITS__MAX_BATCH_REQUESTS": "50", "SUSTAIN_LIMITS__MAX_TAGS": "9"},
+    )
+    assert config.limits.max_tags == 9
+    assert config.limits.max_answer_size == 1024 * 1024
+    assert config.limits.max_batch_requests == 50
+    assert config.limits.max_cron_terms == 12
+    for key in ("MAX_ANSWER_SIZE", "MAX_HEARTBEAT_TASKS", "MAX_CRON_LENGTH", "MAX_TAGS"):
+        with pytest.raises(
+            ConfigError, match=rf"invalid limits\.{key.lower()}: 0 \(must be >= 1\)"
+        ):
+            load(environ={f"SUSTAIN_LIMITS__{key}": "0"})

@@ -11,12 +11,14 @@ from typing import Any
 
 import msgspec
 
+from sustain.protocol.limits import DEFAULT_LIMITS, Limits
 from sustain.store.tx import Tx
 
 
 class EngineConfig(msgspec.Struct, frozen=True):
     retry_timeout: int = 30000
     debug: bool = False
+    limits: Limits = DEFAULT_LIMITS
 
 
 class Outcome(msgspec.Struct):
@@ -30,13 +32,26 @@ class Outcome(msgspec.Struct):
 
 
 class Ctx:
-    __slots__ = ("corr_id", "deadline", "now", "retry", "scheduled", "tx", "wake_outbox")
+    __slots__ = (
+        "corr_id",
+        "deadline",
+        "max_answer",
+        "now",
+        "retry",
+        "scheduled",
+        "tx",
+        "wake_outbox",
+    )
 
-    def __init__(self, tx: Tx, now: int, retry: int, corr_id: str = "") -> None:
+    def __init__(
+        self, tx: Tx, now: int, retry: int, corr_id: str = "", max_answer: int | None = None
+    ) -> None:
         self.tx = tx
         self.now = now
         self.retry = retry
         self.corr_id = corr_id
+        # The answer bytes a search may fill before it answers a cursor (None: unbounded).
+        self.max_answer = max_answer
         self.wake_outbox = False
         self.deadline: int | None = None
         self.scheduled = 0

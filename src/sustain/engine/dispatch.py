@@ -1,8 +1,12 @@
 """``Engine``: one protocol operation in, one ``Outcome`` out (never raises for the protocol).
 
-Theory of operation: ``apply`` looks the kind up (unknown -> 400), refuses ``debug.*`` unless
-the config enables it (403), parses and validates the data (``protocol.requests``, 400 on the
-first failing check) and runs the op's handler against the Tx with a fresh ``Ctx``.  Handlers
+Theory of operation: ``apply`` is ``prepare`` then ``run``.  ``prepare`` needs no store: it
+looks the kind up (unknown -> 400), refuses ``debug.*`` unless the config enables it (403),
+parses and validates the data (``protocol.requests``, 400 on the first failing check, the
+configured limits included) and does the op's other store-free work (a fence's inner action,
+a schedule's cron).  The server calls it before handing the op to the store, so work that
+grows with the request's size never runs on SQLite's single writer thread.  ``run`` executes
+the op's handler against the Tx with a fresh ``Ctx``.  Handlers
 answer ``(status, data)`` or raise ``ProtocolError`` — but only before any write other than
 try_timeout's, whose effects are meant to commit with the error answer.  ``apply`` turns the
 error into an ``Outcome`` and returns normally, so the store commits.  Any other exception is
@@ -14,11 +18,12 @@ The engine is pure: time arrives as ``now``, storage as the ``Tx``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sustain.engine import debug, promises, schedules, tasks, timeouts
 from sustain.engine.context import Ctx, EngineConfig, Outcome
 from sustain.protocol.errors import ProtocolError
+from sustain.protocol.limits import Limits
 from sustain.protocol.requests import KINDS, parse
 from sustain.store.tx import Tx
 
@@ -53,6 +58,19 @@ _HANDLERS: dict[str, Handler] = {
 }
 assert set(_HANDLERS) | {"debug.tick"} == KINDS
 
+# The store-free part of an op beyond parsing (see the module docstring).
+_PREPARE: dict[str, Callable[[Any, Limits], Any]] = {
+    "task.fence": tasks.prepare_fence,
+    "schedule.create": schedules.prepare_create,
+}
+
+
+class Prepared(NamedTuple):
+    """An operation ready to run: its kind and its parsed, validated request."""
+
+    kind: str
+    request: Any
+
 
 class Engine:
     """Every operation of PROTOCOL.md §2 over a ``Tx``."""
@@ -69,13 +87,43 @@ class Engine:
         corr_id: str,
         debug_time: int | None = None,
     ) -> Outcome:
+        prepared = self.prepare(kind, data)
+        if isinstance(prepared, Outcome):
+            return prepared
+        return self.run(tx, prepared, now, corr_id, debug_time)
+
+    def prepare(self, kind: str, data: dict[str, Any]) -> Prepared | Outcome:
+        """Everything before the store: the operation ready to ``run``, or its error answer."""
         if kind not in KINDS:
             return Outcome(400, f"Unknown operation: {kind}")
         if kind.startswith("debug.") and not self.config.debug:
             return Outcome(403, "Debug operations are disabled")
-        ctx = Ctx(tx, now, self.config.retry_timeout, corr_id)
+        limits = self.config.limits
         try:
-            request = parse(kind, data)
+            request = parse(kind, data, limits)
+            more = _PREPARE.get(kind)
+            if more is not None:
+                request = more(request, limits)
+        except ProtocolError as e:
+            return Outcome(e.status, e.message)
+        return Prepared(kind, request)
+
+    def run(  # noqa: PLR0917 - apply's arguments, and the answer's budget
+        self,
+        tx: Tx,
+        prepared: Prepared,
+        now: int,
+        corr_id: str,
+        debug_time: int | None = None,
+        max_answer: int | None = None,
+    ) -> Outcome:
+        """Run a prepared operation in ``tx``.  A search answers a cursor before its answer
+        passes ``max_answer`` bytes (default: ``limits.max_answer_size``)."""
+        if max_answer is None:
+            max_answer = self.config.limits.max_answer_size
+        kind, request = prepared
+        ctx = Ctx(tx, now, self.config.retry_timeout, corr_id, max_answer)
+        try:
             if kind == "debug.tick":
                 status, body = debug.tick_op(ctx, request, debug_time)
             else:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from sustain.engine import promise_machine, task_machine
 from sustain.engine.context import Ctx
+from sustain.engine.pages import fit
 from sustain.engine.responses import PromiseData, PromisesPage
 from sustain.engine.settlement import resume, settle_chain, try_timeout
 from sustain.engine.task_machine import later
 from sustain.protocol.errors import ProtocolError
+from sustain.protocol.limits import promise_size
 from sustain.protocol.records import Promise, Value
 from sustain.protocol.requests import (
     IdRequest,
@@ -133,8 +135,8 @@ def op_register_listener(ctx: Ctx, req: RegisterListener) -> tuple[int, object]:
 
 def op_search(ctx: Ctx, req: PromiseSearch) -> tuple[int, object]:
     limit = req.limit if req.limit is not None else 100
-    found = ctx.tx.search_promises(req.state, req.tags or {}, limit + 1, req.cursor)
-    if len(found) > limit:
-        found = found[:limit]
-        return 200, PromisesPage(found, found[-1].id)
-    return 200, PromisesPage(found)
+    found = ctx.tx.search_promises(
+        req.state, req.tags or {}, limit + 1, req.cursor, max_size=ctx.max_answer
+    )
+    page, more = fit(found, limit, ctx.max_answer, promise_size)
+    return 200, PromisesPage(page, page[-1].id if more else None)

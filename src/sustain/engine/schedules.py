@@ -11,6 +11,7 @@ validated at ``schedule.create``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from msgspec.structs import replace
@@ -18,11 +19,13 @@ from msgspec.structs import replace
 from sustain.engine import promise_machine, task_machine
 from sustain.engine.context import Ctx
 from sustain.engine.cron import Cron, InvalidCron
+from sustain.engine.pages import fit
 from sustain.engine.promises import start_task
 from sustain.engine.responses import Empty, ScheduleData, SchedulesPage
 from sustain.engine.task_machine import later
 from sustain.protocol import tags as t
 from sustain.protocol.errors import ProtocolError
+from sustain.protocol.limits import Limits, schedule_size
 from sustain.protocol.records import Schedule, Value
 from sustain.protocol.requests import IdRequest, ScheduleCreate, ScheduleSearch
 
@@ -35,18 +38,46 @@ MAX_FIRINGS_PER_TICK = 1000
 _NO_NEXT_STEP = 60_000
 
 
-@lru_cache(maxsize=1024)
-def _cron(expr: str) -> Cron:
+# The parsed-cron cache: a few small expressions, so its memory is bounded whatever is
+# stored (schedules created before ``limits.max_cron_length``, or under a larger one): at
+# most CRON_CACHE entries of at most CRON_CACHE_TEXT characters, a few KiB each parsed.
+CRON_CACHE = 256
+CRON_CACHE_TEXT = 1024
+
+
+@lru_cache(maxsize=CRON_CACHE)
+def _cached(expr: str) -> Cron:
     return Cron.parse(expr)
+
+
+def parse_cron(expr: str) -> Cron:
+    """``expr`` parsed, from the cache when it is small enough to keep."""
+    return _cached(expr) if len(expr) <= CRON_CACHE_TEXT else Cron.parse(expr)
 
 
 def next_run(expr: str, after: int) -> int | None:
     """The next occurrence strictly after ``after``; None if the expression is invalid or
     has no occurrence within the cron horizon."""
     try:
-        return _cron(expr).next_after(after)
+        return parse_cron(expr).next_after(after)
     except InvalidCron:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class NewSchedule:
+    """A ``schedule.create`` with its cron parsed, before the store (``prepare_create``)."""
+
+    request: ScheduleCreate
+    cron: Cron
+
+
+def prepare_create(req: ScheduleCreate, _: Limits) -> NewSchedule:
+    """Parse the cron off the store's writer (its text is bounded by validation already)."""
+    try:
+        return NewSchedule(req, parse_cron(req.cron))
+    except InvalidCron:
+        raise ProtocolError(400, "Invalid cron expression") from None
 
 
 def op_get(ctx: Ctx, req: IdRequest) -> tuple[int, object]:
@@ -56,9 +87,10 @@ def op_get(ctx: Ctx, req: IdRequest) -> tuple[int, object]:
     return 200, ScheduleData(s)
 
 
-def op_create(ctx: Ctx, req: ScheduleCreate) -> tuple[int, object]:
+def op_create(ctx: Ctx, new: NewSchedule) -> tuple[int, object]:
     # Cron before idempotency: re-creating an existing id with a bad cron is a 400 (§0.1 2).
-    at = next_run(req.cron, ctx.now)
+    req = new.request
+    at = new.cron.next_after(ctx.now)
     if at is None:
         raise ProtocolError(400, "Invalid cron expression")
     existing = ctx.tx.get_schedule(req.id)
@@ -87,11 +119,9 @@ def op_delete(ctx: Ctx, req: IdRequest) -> tuple[int, object]:
 
 def op_search(ctx: Ctx, req: ScheduleSearch) -> tuple[int, object]:
     limit = req.limit if req.limit is not None else 10
-    found = ctx.tx.search_schedules(req.tags or {}, limit + 1, req.cursor)
-    if len(found) > limit:
-        found = found[:limit]
-        return 200, SchedulesPage(found, found[-1].id)
-    return 200, SchedulesPage(found)
+    found = ctx.tx.search_schedules(req.tags or {}, limit + 1, req.cursor, max_size=ctx.max_answer)
+    page, more = fit(found, limit, ctx.max_answer, schedule_size)
+    return 200, SchedulesPage(page, page[-1].id if more else None)
 
 
 def fire_due(ctx: Ctx) -> None:

@@ -7,6 +7,8 @@ from ``task_machine``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sustain.engine import promise_machine, promises, task_machine
 from sustain.engine.context import Ctx
 from sustain.engine.preload import preload
@@ -23,10 +25,12 @@ from sustain.engine.responses import (
 )
 from sustain.engine.settlement import settle_chain, try_timeout
 from sustain.protocol.errors import ProtocolError
+from sustain.protocol.limits import Limits
 from sustain.protocol.records import VERSION, Promise, Task, Value
 from sustain.protocol.requests import (
     IdRequest,
     PromiseCreate,
+    PromiseSettle,
     TaskAcquire,
     TaskCreate,
     TaskFence,
@@ -184,12 +188,31 @@ def op_suspend(ctx: Ctx, req: TaskSuspend) -> tuple[int, object]:
     return 200, Empty()
 
 
-def op_fence(ctx: Ctx, req: TaskFence) -> tuple[int, object]:
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A ``task.fence`` with its inner action parsed (or refused) before the store: the
+    parse runs off the writer, its answer is only given after try_timeout (§0.1 item 3)."""
+
+    request: TaskFence
+    inner: PromiseCreate | PromiseSettle | ProtocolError
+
+
+def prepare_fence(req: TaskFence, limits: Limits) -> Fence:
+    try:
+        return Fence(req, parse_fence_action(req.action, limits))
+    except ProtocolError as error:
+        return Fence(req, error)
+
+
+def op_fence(ctx: Ctx, fence: Fence) -> tuple[int, object]:
     tx = ctx.tx
+    req = fence.request
     data = req.action.data
     inner_id = data.get("id") if isinstance(data, dict) else None
     try_timeout(ctx, (req.id, inner_id) if isinstance(inner_id, str) else (req.id,))
-    inner = parse_fence_action(req.action)
+    inner = fence.inner
+    if isinstance(inner, ProtocolError):
+        raise inner
     row = _task(ctx, req.id)
     if row.state != "acquired" or row.version != req.version:
         raise ProtocolError(409, "Version mismatch")

@@ -142,9 +142,10 @@ def parse_request(body: bytes) -> Request:
     return Request(env.kind, head.corrId, head.version, head.auth, head.debug_time, env.data)
 
 
-def parse_batch(batch: Request) -> list[Request | EnvelopeError]:
+def parse_batch(batch: Request, max_requests: int = MAX_BATCH) -> list[Request | EnvelopeError]:
     """The elements of a ``sustain.batch`` in order, each a ``Request`` under the outer head or
-    the ``EnvelopeError`` it would get alone; raises ``EnvelopeError`` for a bad list."""
+    the ``EnvelopeError`` it would get alone; raises ``EnvelopeError`` for a bad list, or for
+    more than ``max_requests`` elements (``limits.max_batch_requests``)."""
     if "requests" not in batch.data:
         raise EnvelopeError(400, "Invalid batch: missing 'requests'", BATCH, batch.corr_id)
     requests = batch.data["requests"]
@@ -152,10 +153,10 @@ def parse_batch(batch: Request) -> list[Request | EnvelopeError]:
         raise EnvelopeError(400, "Invalid batch: 'requests' must be an array", BATCH, batch.corr_id)
     if not requests:
         raise EnvelopeError(400, "Invalid batch: 'requests' is empty", BATCH, batch.corr_id)
-    if len(requests) > MAX_BATCH:
+    if len(requests) > max_requests:
         raise EnvelopeError(
             400,
-            f"Invalid batch: {len(requests)} requests, at most {MAX_BATCH} allowed",
+            f"Invalid batch: {len(requests)} requests, at most {max_requests} allowed",
             BATCH,
             batch.corr_id,
         )

@@ -20,6 +20,7 @@ import msgspec
 
 from sustain.protocol import validation as v
 from sustain.protocol.errors import ProtocolError
+from sustain.protocol.limits import DEFAULT_LIMITS, Limits
 from sustain.protocol.records import PromiseState, SettleState, TaskState, Value
 
 # SQLite stores 64-bit integers; anything larger is a parse error, not a 500 later.
@@ -203,43 +204,45 @@ _TASK_ID = "Task ID is required"
 _SCHEDULE_ID = "Schedule ID is required"
 
 
-def _check_id_promise(r: IdRequest) -> None:
+def _check_id_promise(r: IdRequest, _: Limits) -> None:
     v.required(r.id, _PROMISE_ID)
 
 
-def _check_id_task(r: IdRequest) -> None:
+def _check_id_task(r: IdRequest, _: Limits) -> None:
     v.required(r.id, _TASK_ID)
 
 
-def _check_id_schedule(r: IdRequest) -> None:
+def _check_id_schedule(r: IdRequest, _: Limits) -> None:
     v.required(r.id, _SCHEDULE_ID)
 
 
-def _check_promise_search(r: PromiseSearch) -> None:
+def _check_promise_search(r: PromiseSearch, limits: Limits) -> None:
+    v.limit(r.limit)
+    v.tag_count(r.tags, limits)
+
+
+def _check_task_search(r: TaskSearch, _: Limits) -> None:
     v.limit(r.limit)
 
 
-def _check_task_search(r: TaskSearch) -> None:
+def _check_schedule_search(r: ScheduleSearch, limits: Limits) -> None:
     v.limit(r.limit)
+    v.tag_count(r.tags, limits)
 
 
-def _check_schedule_search(r: ScheduleSearch) -> None:
-    v.limit(r.limit)
-
-
-def _check_acquire(r: TaskAcquire) -> None:
+def _check_acquire(r: TaskAcquire, _: Limits) -> None:
     v.required(r.id, _TASK_ID)
     v.version(r.version)
     v.required(r.pid, "Process ID is required")
     v.ttl(r.ttl)
 
 
-def _check_release(r: TaskRelease) -> None:
+def _check_release(r: TaskRelease, _: Limits) -> None:
     v.required(r.id, _TASK_ID)
     v.version(r.version)
 
 
-def _check_fulfill(r: TaskFulfill) -> None:
+def _check_fulfill(r: TaskFulfill, _: Limits) -> None:
     v.required(r.id, _TASK_ID)
     v.version(r.version)
     v.promise_settle(r.action.data)
@@ -247,7 +250,7 @@ def _check_fulfill(r: TaskFulfill) -> None:
         raise ProtocolError(400, "Action ID must match the task ID")
 
 
-def _check_suspend(r: TaskSuspend) -> None:
+def _check_suspend(r: TaskSuspend, _: Limits) -> None:
     v.required(r.id, _TASK_ID)
     v.version(r.version)
     if not r.actions:
@@ -258,7 +261,7 @@ def _check_suspend(r: TaskSuspend) -> None:
         raise ProtocolError(400, "All action awaiter IDs must match the task ID")
 
 
-def _check_fence(r: TaskFence) -> None:
+def _check_fence(r: TaskFence, _: Limits) -> None:
     v.required(r.id, _TASK_ID)
     v.version(r.version)
     inner = r.action.data
@@ -298,7 +301,7 @@ _TABLE: dict[str, tuple[type[Any], Any]] = {
 KINDS: frozenset[str] = frozenset(_TABLE)
 
 
-def parse(kind: str, data: dict[str, Any]) -> Any:
+def parse(kind: str, data: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> Any:
     """Decode and validate ``data`` for ``kind``; raises ``ProtocolError(400, ...)``.
 
     Unknown kinds raise ``ProtocolError(400, "Unknown operation: <kind>")``.
@@ -314,11 +317,13 @@ def parse(kind: str, data: dict[str, Any]) -> Any:
             raise ProtocolError(400, "Missing or invalid 'time' field") from None
         raise ProtocolError(400, f"Invalid request: {e}") from None
     if check is not None:
-        check(request)
+        check(request, limits)
     return request
 
 
-def parse_fence_action(action: FenceAction) -> PromiseCreate | PromiseSettle:
+def parse_fence_action(
+    action: FenceAction, limits: Limits = DEFAULT_LIMITS
+) -> PromiseCreate | PromiseSettle:
     """The inner action of ``task.fence``, after try_timeout (§0.1 item 3): kind check,
     inner parse (``Invalid action data: ...``), inner validation, target address (create)."""
     if action.kind == "promise.create":
@@ -326,7 +331,7 @@ def parse_fence_action(action: FenceAction) -> PromiseCreate | PromiseSettle:
             create = msgspec.convert(action.data, PromiseCreate, strict=True)
         except msgspec.ValidationError as e:
             raise ProtocolError(400, f"Invalid action data: {e}") from None
-        v.promise_create_with_target(create)
+        v.promise_create_with_target(create, limits)
         return create
     if action.kind == "promise.settle":
         try:

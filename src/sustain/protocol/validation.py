@@ -11,6 +11,14 @@ from typing import TYPE_CHECKING
 from sustain.protocol import tags as t
 from sustain.protocol.addresses import parse_address
 from sustain.protocol.errors import ProtocolError
+from sustain.protocol.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    cron_terms,
+    cron_too_long,
+    cron_too_many_terms,
+    too_many,
+)
 
 if TYPE_CHECKING:
     from sustain.protocol.requests import (
@@ -55,6 +63,12 @@ def limit(value: int | None) -> None:
         raise fail("Invalid 'limit' — must be between 1 and 1000")
 
 
+def tag_count(tags: dict[str, str] | None, limits: Limits, field: str = "tags") -> None:
+    # Every stored tag is matched by every tag search, and every filter entry by every row.
+    if tags is not None and len(tags) > limits.max_tags:
+        raise fail(too_many(field, limits.max_tags))
+
+
 def parse_delay(value: str) -> int | None:
     """The ``resonate:delay`` tag as epoch ms: a strict decimal (optional ``+``) below 2^63."""
     digits = value[1:] if value.startswith("+") else value
@@ -64,11 +78,12 @@ def parse_delay(value: str) -> int | None:
     return n if n < _MAX_DELAY else None
 
 
-def promise_create(r: PromiseCreate) -> None:
+def promise_create(r: PromiseCreate, limits: Limits = DEFAULT_LIMITS) -> None:
     """§2.2 field checks then the tag rules, without the target address check."""
     required(r.id, "Promise ID is required")
     if r.timeoutAt < 0:
         raise fail("TimeoutAt must be a non-negative integer")
+    tag_count(r.tags, limits)
     if "\x00" in r.id:
         raise fail("Promise ID must not contain null bytes")
     tags = r.tags or {}
@@ -105,16 +120,16 @@ def target_address(tags: dict[str, str] | None) -> None:
         raise fail("Invalid resonate:target address")
 
 
-def promise_create_with_target(r: PromiseCreate) -> None:
-    promise_create(r)
+def promise_create_with_target(r: PromiseCreate, limits: Limits = DEFAULT_LIMITS) -> None:
+    promise_create(r, limits)
     target_address(r.tags)
 
 
-def promise_settle(r: PromiseSettle) -> None:
+def promise_settle(r: PromiseSettle, limits: Limits = DEFAULT_LIMITS) -> None:
     required(r.id, "Promise ID is required")
 
 
-def register_callback(r: RegisterCallback) -> None:
+def register_callback(r: RegisterCallback, limits: Limits = DEFAULT_LIMITS) -> None:
     required(r.awaited, "Awaited promise ID is required")
     required(r.awaiter, "Awaiter promise ID is required")
     if r.awaited == r.awaiter:
@@ -123,17 +138,17 @@ def register_callback(r: RegisterCallback) -> None:
         raise fail("Awaiter and awaited must belong to the same origin")
 
 
-def register_listener(r: RegisterListener) -> None:
+def register_listener(r: RegisterListener, limits: Limits = DEFAULT_LIMITS) -> None:
     required(r.awaited, "Awaited promise ID is required")
     required(r.address, "Address is required")
     if parse_address(r.address) is None:
         raise fail("Invalid listener address")
 
 
-def task_create(r: TaskCreate) -> None:
+def task_create(r: TaskCreate, limits: Limits = DEFAULT_LIMITS) -> None:
     required(r.pid, "Process ID is required")
     ttl(r.ttl)
-    promise_create(r.action.data)
+    promise_create(r.action.data, limits)
     tags = r.action.data.tags or {}
     if t.TARGET not in tags:
         raise fail("Action must have a resonate:target tag")
@@ -142,23 +157,37 @@ def task_create(r: TaskCreate) -> None:
     target_address(tags)
 
 
-def heartbeat(r: TaskHeartbeat) -> None:
+def heartbeat(r: TaskHeartbeat, limits: Limits = DEFAULT_LIMITS) -> None:
     required(r.pid, "Process ID is required")
     if not r.tasks:
         raise fail("Tasks array must not be empty")
+    # Each entry is a row read and written on the store's writer: bound them.
+    if len(r.tasks) > limits.max_heartbeat_tasks:
+        raise fail(too_many("tasks", limits.max_heartbeat_tasks))
     # No same-origin check (PROTOCOL.md §2.14 has one): the official SDKs send one heartbeat
     # for every task a worker holds, whatever its origin, and a 400 there made their leases
     # lapse under long steps (docs/interop.md).  Each entry is applied on its own anyway.
 
 
-def schedule_create(r: ScheduleCreate) -> None:
+def cron_size(expr: str, limits: Limits) -> None:
+    """The cron text's bounds, checked before any parsing: the parse, the cron cache and
+    every firing's next-occurrence walk all grow with the text."""
+    if len(expr) > limits.max_cron_length:
+        raise fail(cron_too_long(limits.max_cron_length))
+    if cron_terms(expr) > limits.max_cron_terms:
+        raise fail(cron_too_many_terms(limits.max_cron_terms))
+
+
+def schedule_create(r: ScheduleCreate, limits: Limits = DEFAULT_LIMITS) -> None:
     required(r.id, "Schedule ID is required")
     # A schedule id may contain '.' (PROTOCOL.md §2.19 refuses it): the official SDKs name
     # schedules like root ids, and fire them as `{{.id}}-{{.timestamp}}` (docs/interop.md).
     required(r.cron, "Cron expression is required")
+    cron_size(r.cron, limits)
     required(r.promiseId, "Promise ID template is required")
     if r.promiseTimeout < 0:
         raise fail("Promise timeout must be a non-negative integer")
+    tag_count(r.promiseTags, limits, "promiseTags")
     if t.TARGET not in (r.promiseTags or {}):
         raise fail("promiseTags must include a resonate:target tag")
     # Sustain validates the target here because fired promises are not validated (§0.1 10).

@@ -23,6 +23,8 @@ Theory of operation:
   1 s doubling ladder, as a lone request always was (creates and settles are idempotent;
   see ``remote``).  A sub-answer 503 raises ``Retry`` in its own caller only, which waits
   on its own ladder and sends the request again: it may then join a later batch.
+* An element answered 413 ``Batch answer too large`` (the server's answer budget for the
+  batch ran out before it ran: ``limits.max_answer_size``) is sent again alone at once.
 * A batch the server does not answer as a valid 200 batch is sent again request by
   request, so each request gets the answer it would get alone.  A 400 "Unknown operation"
   (a Resonate server, or a Sustain server with ``protocol.batch = false``) also turns
@@ -41,13 +43,14 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from sustain.protocol.limits import MSG_ANSWER_TOO_LARGE
 from sustain.sdk import netkit
 from sustain.sdk.network import Answer, NetworkStopped
 
 log = logging.getLogger(__name__)
 
 BATCH = "sustain.batch"
-MAX_BATCH = 256  # elements per batch; the server takes up to 1,000
+MAX_BATCH = 256  # elements per batch; a server takes up to limits.max_batch_requests (1,000)
 MAX_BATCH_BYTES = 1 << 20  # data per batch; far below servers' body limits (16 MiB here)
 MAX_FLUSHES = 8  # flushes on the wire at once; more requests wait and coalesce
 
@@ -218,13 +221,21 @@ class Batcher:
             await self._singly(items)
             return
         assert isinstance(envelope.data, _Responses)
+        again: list[_Item] = []
         for item, sub in zip(items, envelope.data.responses, strict=True):
             if item.future.done():
                 continue  # its caller was cancelled
+            if sub.head.status == 413 and sub.data == MSG_ANSWER_TOO_LARGE:
+                again.append(item)
+                continue
             try:
                 item.future.set_result(check(item.kind, item.corr_id, sub))
             except Retry as exc:
                 item.future.set_exception(exc)
+        if again:
+            # The batch's answer budget ran out before these ran (they changed nothing);
+            # alone, each has a whole budget (a search pages within it).
+            await self._singly(again)
 
     def _body(self, item: _Item) -> bytes:
         head = {"corrId": item.corr_id, **self._head}

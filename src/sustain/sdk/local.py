@@ -177,6 +177,11 @@ class LocalNetwork:
         corr_id = f"local-{next(self._corr)}"
         engine = runtime.engine
         clock = runtime.clock
+        # Parsing and validation before the store, as the server does: off SQLite's writer.
+        prepared = engine.prepare(kind, payload)
+        if isinstance(prepared, Outcome):
+            return Answer(prepared.status, prepared.data)
+        ready = prepared
         attempt = 0
         while True:
             if self._stopped.is_set():
@@ -184,7 +189,7 @@ class LocalNetwork:
             now = clock.now()
 
             def op(tx: Tx, now: int = now) -> Outcome:
-                return engine.apply(tx, kind, payload, now, corr_id)
+                return engine.run(tx, ready, now, corr_id)
 
             try:
                 outcome = await runtime.store.run_async(op, durable)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 Settled = Callable[[dict[str, Any]], None]
 
+# Tasks per heartbeat request: below any server's limits.max_heartbeat_tasks default.
+HEARTBEAT_TASKS = 1000
 REFRESH_SECONDS = 60.0  # unblocks are best effort: listeners of waiting tasks are renewed
 
 
@@ -203,15 +205,26 @@ class Worker:
             held = [{"id": id, "version": version} for id, version in list(self.held.items())]
             if not held:
                 continue
-            try:
-                # One request for every held task, whatever its origin, as the official SDKs
-                # send it (Sustain accepts it: docs/decisions.md, relaxed validation rules).
-                beat = {"pid": self.env.pid, "tasks": held}
-                await self.env.network.request("task.heartbeat", beat)
-            except NetworkStopped:
-                return
-            except Exception:  # a failed beat is retried at the next tick; the lease is ttl
-                log.warning("heartbeat failed", exc_info=True)
+            # One request for the held tasks, whatever their origin, as the official SDKs
+            # send it (Sustain accepts it: docs/decisions.md, relaxed validation rules), or
+            # several of HEARTBEAT_TASKS: a server bounds the tasks of one heartbeat
+            # (limits.max_heartbeat_tasks, 10,000 by default).
+            beats = [
+                {"pid": self.env.pid, "tasks": held[i : i + HEARTBEAT_TASKS]}
+                for i in range(0, len(held), HEARTBEAT_TASKS)
+            ]
+            answers = await asyncio.gather(
+                *(self.env.network.request("task.heartbeat", beat) for beat in beats),
+                return_exceptions=True,
+            )
+            for answer in answers:
+                if isinstance(answer, NetworkStopped):
+                    return
+                if isinstance(answer, asyncio.CancelledError):
+                    raise answer
+                if isinstance(answer, BaseException):
+                    # A failed beat is retried at the next tick; the lease is ttl.
+                    log.warning("heartbeat failed", exc_info=answer)
 
     async def stop(self, grace: float = 30.0) -> None:
         """Take no new work; wait up to ``grace`` seconds for running tasks to fulfill,

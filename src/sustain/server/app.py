@@ -15,7 +15,13 @@ exception becomes a 500 envelope.  A connection is never dropped without an answ
 ``sustain.batch`` (docs/decisions.md): the outer token is authenticated once, then every
 element runs through the same ``_answer`` as a request sent alone (authorization, the engine,
 the failure policy, ``Runtime.after``), all of them concurrently, each in its own store
-transaction; the answers go back in one body, in request order.
+transaction; the answers go back in one body, in request order.  The elements share one
+answer budget (``budget.py``): past it, an element answers 413 without running.
+
+Bounded work (docs/security.md, "Limits"): the engine's ``prepare`` (parsing, validation
+against the configured limits, a schedule's cron) runs here, on the event loop, before the
+operation is handed to the store, so nothing that grows with a request's size waits in line
+on SQLite's single writer thread; only ``Engine.run`` runs there.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from sustain.engine import Outcome
 from sustain.protocol.envelope import (
     BATCH,
     EnvelopeError,
@@ -45,13 +52,13 @@ from sustain.protocol.envelope import (
 from sustain.protocol.errors import ProtocolError
 from sustain.server import access
 from sustain.server.auth import bearer_token
+from sustain.server.budget import AnswerBudget
 from sustain.server.metrics import CONTENT_TYPE
 from sustain.server.sse import serve_poll
 from sustain.server.tracing import request_tracer, traced
 from sustain.store.errors import CommitError, StoreClosedError
 
 if TYPE_CHECKING:
-    from sustain.engine import Outcome
     from sustain.server.runtime import Runtime
     from sustain.server.ui import UiRoutes
     from sustain.store.tx import Tx
@@ -122,6 +129,8 @@ class App:
         self._origins = frozenset(config.server.cors.allow_origins)
         self._metrics = runtime.metrics.enabled
         self._batch = config.protocol.batch
+        self._max_batch = config.limits.max_batch_requests
+        self._max_answer = config.limits.max_answer_size
         self._ui: UiRoutes | None = None
         tracer = request_tracer()
         if tracer is not None:  # only then: with tracing off the request path is unchanged
@@ -229,10 +238,12 @@ class App:
         if self._metrics:
             self.rt.metrics.request(request.kind, status, time.perf_counter() - started)
 
-    async def _answer(self, request: Request, claims: Claims | None = None) -> tuple[int, Any]:
+    async def _answer(
+        self, request: Request, claims: Claims | None = None, budget: AnswerBudget | None = None
+    ) -> tuple[int, Any]:
         """The status and data ``request`` is answered with, whatever happens to it."""
         try:
-            return await self._operate(request, claims)
+            return await self._operate(request, claims, budget)
         except ProtocolError as error:
             return error.status, error.message
         except (StoreClosedError, CommitError, sqlite3.OperationalError) as exc:
@@ -242,9 +253,12 @@ class App:
             log.exception("operation %s failed", request.kind, extra={"corr_id": request.corr_id})
             return 500, f"Internal error: {exc}"
 
-    async def _operate(self, request: Request, claims: Claims | None = None) -> tuple[int, Any]:
+    async def _operate(
+        self, request: Request, claims: Claims | None = None, budget: AnswerBudget | None = None
+    ) -> tuple[int, Any]:
         """Authorize and apply one operation.  ``claims`` are the batch's, already
-        authenticated; a request sent alone is authenticated here."""
+        authenticated; a request sent alone is authenticated here.  ``budget`` is the batch's
+        answer budget; a request sent alone has ``limits.max_answer_size`` to itself."""
         rt = self.rt
         kind = request.kind
         data = request.data
@@ -259,11 +273,23 @@ class App:
         debug_time = request.debug_time if self._debug else None
         corr_id = request.corr_id
         engine = rt.engine
+        # Off the store's writer: parsing and validation grow with the request (module doc).
+        prepared = engine.prepare(kind, data)
+        if isinstance(prepared, Outcome):
+            return prepared.status, prepared.data
+
+        def run(tx: Tx, max_answer: int | None = None) -> Outcome:
+            return engine.run(tx, prepared, now, corr_id, debug_time, max_answer)
 
         def op(tx: Tx) -> Outcome:
-            return engine.apply(tx, kind, data, now, corr_id, debug_time)
+            if budget is None:
+                return run(tx, self._max_answer)
+            return budget.spend(lambda left: run(tx, left))
 
-        outcome = await rt.store.run_async(op)
+        if budget is None:
+            outcome = await rt.store.run_async(op)
+        else:
+            outcome = await budget.take_turn(kind, lambda: rt.store.run_async(op))
         rt.after(kind, outcome)
         if claims is not None:
             # A tenant's answer keeps only its own promises (a branch's preload is a tag
@@ -284,7 +310,7 @@ class App:
                     rt.metrics.request(BATCH, 401, time.perf_counter() - started)
                 return
         try:
-            elements = parse_batch(batch)
+            elements = parse_batch(batch, self._max_batch)
         except EnvelopeError as error:
             await respond(send, error.status, encode_error(error))
             if self._metrics:
@@ -293,7 +319,8 @@ class App:
         requests = [e for e in elements if isinstance(e, Request)]
         # One task per element, all at once: on SQLite they queue in order for the same group
         # commit, on PostgreSQL each takes its own pooled connection.
-        answers = iter(await asyncio.gather(*(self._answer(r, claims) for r in requests)))
+        budget = AnswerBudget(self._max_answer)
+        answers = iter(await asyncio.gather(*(self._answer(r, claims, budget) for r in requests)))
         responses: list[Response] = []
         for element in elements:
             if isinstance(element, Request):

@@ -145,6 +145,18 @@ class ProtocolConfig(_Section, frozen=True):
     batch: bool = True
 
 
+class LimitsConfig(_Section, frozen=True):
+    """Bounds on one request's work and answer (docs/security.md, "Limits"); the defaults
+    are ``protocol.limits.Limits``'s."""
+
+    max_answer_size: int = 16 * 1024 * 1024
+    max_batch_requests: int = 1000
+    max_heartbeat_tasks: int = 10_000
+    max_cron_length: int = 1024
+    max_cron_terms: int = 256
+    max_tags: int = 64
+
+
 class ServerConfig(_Section, frozen=True):
     level: str = "info"
     debug: bool = False
@@ -158,6 +170,7 @@ class ServerConfig(_Section, frozen=True):
     cluster: ClusterConfig = ClusterConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     protocol: ProtocolConfig = ProtocolConfig()
+    limits: LimitsConfig = LimitsConfig()
 
     @property
     def server_url(self) -> str:
@@ -308,6 +321,10 @@ def validate(config: ServerConfig) -> ServerConfig:
         ("observability.metrics_port", config.observability.metrics_port, 0),
         ("server.shutdown_timeout", config.server.shutdown_timeout, 0),
         ("server.max_body_size", config.server.max_body_size, 1),
+        *(
+            (f"limits.{field}", getattr(config.limits, field), 1)
+            for field in config.limits.__struct_fields__
+        ),
         ("tasks.retry_timeout", config.tasks.retry_timeout, 1),
         ("timeouts.poll_interval", config.timeouts.poll_interval, 1),
         ("messages.poll_interval", config.messages.poll_interval, 1),

@@ -36,11 +36,13 @@ import socket
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
+import msgspec
 import uvicorn
 from prometheus_client import Gauge
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sustain.engine import Engine, EngineConfig, Outcome
+from sustain.protocol.limits import Limits
 from sustain.server.app import App
 from sustain.server.auth import AuthConfig, Authenticator
 from sustain.server.clock import Clock
@@ -120,8 +122,11 @@ class Runtime:
         self.config = config
         self.store = store
         self.authenticator = authenticator
+        self.limits = Limits(**msgspec.structs.asdict(config.limits))
         self.engine = Engine(
-            EngineConfig(retry_timeout=config.tasks.retry_timeout, debug=config.debug)
+            EngineConfig(
+                retry_timeout=config.tasks.retry_timeout, debug=config.debug, limits=self.limits
+            )
         )
         # A caller-supplied clock (a Clock subclass) lets the embedded SDK run on fake time.
         self.clock = clock if clock is not None else Clock()

@@ -23,7 +23,8 @@ from sustain.sdk import tracing
 if TYPE_CHECKING:
     from sustain.protocol.envelope import Request
 
-Operate = Callable[["Request", "dict[str, Any] | None"], Coroutine[Any, Any, tuple[int, Any]]]
+# (request, the batch's claims, the batch's answer budget): App._operate.
+Operate = Callable[["Request", "dict[str, Any] | None", Any], Coroutine[Any, Any, tuple[int, Any]]]
 
 
 def request_tracer() -> Any | None:
@@ -53,7 +54,7 @@ def traced(tracer: Any, operate: Operate) -> Operate:
     from opentelemetry.trace import SpanKind, Status, StatusCode  # noqa: PLC0415
 
     async def operate_traced(
-        request: Request, claims: dict[str, Any] | None = None
+        request: Request, claims: dict[str, Any] | None = None, budget: Any = None
     ) -> tuple[int, Any]:
         target = _target(request.data)
         context = tracing.context_of(target) if target is not None else None
@@ -66,7 +67,7 @@ def traced(tracer: Any, operate: Operate) -> Operate:
         with tracer.start_as_current_span(
             f"sustain {request.kind}", context=context, kind=SpanKind.SERVER, attributes=attributes
         ) as span:
-            status, data = await operate(request, claims)
+            status, data = await operate(request, claims, budget)
             span.set_attribute("sustain.status", status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR, str(data)))

@@ -21,8 +21,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import BRANCH, TARGET
+from sustain.store.rows import sized
 from sustain.store.tx import Callback, Execute, Listener, TaskRow, Tx
 
 T = TypeVar("T")
@@ -161,17 +163,17 @@ class MemoryTx(Tx):
         tags: Mapping[str, str],
         limit: int,
         cursor: str | None,
+        max_size: int | None = None,
     ) -> list[Promise]:
-        out: list[Promise] = []
-        for id in sorted(self._t.promises):
-            if cursor is not None and id <= cursor:
-                continue
-            p = self._t.promises[id]
-            if (state is None or p.state == state) and _matches(p.tags, tags):
-                out.append(p)
-                if len(out) >= limit:
-                    break
-        return out
+        promises = self._t.promises
+        found = (
+            promises[id]
+            for id in sorted(promises)
+            if (cursor is None or id > cursor)
+            and (state is None or promises[id].state == state)
+            and _matches(promises[id].tags, tags)
+        )
+        return sized(found, limit, max_size, promise_size)
 
     def branch_promises(self, branch: str) -> list[Promise]:
         promises = self._t.promises
@@ -308,18 +310,19 @@ class MemoryTx(Tx):
         return True
 
     def search_schedules(
-        self, tags: Mapping[str, str], limit: int, cursor: str | None
+        self,
+        tags: Mapping[str, str],
+        limit: int,
+        cursor: str | None,
+        max_size: int | None = None,
     ) -> list[Schedule]:
-        out: list[Schedule] = []
-        for id in sorted(self._t.schedules):
-            if cursor is not None and id <= cursor:
-                continue
-            s = self._t.schedules[id]
-            if _matches(s.promiseTags, tags):
-                out.append(s)
-                if len(out) >= limit:
-                    break
-        return out
+        schedules = self._t.schedules
+        found = (
+            schedules[id]
+            for id in sorted(schedules)
+            if (cursor is None or id > cursor) and _matches(schedules[id].promiseTags, tags)
+        )
+        return sized(found, limit, max_size, schedule_size)
 
     def due_schedules(self, time: int) -> list[Schedule]:
         schedules = self._t.schedules

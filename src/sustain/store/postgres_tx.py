@@ -81,7 +81,7 @@ from __future__ import annotations
 import select
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from msgspec.structs import replace
@@ -89,6 +89,7 @@ from psycopg import errors as e
 from psycopg import pq
 
 from sustain.protocol.addresses import parse_address
+from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN
 from sustain.store import rows
@@ -412,6 +413,13 @@ def _tags_json(tags: Mapping[str, str]) -> str:
     return _encode(tags).decode()
 
 
+T = TypeVar("T")
+# Rows per FETCH of a size-bounded search: a few first, then as many as the budget left
+# holds at the rows' mean size so far (a search of small rows takes few round trips).
+_FIRST_FETCH = 8
+_MAX_FETCH = 256
+
+
 @lru_cache(maxsize=32)
 def _search_sql(
     table: str,
@@ -678,6 +686,7 @@ class PostgresTx:
         tags: Mapping[str, str],
         limit: int,
         cursor: str | None,
+        max_size: int | None = None,
     ) -> list[Promise]:
         sql = _search_sql(
             "promises",
@@ -695,7 +704,9 @@ class PostgresTx:
             "tags": _tags_json(tags),
             "limit": limit,
         }
-        return [_promise(r) for r in self._all(sql, params)]
+        if max_size is None:
+            return [_promise(r) for r in self._all(sql, params)]
+        return self._sized(sql, params, _promise, max_size, promise_size)
 
     def branch_promises(self, branch: str) -> list[Promise]:
         res = self._fetch(P_BRANCH, [_text(branch)])
@@ -828,7 +839,11 @@ class PostgresTx:
         return (self._fetch(S_DELETE, [_text(id)]).command_tuples or 0) > 0
 
     def search_schedules(
-        self, tags: Mapping[str, str], limit: int, cursor: str | None
+        self,
+        tags: Mapping[str, str],
+        limit: int,
+        cursor: str | None,
+        max_size: int | None = None,
     ) -> list[Schedule]:
         sql = _search_sql(
             "schedules",
@@ -839,7 +854,43 @@ class PostgresTx:
             cursor=cursor is not None,
         )
         params = {"cursor": cursor, "tags": _tags_json(tags), "limit": limit}
-        return [_schedule(r) for r in self._all(sql, params)]
+        if max_size is None:
+            return [_schedule(r) for r in self._all(sql, params)]
+        return self._sized(sql, params, _schedule, max_size, schedule_size)
+
+    def _sized(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        make: Callable[[Any], T],
+        max_size: int,
+        size: Callable[[T], int],
+    ) -> list[T]:
+        """The rows of a search through a server-side cursor, fetched a few at a time (as
+        many as the budget left seems to hold, judging by the rows so far), so that rows past
+        the size budget never leave the database."""
+        self._open()
+        self._sync()
+        self._leave_pipeline()
+        limit = int(params["limit"])
+        out: list[T] = []
+        total = 0
+        with self._conn.cursor(name="sustain_search") as cur:
+            cur.execute(sql, params)
+            want = _FIRST_FETCH
+            while len(out) < limit:
+                fetched = cur.fetchmany(min(want, limit - len(out)))
+                if not fetched:
+                    break
+                for row in fetched:
+                    item = make(row)
+                    out.append(item)
+                    total += size(item)
+                    if total > max_size:
+                        return out
+                mean = max(total // len(out), 1)
+                want = max(1, min(_MAX_FETCH, (max_size - total) // mean + 1))
+        return out
 
     def due_schedules(self, time: int) -> list[Schedule]:
         return [_schedule(r) for r in self._all(_S_DUE, (time,))]

@@ -7,14 +7,36 @@ schedule columns of each ``*_tx.py``) and the same encodings: JSON text for tags
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 import msgspec
 
 from sustain.protocol.records import Promise, Schedule, TaskState, Value
 from sustain.protocol.tags import BRANCH, ORIGIN, TARGET
 from sustain.store.tx import TaskRow
+
+T = TypeVar("T")
+
+
+def sized(
+    items: Iterable[T], limit: int, max_size: int | None, size: Callable[[T], int]
+) -> list[T]:
+    """The first ``limit`` of ``items``, or fewer: with ``max_size``, stop after the first
+    item whose running size passes it.  ``items`` is read lazily, so a store that streams its
+    rows holds no more of them than the answer needs (``engine.pages.fit`` cuts the rest)."""
+    out: list[T] = []
+    total = 0
+    for item in items:
+        out.append(item)
+        if len(out) >= limit:
+            break
+        if max_size is not None:
+            total += size(item)
+            if total > max_size:
+                break
+    return out
+
 
 encode = msgspec.json.Encoder().encode
 decode_map = msgspec.json.Decoder(dict[str, str]).decode

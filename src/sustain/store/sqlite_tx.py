@@ -30,10 +30,11 @@ counts unknown again; the next look-up counts.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
+from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN
 from sustain.store import rows
@@ -51,6 +52,7 @@ Row = tuple[Any, ...]
 _CACHE_ROWS = 8192
 _CACHE_DATA = 4096
 _MISS: Any = object()
+T = TypeVar("T")
 
 
 def _keep(cache: dict[str, Any], id: str, row: Any) -> None:
@@ -334,6 +336,7 @@ class SqliteTx:
         tags: Mapping[str, str],
         limit: int,
         cursor: str | None,
+        max_size: int | None = None,
     ) -> list[Promise]:
         sql = _search_sql(
             "promises",
@@ -352,7 +355,9 @@ class SqliteTx:
             "ntags": len(tags),
             "limit": limit,
         }
-        return [_promise(r) for r in self._cur.execute(sql, params)]
+        if max_size is None:
+            return [_promise(r) for r in self._cur.execute(sql, params)]
+        return self._sized(sql, params, _promise, max_size, promise_size)
 
     def branch_promises(self, branch: str) -> list[Promise]:
         return [_promise(r) for r in self._cur.execute(_P_BRANCH, (branch,))]
@@ -511,7 +516,11 @@ class SqliteTx:
         return self._cur.execute(_S_DELETE, (id,)).rowcount > 0
 
     def search_schedules(
-        self, tags: Mapping[str, str], limit: int, cursor: str | None
+        self,
+        tags: Mapping[str, str],
+        limit: int,
+        cursor: str | None,
+        max_size: int | None = None,
     ) -> list[Schedule]:
         sql = _search_sql(
             "schedules",
@@ -522,7 +531,26 @@ class SqliteTx:
             cursor=cursor is not None,
         )
         params = {"cursor": cursor, "tags": _json(tags), "ntags": len(tags), "limit": limit}
-        return [_schedule(r) for r in self._cur.execute(sql, params)]
+        if max_size is None:
+            return [_schedule(r) for r in self._cur.execute(sql, params)]
+        return self._sized(sql, params, _schedule, max_size, schedule_size)
+
+    def _sized(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        make: Callable[[Any], T],
+        max_size: int,
+        size: Callable[[T], int],
+    ) -> list[T]:
+        """The rows of a search, stepped one by one and left unread past the size budget.
+        Its own cursor, closed here: the shared one must not keep a half-read statement."""
+        cur = self._conn.cursor()
+        try:
+            found = map(make, cur.execute(sql, params))
+            return rows.sized(found, int(params["limit"]), max_size, size)
+        finally:
+            cur.close()
 
     def due_schedules(self, time: int) -> list[Schedule]:
         return [_schedule(r) for r in self._cur.execute(_S_DUE, (time,))]

@@ -79,9 +79,12 @@ class Tx(Protocol):
         tags: Mapping[str, str],
         limit: int,
         cursor: str | None,
+        max_size: int | None = None,
     ) -> list[Promise]:
         """At most ``limit`` promises with ``id > cursor``, matching ``state`` and containing
-        every ``tags`` pair, ordered by id (byte order)."""
+        every ``tags`` pair, ordered by id (byte order).  With ``max_size``, stop after the
+        first promise whose running ``promise_size`` passes it (``rows.sized``), reading no
+        further rows: an answer's size is bounded before its rows are in memory."""
 
     def branch_promises(self, branch: str) -> list[Promise]:
         """Every promise whose ``resonate:branch`` tag equals ``branch``, ordered by id."""
@@ -149,10 +152,14 @@ class Tx(Protocol):
         """Delete; True if it existed."""
 
     def search_schedules(
-        self, tags: Mapping[str, str], limit: int, cursor: str | None
+        self,
+        tags: Mapping[str, str],
+        limit: int,
+        cursor: str | None,
+        max_size: int | None = None,
     ) -> list[Schedule]:
         """At most ``limit`` schedules with ``id > cursor`` whose ``promiseTags`` contain every
-        ``tags`` pair, ordered by id."""
+        ``tags`` pair, ordered by id; ``max_size`` as for ``search_promises``."""
 
     def due_schedules(self, time: int) -> list[Schedule]:
         """Schedules with ``nextRunAt <= time``, ordered by id."""
