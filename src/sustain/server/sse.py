@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
 if TYPE_CHECKING:
+    from sustain.runtime.poll import PollConnection
     from sustain.server.app import Receive, Scope, Send
-    from sustain.server.poll import PollConnection
     from sustain.server.runtime import Runtime
 
 TEXT = b"text/plain; charset=utf-8"

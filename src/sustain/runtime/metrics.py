@@ -6,17 +6,21 @@ request path pays one dict lookup and one ``inc``/``observe``, not a ``labels()`
 Kinds outside the protocol's set are counted as ``unknown`` so that a client cannot create
 unbounded label values; ``sustain.batch`` keeps its name (a batch counts once as itself and
 once per element under the element's kind).  With ``metrics_port = 0`` every method is a
-cheap no-op.
+cheap no-op that never imports prometheus-client: the embedded SDK and a server without a
+metrics port run without the package (the ``metrics`` and ``server`` extras install it; a
+metrics port without it is a one-line ``MissingExtraError``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-
+from sustain import extras
 from sustain.protocol.envelope import BATCH
 from sustain.protocol.requests import KINDS
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 _LABELLED = KINDS | {BATCH}
 
@@ -24,7 +28,13 @@ _LABELLED = KINDS | {BATCH}
 class Metrics:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.registry = CollectorRegistry()
+        if not enabled:
+            return
+        extras.require("serving metrics", "prometheus_client")
+        # Imported here: only a process that serves metrics loads prometheus-client.
+        from prometheus_client import CollectorRegistry, Counter, Histogram  # noqa: PLC0415
+
+        self.registry: CollectorRegistry = CollectorRegistry()
         self._requests = Counter(
             "sustain_request_total", "API requests", ["kind", "status"], registry=self.registry
         )
@@ -52,7 +62,19 @@ class Metrics:
         """Expose ``/metrics`` on ``bind:port`` (a daemon thread).  The reference always binds
         0.0.0.0; Sustain uses the API's bind address, so a server kept on 127.0.0.1 does not
         publish its metrics to the network."""
+        from prometheus_client import start_http_server  # noqa: PLC0415
+
         start_http_server(port, addr=bind, registry=self.registry)
+
+    def replica(self, replica: str) -> None:
+        """The replica's id as a metric label: ``sustain_replica_info{replica="..."} 1``."""
+        if not self.enabled:
+            return
+        from prometheus_client import Gauge  # noqa: PLC0415
+
+        Gauge(
+            "sustain_replica_info", "This server's replica id", ["replica"], registry=self.registry
+        ).labels(replica).set(1)
 
     def request(self, kind: str, status: int, seconds: float) -> None:
         if not self.enabled:
