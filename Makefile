@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed-test
 # uv itself, pinned by hash, installed with the interpreter's own pip (nothing else is needed
 # on a fresh machine).
 $(UV): requirements/uv.txt
-	$(PYTHON) -m pip install -q --disable-pip-version-check --upgrade --target .cache/uv \
+	$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade --target .cache/uv \
 		--require-hashes -r requirements/uv.txt
 	touch $@
 

@@ -20,7 +20,7 @@ def write(tmp_path: Path, text: str) -> str:
 def test_defaults() -> None:
     config = load(environ={})
     assert config.server.port == 8001
-    assert config.server.bind == "0.0.0.0"
+    assert config.server.bind == "127.0.0.1"
     assert config.storage.type == "sqlite"
     assert config.storage.sqlite.path == "sustain.db"
     assert config.storage.sqlite.synchronous == "FULL"

@@ -32,7 +32,13 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, bool, str]] = [
     (("--level",), "level", str, False, "log level (info, debug, ...)"),
     (("--host", "--server-host"), "server.host", str, False, "host in serverUrl"),
     (("--port", "--server-port"), "server.port", int, False, "API port (8001)"),
-    (("--bind", "--server-bind"), "server.bind", str, False, "API bind address (0.0.0.0)"),
+    (
+        ("--bind", "--server-bind"),
+        "server.bind",
+        str,
+        False,
+        "API bind address (127.0.0.1; 0.0.0.0 in a container)",
+    ),
     (("--url", "--server-url"), "server.url", str, False, "serverUrl in execute messages"),
     (
         ("--shutdown-timeout", "--server-shutdown-timeout"),

@@ -45,7 +45,9 @@ class CorsConfig(_Section, frozen=True):
 class HttpServerConfig(_Section, frozen=True):
     host: str = "localhost"
     port: int = 8001
-    bind: str = "0.0.0.0"
+    # Loopback by default: a server that holds durable state is not opened to the network by
+    # accident; a container says `--bind 0.0.0.0` (docs/configuration.md).
+    bind: str = "127.0.0.1"
     url: str | None = None
     shutdown_timeout: int = 10000
     max_body_size: int = 16 * 1024 * 1024
