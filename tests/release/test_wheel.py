@@ -176,6 +176,24 @@ def test_serve_without_the_server_extra_names_it_in_one_line(venv: Path, tmp_pat
     ]
 
 
+def test_migrate_on_postgres_without_its_extra_names_it_in_one_line(
+    venv: Path, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [str(venv / "bin" / "sustain"), "migrate", "--postgres", "postgresql://x@127.0.0.1:1/x"],
+        cwd=tmp_path,
+        env=_env(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "Error: 'sustain migrate --postgres' needs psycopg: pip install 'sustain[postgres]'"
+    ]
+
+
 def test_worker_metrics_without_their_extra_name_it_in_one_line(venv: Path, tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text("from sustain import Sustain\nsustain = Sustain(':memory:')\n")
     done = subprocess.run(
