@@ -11,7 +11,7 @@ COMPILE = $(UV) pip compile -q --universal --python-version 3.11 --generate-hash
 STAMP  := $(VENV)/.installed-test
 
 .PHONY: serve dev test test-interop test-latest scenarios lint types pytest docs docs-serve bench \
-	bench-peers lock clean
+	bench-peers lock dist clean
 
 # uv itself, pinned by hash, installed with the interpreter's own pip (nothing else is needed
 # on a fresh machine).
@@ -29,8 +29,9 @@ $(STAMP): requirements/test.txt pyproject.toml | $(BIN)/python
 	$(EDIT)
 	touch $@
 
-# Serving needs only the runtime dependencies: installed from their own lock, which is
-# constrained to the test lock's versions, so a test environment already satisfies it.
+# Serving needs only the base install and the server extra (docs/install.md): installed from
+# their own lock, which is constrained to the test lock's versions, so a test environment
+# already satisfies it.
 $(VENV)/.installed-serve: requirements/serve.txt pyproject.toml | $(BIN)/python
 	$(UV) pip install -q --python $(BIN)/python --require-hashes -r requirements/serve.txt
 	$(EDIT)
@@ -39,14 +40,14 @@ $(VENV)/.installed-serve: requirements/serve.txt pyproject.toml | $(BIN)/python
 lock: $(UV)  ## re-resolve every dependency to its newest allowed release and re-pin by hash
 	$(COMPILE) requirements/uv.in -o requirements/uv.txt
 	$(COMPILE) --all-extras pyproject.toml requirements/build.in -o requirements/test.txt
-	$(COMPILE) -c requirements/test.txt pyproject.toml requirements/build.in \
+	$(COMPILE) -c requirements/test.txt --extra server pyproject.toml requirements/build.in \
 		-o requirements/serve.txt
 
 # Drift on purpose: the whole suite against the newest releases, in a separate environment,
 # so that a new release that breaks us is found before `make lock` takes it.
 test-latest: $(UV)
 	$(UV) venv -q --allow-existing --python $(PYTHON) .venv-latest
-	$(UV) pip install -q --python .venv-latest/bin/python --upgrade --refresh -e '.[test]'
+	$(UV) pip install -q --python .venv-latest/bin/python --upgrade --refresh -e '.[test,docs]'
 	.venv-latest/bin/pytest -n 2 --dist loadfile -p no:cacheprovider
 
 serve: $(VENV)/.installed-serve  ## the main job: the server on its embedded SQLite default
@@ -55,8 +56,9 @@ serve: $(VENV)/.installed-serve  ## the main job: the server on its embedded SQL
 dev: $(VENV)/.installed-serve  ## in-memory store, debug operations on
 	$(BIN)/sustain dev --bind 127.0.0.1 --port 8001
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and the import-linter contracts of pyproject.toml (the layers)
 	$(BIN)/ruff check src tests examples benchmarks docs
+	$(BIN)/lint-imports
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -89,5 +91,11 @@ bench: $(STAMP)
 bench-peers: $(STAMP)  ## W1-W4 on Sustain, DBOS and Restate in one run (peers cached in .cache/)
 	$(BIN)/python -m benchmarks.peers
 
+# The sdist, and the wheel built from it (so the sdist is known to be complete), with the
+# locked hatchling of the test environment: no network, the same backend every time.
+dist: $(STAMP)  ## wheel and sdist into dist/ (tests/release checks they install and run)
+	rm -rf dist
+	$(UV) build -q --python $(BIN)/python --no-build-isolation --out-dir dist
+
 clean:
-	rm -rf $(VENV) .venv-latest .cache/uv .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-latest dist .cache/uv .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -16,8 +16,10 @@
     ├── NetworkStopped                       (sustain.sdk.network) the network was stopped
     ├── StoreError                           (sustain.store.errors) e.g. StoreLockedError(path):
     │                                        the database is open in another process
-    ├── ConfigError                          (sustain.server.config) a server configuration
+    ├── ConfigError                          (sustain.runtime.config) a server configuration
     │                                        that cannot start
+    ├── MissingExtraError(module, extra)     a feature whose optional dependencies are not
+    │                                        installed (sustain.extras names the extra)
     └── AuthKeyError(path)                   (sustain.server.auth) an unusable public key
 
     EngineSignal(BaseException)              control flow of the replay runtime, never an error:
@@ -55,6 +57,15 @@ class FunctionNotFoundError(SustainError):
         super().__init__(f"Function {where} is not registered")
         self.name = name
         self.version = version
+
+
+class MissingExtraError(SustainError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, what: str, module: str, extra: str) -> None:
+        super().__init__(f"{what} needs {module}: pip install 'sustain[{extra}]'")
+        self.module = module
+        self.extra = extra
 
 
 class AlreadyRegisteredError(SustainError):

@@ -4,7 +4,8 @@
 ``start(name, *flags)`` runs one replica named ``name`` (``--replica-id``) with a short
 replica timeout, ``kill9(name)`` crashes it, ``start`` again with the same name restarts it
 on its old port.  Every replica still running is stopped (SIGTERM) at the end, then the
-database is dropped.
+database is dropped; every worker or client a test started (``Proc``) is killed, whatever the
+outcome.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.scenarios.processes import Proc
 from tests.servers import ServerProcess, start_server
 from tests.store.postgres_db import temp_database
 
@@ -61,6 +63,12 @@ class Replicas:
         for proc in self.running.values():
             proc.stop()
         self.running.clear()
+
+
+@pytest.fixture(autouse=True)
+def _reap_processes() -> Iterator[None]:
+    yield
+    Proc.reap()
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from sustain import Context, Sustain
+from sustain.runtime.clock import Clock
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.remote import RemoteNetwork
-from sustain.server.clock import Clock
 from tests.sdk.conftest import Make, unique
 
 

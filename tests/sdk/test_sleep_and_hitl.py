@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sustain import Context, Sustain
+from sustain.runtime.clock import Clock
 from sustain.sdk.local import LocalNetwork
-from sustain.server.clock import Clock
 from tests.sdk.conftest import unique
 from tests.sdk.test_context import wait_pending
 from tests.servers import ServerProcess

@@ -25,7 +25,7 @@ import msgspec
 import psycopg
 import pytest
 
-from sustain.server.config import load
+from sustain.runtime.config import load
 from tests.e2e.cli_harness import fails, sustain
 from tests.server.test_http_ops import (
     test_debug_operations,

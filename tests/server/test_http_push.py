@@ -141,7 +141,7 @@ def test_failing_receivers_do_not_stop_delivery(spawn: Any, receiver: Receiver) 
 
 def test_a_timer_tick_pushes_what_it_claimed(spawn: Any, receiver: Receiver) -> None:
     """A tick claims its messages in its own transaction and hands them to the outbox loop
-    (server/loops.py): an HTTP address is pushed from there, with the outbox loop's cap an
+    (runtime/loops.py): an HTTP address is pushed from there, with the outbox loop's cap an
     hour so that nothing but the hand-over can send it."""
     server = spawn("--messages-poll-interval", "3600000")
     pid = unique("timed-push")

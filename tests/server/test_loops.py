@@ -1,4 +1,4 @@
-"""The timer and outbox loops in process (server/loops.py, server/delivery.py), on a real SQLite
+"""The timer and outbox loops in process (runtime/loops.py, runtime/delivery.py), on a real SQLite
 file, engine and poll registry, with a fake clock: a tick that writes the outbox claims it in
 its own transaction and hands the messages to the delivery loop, which sends them without a
 claim of its own; the delivery loop still claims what requests write, and after its cap.
@@ -19,12 +19,12 @@ import msgspec
 import pytest
 
 from sustain.engine import Engine, EngineConfig
-from sustain.server.clock import Clock
-from sustain.server.config import MessagesConfig, ServerConfig
-from sustain.server.delivery import Claimed, Delivery
-from sustain.server.loops import Alarm, Pause, TimerLoop
-from sustain.server.metrics import Metrics
-from sustain.server.poll import PollConnection, PollRegistry
+from sustain.runtime.clock import Clock
+from sustain.runtime.config import MessagesConfig, ServerConfig
+from sustain.runtime.delivery import Claimed, Delivery
+from sustain.runtime.loops import Alarm, Pause, TimerLoop
+from sustain.runtime.metrics import Metrics
+from sustain.runtime.poll import PollConnection, PollRegistry
 from sustain.store.sqlite import SqliteStore
 
 START = 1_800_000_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from sustain.server.poll import PollRegistry
+from sustain.runtime.poll import PollRegistry
 
 
 def test_uni_goes_to_the_first_connection_with_the_id() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sustain.server.config import ConfigError, load
+from sustain.runtime.config import ConfigError, load
 
 
 def write(tmp_path: Path, text: str) -> str:

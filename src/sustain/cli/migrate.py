@@ -20,14 +20,17 @@ from typing import Any
 
 import click
 
+from sustain import extras
 from sustain.cli.errors import CliError
-from sustain.server.config import ConfigError, ServerConfig, load
+from sustain.errors import MissingExtraError
+from sustain.runtime.config import ConfigError, ServerConfig, load
 from sustain.store.errors import StoreError
 from sustain.store.migrations import Migration, load_migrations
 
 
 def _postgres(url: str) -> tuple[str, list[Migration], int]:
-    # Imported here: psycopg is only needed for PostgreSQL.
+    # Imported here: psycopg (the postgres extra) is only needed for PostgreSQL.
+    extras.require("'sustain migrate --postgres'", "psycopg")
     import psycopg  # noqa: PLC0415
 
     from sustain.store import postgres, postgres_migrations  # noqa: PLC0415
@@ -84,7 +87,7 @@ def migrate(postgres_url: str | None, sqlite_path: str | None, config_path: str 
             where, applied, latest = _sqlite(storage.sqlite.path)
         else:
             raise CliError(f"storage type '{storage.type}' has no schema to migrate")
-    except (StoreError, sqlite3.Error, OSError) as exc:
+    except (StoreError, sqlite3.Error, OSError, MissingExtraError) as exc:
         raise CliError(str(exc)) from None
     for m in applied:
         click.echo(f"applied {m.version:04d}_{m.name} to {where}")

@@ -22,7 +22,9 @@ from typing import Any
 
 import click
 
-from sustain.server.config import ConfigError, ServerConfig, load
+from sustain import extras
+from sustain.errors import MissingExtraError
+from sustain.runtime.config import ConfigError, ServerConfig, load
 from sustain.store.errors import StoreError
 
 # (option names, configuration key, click type, repeatable)
@@ -318,16 +320,23 @@ def _serve(config_path: str | None, flags: dict[str, Any]) -> None:
         raise click.ClickException(str(exc)) from None
     replica = None
     if config.storage.type == "postgres":
-        from sustain.server.cluster import replica_id  # noqa: PLC0415
+        from sustain.runtime.cluster import replica_id  # noqa: PLC0415
 
         replica = replica_id(config)
     _configure_logging(config.level, replica)
-    # Imported here: the server stack (uvicorn, engine, stores) is not needed by client commands.
-    from sustain.server.runtime import run  # noqa: PLC0415
-
     try:
+        # Imported here: the server stack (uvicorn, JWT: the server extra) is not needed by
+        # client commands, and a base install must answer with the extra to install.
+        from sustain.server.runtime import run  # noqa: PLC0415
+
         run(config)
-    except (OSError, ValueError, StoreError, sqlite3.Error) as exc:
+    except ModuleNotFoundError as exc:
+        # psycopg is imported only when the postgres store opens: that names its own extra.
+        missing = extras.missing("'sustain serve'", exc)
+        if missing is None:
+            raise
+        raise click.ClickException(str(missing)) from None
+    except (OSError, ValueError, StoreError, sqlite3.Error, MissingExtraError) as exc:
         # Store lock held, unreadable key file, metrics port in use: one line, exit 1.
         raise click.ClickException(str(exc)) from None
 

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 import click
 
 from sustain.cli.errors import CliError
+from sustain.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from sustain.sdk.client import Sustain
 
 
 def load(app: str) -> Sustain:
-    # imported here: the SDK pulls in the embedded server, which other commands never need
+    # imported here: the SDK pulls in the embedded runtime, which other commands never need
     from sustain.sdk.client import Sustain  # noqa: PLC0415
 
     module_name, _, attr = app.partition(":")
@@ -61,6 +62,8 @@ def _observability(metrics_port: int, metrics_bind: str) -> None:
             raise CliError(
                 f"cannot serve metrics on {metrics_bind}:{metrics_port}: {reason}"
             ) from None
+        except MissingExtraError as exc:
+            raise CliError(str(exc)) from None
 
 
 @click.command("worker")

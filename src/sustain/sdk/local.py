@@ -1,8 +1,9 @@
 """``LocalNetwork``: embedded mode, the whole server minus the sockets, in this process.
 
-Theory of operation: ``start()`` builds the server's own ``Runtime`` (store, engine, clock,
-poll registry, outbox delivery, timer loop) from a small ``ServerConfig`` and starts its two
-loops on the running event loop.  Nothing is re-implemented here:
+Theory of operation: ``start()`` builds the process ``Runtime`` that the server also runs
+(sustain/runtime/core.py: store, engine, clock, poll registry, outbox delivery, timer loop)
+from a small ``ServerConfig`` and starts its two loops on the running event loop; nothing of
+the HTTP server stack is imported.  Nothing is re-implemented here:
 
 * ``request(kind, data)`` is what ``POST /`` does without HTTP: one ``engine.apply`` in one
   store transaction (``store.run_async``; SQLite group commit batches concurrent callers),
@@ -40,18 +41,18 @@ from typing import Any
 import msgspec
 
 from sustain.engine import Outcome
-from sustain.sdk import netkit
-from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
-from sustain.server.clock import Clock
-from sustain.server.config import (
+from sustain.runtime.clock import Clock
+from sustain.runtime.config import (
     ObservabilityConfig,
     ServerConfig,
     SqliteConfig,
     StorageConfig,
     TasksConfig,
 )
-from sustain.server.poll import PollConnection
-from sustain.server.runtime import Runtime, open_store
+from sustain.runtime.core import Runtime, open_store
+from sustain.runtime.poll import PollConnection
+from sustain.sdk import netkit
+from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
 from sustain.store.errors import CommitError, StoreClosedError
 from sustain.store.tx import Tx
 
@@ -124,7 +125,7 @@ class LocalNetwork:
 
     @property
     def runtime(self) -> Runtime:
-        """The running server runtime (store, engine, loops); only after ``start()``."""
+        """The running process runtime (store, engine, loops); only after ``start()``."""
         if self._runtime is None:
             raise RuntimeError("LocalNetwork is not started")
         return self._runtime

@@ -14,17 +14,28 @@ and every hook is skipped, so a worker without the flag pays nothing.
   create it (the wait for its result spans passes and is in the timeline, not here).
 * ``sustain_worker_retries_total{function}`` (counter): retries of a function's body after
   it raised (its retry policy allowed another attempt).
+
+prometheus-client (the ``metrics`` extra) is imported by ``enable`` only: the replay runtime
+imports this module for its hooks, and a process that serves no metrics must not need it.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from sustain import extras
 
 STEP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class WorkerMetrics:
     def __init__(self) -> None:
+        extras.require("serving worker metrics", "prometheus_client")
+        from prometheus_client import (  # noqa: PLC0415
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+        )
+
         self.registry = CollectorRegistry()
         self.running = Gauge(
             "sustain_worker_tasks_running", "Task attempts running", registry=self.registry
@@ -50,6 +61,8 @@ class WorkerMetrics:
         )
 
     def serve(self, bind: str, port: int) -> None:
+        from prometheus_client import start_http_server  # noqa: PLC0415
+
         start_http_server(port, addr=bind, registry=self.registry)
 
 

@@ -53,7 +53,6 @@ from sustain.protocol.errors import ProtocolError
 from sustain.server import access
 from sustain.server.auth import bearer_token
 from sustain.server.budget import AnswerBudget
-from sustain.server.metrics import CONTENT_TYPE
 from sustain.server.sse import serve_poll
 from sustain.server.tracing import request_tracer, traced
 from sustain.store.errors import CommitError, StoreClosedError
@@ -192,7 +191,8 @@ class App:
             if access.scope_of(claims) != "":
                 await respond(send, 403, b"Forbidden", text)
                 return
-        await respond(send, 200, self.rt.metrics.exposition(), CONTENT_TYPE)
+        body, content_type = self.rt.metrics.exposition()
+        await respond(send, 200, body, content_type)
 
     def _ui_routes(self) -> UiRoutes:
         # Built on first use: a server nobody browses never imports the UI.

@@ -1,14 +1,11 @@
-"""Build the server from a ``ServerConfig`` and run it on uvicorn.
+"""Serve a ``Runtime`` over HTTP with uvicorn.
 
-``Runtime`` owns every long-lived piece: the store, the engine, the clock, the poll registry,
-the outbox and timer loops, metrics and the authenticator.  ``run(config)`` builds it (a store
-that cannot open is a start-up error, reported in one line by the CLI), then serves the ASGI
-app with uvicorn's ``Server`` API.
-
-On PostgreSQL the runtime also holds the replica's ``Cluster`` (server/cluster.py,
-store/postgres_cluster.py): it announces local writes to the other replicas, publishes the
-poll streams held here, and claims the outbox entries this replica can deliver; on a single
-server ``cluster`` is None and none of it runs.
+The long-lived pieces (store, engine, clock, poll registry, outbox and timer loops, metrics)
+are the process runtime's (sustain/runtime/core.py), shared with the embedded SDK; the
+server's ``Runtime`` adds the authenticator of its HTTP requests.  ``run(config)`` builds it
+(a store that cannot open is a start-up error, reported in one line by the CLI), then serves
+the ASGI app with uvicorn's ``Server`` API.  This module is the only one that imports uvicorn:
+nothing the embedded SDK imports leads here.
 
 Shutdown order matters: uvicorn waits for open responses before running the lifespan
 shutdown, and an SSE stream never ends on its own, so ``_Server.shutdown`` first closes every
@@ -36,70 +33,18 @@ import socket
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
-import msgspec
 import uvicorn
-from prometheus_client import Gauge
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from sustain.engine import Engine, EngineConfig, Outcome
-from sustain.protocol.limits import Limits
+from sustain.runtime import core
+from sustain.runtime.clock import Clock
+from sustain.runtime.config import ServerConfig
+from sustain.runtime.core import open_store
 from sustain.server.app import App
 from sustain.server.auth import AuthConfig, Authenticator
-from sustain.server.clock import Clock
-from sustain.server.cluster import Cluster, replica_id
-from sustain.server.config import ServerConfig
-from sustain.server.delivery import Delivery
-from sustain.server.loops import Pause, TimerLoop
-from sustain.server.metrics import Metrics
-from sustain.server.poll import PollRegistry
 from sustain.store.base import Store
-from sustain.store.memory import MemoryStore
-from sustain.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
-
-
-def open_store(config: ServerConfig) -> Store:
-    """The configured store. Raises (e.g. ``StoreLockedError``) when it cannot open."""
-    if config.storage.type == "memory":
-        return MemoryStore()
-    if config.storage.type == "postgres":
-        # Imported here: psycopg is loaded only by servers that use PostgreSQL.
-        from sustain.store.postgres import PostgresStore  # noqa: PLC0415
-
-        postgres = config.storage.postgres
-        assert postgres.url is not None  # config.validate guarantees it
-        return PostgresStore(postgres.url, pool_size=postgres.pool_size)
-    sqlite = config.storage.sqlite
-    return SqliteStore(sqlite.path, synchronous=sqlite.synchronous)
-
-
-def cluster_for(
-    config: ServerConfig, store: Store, clock: Clock, metrics: Metrics
-) -> Cluster | None:
-    """A ``PostgresCluster`` for a server on PostgreSQL (a replica of a cluster, possibly of
-    one), else None."""
-    if config.storage.type != "postgres":
-        return None
-    from sustain.store.postgres import PostgresStore  # noqa: PLC0415
-    from sustain.store.postgres_cluster import PostgresCluster  # noqa: PLC0415
-
-    if not isinstance(store, PostgresStore):
-        return None
-    replica = replica_id(config)
-    # The replica's id as a metric label: sustain_replica_info{replica="..."} 1.
-    Gauge(
-        "sustain_replica_info", "This server's replica id", ["replica"], registry=metrics.registry
-    ).labels(replica).set(1)
-    return PostgresCluster(
-        store,
-        replica,
-        replica_timeout=config.cluster.replica_timeout,
-        # A claim older than this was taken by a stuck replica: an HTTP push may legitimately
-        # take up to request_timeout.
-        claim_timeout=config.cluster.replica_timeout + config.transports.http_push.request_timeout,
-        clock=clock.now,
-    )
 
 
 def authenticator_for(config: ServerConfig) -> Authenticator | None:
@@ -109,8 +54,9 @@ def authenticator_for(config: ServerConfig) -> Authenticator | None:
     return Authenticator(AuthConfig(auth.publickey, iss=auth.iss, aud=auth.aud))
 
 
-class Runtime:
-    """Every long-lived component of one server process."""
+class Runtime(core.Runtime):
+    """The process runtime of a server: the shared one, plus the authenticator that its HTTP
+    requests, poll streams and UI go through (None when auth is off)."""
 
     def __init__(
         self,
@@ -119,95 +65,8 @@ class Runtime:
         authenticator: Authenticator | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.config = config
-        self.store = store
+        super().__init__(config, store, clock)
         self.authenticator = authenticator
-        self.limits = Limits(**msgspec.structs.asdict(config.limits))
-        self.engine = Engine(
-            EngineConfig(
-                retry_timeout=config.tasks.retry_timeout, debug=config.debug, limits=self.limits
-            )
-        )
-        # A caller-supplied clock (a Clock subclass) lets the embedded SDK run on fake time.
-        self.clock = clock if clock is not None else Clock()
-        self.metrics = Metrics(enabled=config.observability.metrics)
-        poll = config.transports.http_poll
-        self.registry = PollRegistry(poll.max_connections, poll.buffer_size)
-        self.pause = Pause()
-        # None on a single server (SQLite, memory): every cluster hook is skipped.
-        self.cluster = cluster_for(config, store, self.clock, self.metrics)
-        self.registry.watcher = self.cluster
-        self.delivery = Delivery(
-            store, self.registry, self.metrics, config, self.pause, cluster=self.cluster
-        )
-        self.timer = TimerLoop(
-            store,
-            self.engine,
-            self.clock,
-            self.pause,
-            cap_ms=config.timeouts.poll_interval,
-            on_outbox=self.delivery.wake if self.cluster is None else self._outbox_written,
-            on_scheduled=self.metrics.schedule_promises,
-            # A single server's tick claims what it wrote to the outbox in its own transaction
-            # (server/loops.py); a replica's messages are claimed by its Cluster.
-            claim=self.delivery.claim_in if self.cluster is None else None,
-            on_claimed=self.delivery.hand,
-        )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closed = False
-
-    def after(self, kind: str, outcome: Outcome) -> None:
-        """Tell the background loops what an operation changed (the server's ``POST /`` and
-        the embedded network both call this): a write to the outbox rings the outbox loop, a
-        new timer may move the timer loop's wake-up earlier, and a successful
-        ``debug.start`` / ``debug.stop`` pauses / resumes both loops."""
-        if outcome.wake_outbox:
-            self.delivery.wake()
-        if outcome.deadline is not None:
-            self.timer.notify(outcome.deadline)
-        if self.cluster is not None and (outcome.wake_outbox or outcome.deadline is not None):
-            self.cluster.announce(outcome.wake_outbox, outcome.deadline)
-        if outcome.status == 200 and kind.startswith("debug."):
-            if kind == "debug.start":
-                self.pause.pause()
-            elif kind == "debug.stop":
-                self.pause.resume()
-
-    def _outbox_written(self) -> None:
-        """A timer tick queued messages: ring this replica's outbox loop and the others'."""
-        self.delivery.wake()
-        if self.cluster is not None:
-            self.cluster.announce(True, None)
-
-    async def start(self) -> None:
-        if self.cluster is not None:
-            await self.cluster.start(self.delivery.wake, self.timer.notify)
-        self._tasks = [
-            asyncio.create_task(self.delivery.run(), name="sustain-outbox"),
-            asyncio.create_task(self.timer.run(), name="sustain-timers"),
-        ]
-
-    def close_streams(self) -> None:
-        if self.cluster is not None:
-            # Draining a replica: claim nothing more, so the others deliver what is left.
-            self.cluster.drain()
-        self.registry.close_all()
-
-    async def stop(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.close_streams()
-        self.timer.stop()
-        self.delivery.stop()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
-            for task in self._tasks:
-                task.cancel()
-        await self.delivery.close(grace=self.config.server.shutdown_timeout / 1000)
-        if self.cluster is not None:
-            await self.cluster.stop()
-        await asyncio.to_thread(self.store.close)
 
 
 class _CoalescingTransport:

@@ -26,8 +26,8 @@ from sustain.server import access
 from sustain.server.auth import bearer_token
 
 if TYPE_CHECKING:
+    from sustain.runtime.poll import PollConnection
     from sustain.server.app import Receive, Scope, Send
-    from sustain.server.poll import PollConnection
     from sustain.server.runtime import Runtime
 
 TEXT = b"text/plain; charset=utf-8"

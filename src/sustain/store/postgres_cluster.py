@@ -5,7 +5,7 @@ is one transaction with row locks (postgres.py, postgres_tx.py).  The timer pass
 claims due promises, tasks and schedules with ``FOR UPDATE SKIP LOCKED``, so each timeout,
 retry, lease expiry and schedule tick is processed by exactly one replica.  What a cluster
 adds is here (schema: schema/postgres/0002_cluster.sql; the server-side seam:
-sustain/server/cluster.py).
+sustain/runtime/cluster.py).
 
 Replicas.  Each replica has an id (``server.replica_id``, default ``hostname-pid``) and a row
 in ``replicas`` whose ``heartbeat_at`` it refreshes every third of ``cluster.replica_timeout``.

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sustain.runtime.clock import Clock
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.network import NetworkStopped
-from sustain.server.clock import Clock
 from tests.servers import unique
 
 from .conftest import HOUR, Inbox, now_ms

@@ -6,7 +6,7 @@ unblocks.  Delivery is at most once per outbox entry: a failure is logged and co
 re-queued (executes come back through the task retry timer).  The loop sleeps until a write
 reports ``wake_outbox`` (requests call ``wake``), with ``messages.poll_interval`` only as a
 cap (running out of it claims too); a full batch means more may wait, so it claims again at
-once.  A timer tick claims in its own transaction instead (``claim_in``, server/loops.py) and
+once.  A timer tick claims in its own transaction instead (``claim_in``, runtime/loops.py) and
 hands the messages over (``hand``): they go out without another claim, poll deliveries right
 in ``hand`` and HTTP pushes from the loop.
 
@@ -40,15 +40,15 @@ import msgspec
 
 from sustain.protocol.addresses import Address, parse_address
 from sustain.protocol.records import ExecuteData, Message, Promise, TaskRef, UnblockData
-from sustain.server.config import ServerConfig
-from sustain.server.loops import Alarm, Pause
-from sustain.server.metrics import Metrics
-from sustain.server.poll import PollRegistry
+from sustain.runtime.config import ServerConfig
+from sustain.runtime.loops import Alarm, Pause
+from sustain.runtime.metrics import Metrics
+from sustain.runtime.poll import PollRegistry
 from sustain.store.base import Store
 from sustain.store.tx import Execute, Tx
 
 if TYPE_CHECKING:
-    from sustain.server.cluster import Cluster
+    from sustain.runtime.cluster import Cluster
 
 log = logging.getLogger(__name__)
 

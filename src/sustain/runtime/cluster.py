@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from sustain.protocol.records import Promise
-    from sustain.server.config import ServerConfig
+    from sustain.runtime.config import ServerConfig
     from sustain.store.tx import Execute
 
 Claimed = tuple[list["Execute"], list[tuple["Promise", str]]]

@@ -29,7 +29,7 @@ from functools import partial
 from typing import Generic, TypeVar
 
 from sustain.engine import Engine, Outcome
-from sustain.server.clock import Clock
+from sustain.runtime.clock import Clock
 from sustain.store.base import Store
 from sustain.store.tx import Tx
 

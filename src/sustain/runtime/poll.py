@@ -31,7 +31,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sustain.server.cluster import Cluster
+    from sustain.runtime.cluster import Cluster
 
 
 class PollConnection:
@@ -92,7 +92,7 @@ class PollRegistry:
         self._max = max_connections
         self._buffer_size = buffer_size
         self._rng = rng or random.Random()
-        # A PostgreSQL replica publishes the streams it holds (server/cluster.py); None on a
+        # A PostgreSQL replica publishes the streams it holds (runtime/cluster.py); None on a
         # single server.
         self.watcher: Cluster | None = None
 

@@ -6,7 +6,9 @@ request path pays one dict lookup and one ``inc``/``observe``, not a ``labels()`
 Kinds outside the protocol's set are counted as ``unknown`` so that a client cannot create
 unbounded label values; ``sustain.batch`` keeps its name (a batch counts once as itself and
 once per element under the element's kind).  With ``observability.metrics = false`` every
-method is a cheap no-op.
+method is a cheap no-op that never imports prometheus-client: the embedded SDK runs without
+the package (the ``metrics`` and ``server`` extras install it; metrics on without it is a
+one-line ``MissingExtraError``).
 
 Where they are served (docs/security.md): ``App`` answers ``GET /metrics`` on the API port,
 behind the API's authentication when it is on; ``serve`` adds the reference's separate,
@@ -15,28 +17,28 @@ unauthenticated listener only when ``observability.metrics_port`` asks for one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    start_http_server,
-)
-
+from sustain import extras
 from sustain.protocol.envelope import BATCH
 from sustain.protocol.requests import KINDS
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
 _LABELLED = KINDS | {BATCH}
-CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
 
 
 class Metrics:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.registry = CollectorRegistry()
+        if not enabled:
+            return
+        extras.require("serving metrics", "prometheus_client")
+        # Imported here: only a process that serves metrics loads prometheus-client.
+        from prometheus_client import CollectorRegistry, Counter, Histogram  # noqa: PLC0415
+
+        self.registry: CollectorRegistry = CollectorRegistry()
         self._requests = Counter(
             "sustain_request_total", "API requests", ["kind", "status"], registry=self.registry
         )
@@ -64,11 +66,25 @@ class Metrics:
         """Expose ``/metrics`` on ``bind:port`` (a daemon thread).  The reference always binds
         0.0.0.0; Sustain uses the API's bind address, so a server kept on 127.0.0.1 does not
         publish its metrics to the network."""
+        from prometheus_client import start_http_server  # noqa: PLC0415
+
         start_http_server(port, addr=bind, registry=self.registry)
 
-    def exposition(self) -> bytes:
-        """The Prometheus text of every metric."""
-        return generate_latest(self.registry)
+    def exposition(self) -> tuple[bytes, bytes]:
+        """The Prometheus text of every metric, and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST.encode()
+
+    def replica(self, replica: str) -> None:
+        """The replica's id as a metric label: ``sustain_replica_info{replica="..."} 1``."""
+        if not self.enabled:
+            return
+        from prometheus_client import Gauge  # noqa: PLC0415
+
+        Gauge(
+            "sustain_replica_info", "This server's replica id", ["replica"], registry=self.registry
+        ).labels(replica).set(1)
 
     def request(self, kind: str, status: int, seconds: float) -> None:
         if not self.enabled:
