@@ -3,8 +3,9 @@
 ``cluster`` gives a ``Replicas`` on a throw-away database (tests/store/postgres_db.py):
 ``start(name, *flags)`` runs one replica named ``name`` (``--replica-id``) with a short
 replica timeout, ``kill9(name)`` crashes it, ``start`` again with the same name restarts it
-on its old port.  Every replica still running is stopped (SIGTERM) at the end, then the
-database is dropped.
+on its old port.  At the end, whatever the outcome, the workers and clients the test started
+(``tests.scenarios.processes.Proc``) are killed, every replica still running is stopped
+(SIGTERM), then the database is dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.scenarios.processes import Proc
 from tests.servers import ServerProcess, start_server
 from tests.store.postgres_db import temp_database
 
@@ -70,4 +72,6 @@ def cluster(tmp_path: Path) -> Iterator[Replicas]:
         try:
             yield replicas
         finally:
+            # The workers first: they outlive a passing test too (nothing else stops them).
+            Proc.reap()
             replicas.stop_all()
