@@ -7,13 +7,19 @@ in ``statuses``.  A request that timed out or found the server unavailable (503)
 again, unchanged, as a client following the protocol does (a create is idempotent: the retry
 of an id that was written answers the same promise); a connection refused ends that loop
 (the server is gone).  ``timeout`` is the client's per-request timeout.
+
+``sqlite_ids(db, ids)``: which of ``ids`` the SQLite file ``db`` holds, read with sqlite3
+once the server is gone: what every acknowledged write must be found in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,3 +81,14 @@ class Load:
                     if response.status_code != 503 or stop.is_set():
                         self.bodies.append(response.text[:300])
                         break
+
+
+def sqlite_ids(db: Path, ids: list[str]) -> set[str]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = conn.execute(f"SELECT id FROM promises WHERE id IN ({marks})", part)
+            found.update(row[0] for row in rows)
+    return found

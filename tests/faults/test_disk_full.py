@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import sqlite3
 import subprocess
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.faults.load import Load, create
+from tests.faults.load import Load, create, sqlite_ids
 from tests.servers import ServerProcess, acked_before_kill_9, start_server, unique
 
 SIZE = "8m"
@@ -70,17 +69,6 @@ def write(server: ServerProcess) -> tuple[int, str, Any]:
 
 def ready(server: ServerProcess) -> int:
     return httpx.get(f"{server.url}/ready", timeout=30).status_code
-
-
-def stored(db: Path, ids: list[str]) -> set[str]:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        found: set[str] = set()
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            rows = conn.execute(f"SELECT id FROM promises WHERE id IN ({marks})", part)
-            found.update(row[0] for row in rows)
-    return found
 
 
 def test_a_full_disk_answers_503_keeps_reads_and_loses_no_acknowledged_write(
@@ -136,4 +124,4 @@ def test_a_full_disk_answers_503_keeps_reads_and_loses_no_acknowledged_write(
     finally:
         server.stop()
     acked.update(more)
-    assert stored(db, list(acked)) == set(acked)
+    assert sqlite_ids(db, list(acked)) == set(acked)
