@@ -191,7 +191,11 @@ class SqliteStore:
         on an I/O error, not ready until the file system has ``READY_FREE_BYTES`` free and a
         write of ping's own commits (``probe_write``): the probe alone is too small to tell
         (one page fits in the WAL's frames that a checkpoint freed while the writes of a real
-        operation do not), the free space alone misses I/O errors."""
+        operation do not), the free space alone misses I/O errors.  Never again after an
+        fdatasync of the WAL failed: the writer refuses every write from then on
+        (sqlite_sync.py)."""
+        if self._syncer is not None and self._syncer.failure is not None:
+            return False
         probe = SqliteTx.select_one
         if not self._writer.writable:
             if self._free_bytes() < READY_FREE_BYTES:
