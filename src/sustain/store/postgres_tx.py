@@ -549,7 +549,12 @@ class PostgresTx:
             message = pg.get_error_message()  # before the close, which clears it
             self._lost()
             if fatal is not None:
-                raise e.error_from_result(fatal, encoding="utf-8")
+                error = e.error_from_result(fatal, encoding="utf-8")
+                if isinstance(error, psycopg.OperationalError):
+                    raise error
+                # e.g. idle_in_transaction_session_timeout's FATAL (25P03): still a lost
+                # connection to the store, never the op's own error.
+                raise e.OperationalError(f"connection lost: {error}") from error
             raise e.OperationalError(f"connection lost: {message}")
         self._alive = True
         # Out of pipeline mode between trips (a local switch, no trip): a psycopg cursor taken
