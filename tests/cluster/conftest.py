@@ -3,9 +3,9 @@
 ``cluster`` gives a ``Replicas`` on a throw-away database (tests/store/postgres_db.py):
 ``start(name, *flags)`` runs one replica named ``name`` (``--replica-id``) with a short
 replica timeout, ``kill9(name)`` crashes it, ``start`` again with the same name restarts it
-on its old port.  Every replica still running is stopped (SIGTERM) at the end, then the
-database is dropped; every worker or client a test started (``Proc``) is killed, whatever the
-outcome.
+on its old port.  At the end, whatever the outcome, the workers and clients the test started
+(``tests.scenarios.processes.Proc``) are killed, every replica still running is stopped
+(SIGTERM), then the database is dropped.
 """
 
 from __future__ import annotations
@@ -65,12 +65,6 @@ class Replicas:
         self.running.clear()
 
 
-@pytest.fixture(autouse=True)
-def _reap_processes() -> Iterator[None]:
-    yield
-    Proc.reap()
-
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Replicas]:
     with temp_database() as url:
@@ -78,4 +72,6 @@ def cluster(tmp_path: Path) -> Iterator[Replicas]:
         try:
             yield replicas
         finally:
+            # The workers first: they outlive a passing test too (nothing else stops them).
+            Proc.reap()
             replicas.stop_all()

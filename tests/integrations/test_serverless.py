@@ -71,9 +71,11 @@ def function(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) ->
         except httpx.HTTPError:
             return False
 
-    wait_until(up, 60, "the function's uvicorn")
-    yield Function(proc, url + "/run", record, log)
-    proc.stop()
+    try:  # stopped even when it never came up
+        wait_until(up, 60, "the function's uvicorn")
+        yield Function(proc, url + "/run", record, log)
+    finally:
+        proc.stop()
 
 
 @pytest.fixture
@@ -171,7 +173,10 @@ def invoke_lambda(tmp: Path, server: ServerProcess, event: dict[str, Any]) -> di
     """The Lambda handler in a process of its own that exits after answering."""
     env = {"SUSTAIN_URL": server.url, "SERVERLESS_LOG": str(tmp / "steps.log")}
     proc = Proc(["-c", DRIVER, json.dumps(event)], tmp / f"lambda-{unique()}.log", env)
-    assert proc.wait(60) == 0, proc.output()
+    try:
+        assert proc.wait(60) == 0, proc.output()
+    finally:
+        proc.kill9()  # only does anything when it hung
     answer: dict[str, Any] = json.loads(proc.output().strip().splitlines()[-1])
     return answer
 
@@ -241,5 +246,8 @@ def test_flush_makes_a_dispatch_durable_before_the_process_vanishes(
 ) -> None:
     id = unique("job")
     proc = Proc(["-c", FROZEN, server.url, id], tmp_path / "frozen.log")
-    assert proc.wait(60) == 0, proc.output()
+    try:
+        assert proc.wait(60) == 0, proc.output()
+    finally:
+        proc.kill9()  # only does anything when it hung
     assert server.ok("promise.get", {"id": id})["promise"]["state"] == "pending"

@@ -69,7 +69,9 @@ envelopes = st.fixed_dictionaries(
 )
 
 
-def _check(server: ServerProcess, body: bytes) -> None:
+def _check(server: ServerProcess, body: bytes) -> Any:
+    """Post ``body``; check the answer is a well-formed envelope with an allowed status, and
+    return it decoded."""
     response = server.client.post("/", content=body)  # raises on a dropped connection or hang
     assert response.status_code in ALLOWED, (response.status_code, response.text[:300])
     assert response.headers["content-type"].startswith("application/json")
@@ -78,6 +80,7 @@ def _check(server: ServerProcess, body: bytes) -> None:
     assert answer["head"]["version"] == VERSION
     if response.status_code >= 400:
         assert isinstance(answer["data"], str)
+    return answer
 
 
 @pytest.fixture(scope="module")

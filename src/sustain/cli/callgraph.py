@@ -66,7 +66,7 @@ def function_name(promise: dict[str, Any]) -> str | None:
         return None
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # stored data is anyone's: nested too deep, too
         return None
     func = payload.get("func") if isinstance(payload, dict) else None
     return func if isinstance(func, str) and func else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 
 
@@ -14,10 +13,14 @@ def encode_data(value: object) -> str:
 
 
 def decode_data(data: object) -> str | None:
-    """The text inside a base64 ``data`` field, or ``None`` if it is not base64 UTF-8."""
+    """The text inside a base64 ``data`` field, or ``None`` if it is not base64 UTF-8.
+
+    Any tenant may store any string as data: ``b64decode`` refuses a non-ASCII one with a
+    plain ``ValueError`` (not ``binascii.Error``), and bytes that are not UTF-8 raise
+    ``UnicodeDecodeError``; both are ``ValueError``s."""
     if not isinstance(data, str):
         return None
     try:
         return base64.b64decode(data, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
         return None

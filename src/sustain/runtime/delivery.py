@@ -45,6 +45,7 @@ from sustain.runtime.loops import Alarm, Pause
 from sustain.runtime.metrics import Metrics
 from sustain.runtime.poll import PollRegistry
 from sustain.store.base import Store
+from sustain.store.errors import UNAVAILABLE
 from sustain.store.tx import Execute, Tx
 
 if TYPE_CHECKING:
@@ -186,8 +187,12 @@ class Delivery:
                     claimed = await self._store.run_async(self._claim)
                 else:
                     claimed = await self._cluster.claim(self._batch)
-            except Exception:
-                log.exception("outbox claim failed", extra={"action": "claim"})
+            except Exception as exc:
+                if isinstance(exc, UNAVAILABLE):
+                    log.warning("outbox claim failed, store unavailable: %s", exc,
+                                extra={"action": "claim"})  # fmt: skip
+                else:
+                    log.exception("outbox claim failed", extra={"action": "claim"})
                 self._dirty = True
                 await self._alarm.sleep(self._cap)
                 continue

@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 from sustain.engine import Engine, Outcome
 from sustain.runtime.clock import Clock
 from sustain.store.base import Store
+from sustain.store.errors import UNAVAILABLE
 from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,11 @@ class TimerLoop(Generic[C]):
                 outcome, deadline, claimed = await self._store.run_async(
                     partial(self._tick, now=now)
                 )
+            except UNAVAILABLE as exc:
+                log.warning(
+                    "timer tick failed, store unavailable: %s", exc, extra={"action": "tick"}
+                )
+                outcome, deadline = None, now + self._cap
             except Exception:
                 log.exception("timer tick failed", extra={"action": "tick"})
                 outcome, deadline = None, now + self._cap

@@ -88,7 +88,7 @@ def to_json(obj: Any, id: str | None = None) -> bytes:
 def from_json(data: bytes, id: str | None = None) -> Any:
     try:
         obj = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise DecodingError(f"Stored value is not JSON: {exc}", id) from None
     # Both markers end with INF__": one search rules them out in the common case.
     if b'INF__"' in data and any(marker in data for marker in _INF_MARKERS):

@@ -10,7 +10,9 @@ earlier, and a successful ``debug.start`` / ``debug.stop`` pauses / resumes both
 
 Failure policy: bad input is a 4xx from the envelope or the engine; a store that is closing or
 whose commit failed answers 503 ``Service unavailable: retry`` (the client retries); any other
-exception becomes a 500 envelope.  A connection is never dropped without an answer.
+exception becomes a 500 envelope.  A connection is never dropped without an answer.  A
+WebSocket handshake, on any path, is closed at once (the ASGI server answers it 403): no route
+speaks WebSocket.
 
 ``sustain.batch`` (docs/decisions.md): the outer token is authenticated once, then every
 element runs through the same ``_answer`` as a request sent alone (authorization, the engine,
@@ -146,6 +148,8 @@ class App:
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await _refuse_websocket(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -399,6 +403,14 @@ class App:
                     return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _refuse_websocket(receive: Receive, send: Send) -> None:
+    """No route speaks WebSocket: close the handshake, which the ASGI server answers with a
+    403.  Returning without a word would make it log an error and answer 500."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": 1008})
 
 
 def _encode(kind: str, corr_id: str, status: int, data: Any) -> tuple[int, bytes]:

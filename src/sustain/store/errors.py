@@ -15,6 +15,8 @@ after that operation's writes were rolled back.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sustain.errors import SustainError
 
 
@@ -59,3 +61,9 @@ class SchemaVersionError(StoreError):
         )
         self.path = path
         self.versions = versions
+
+
+# What a store raises when it cannot write now but may later (a closing store, a failed
+# commit, a lost PostgreSQL connection, a full disk under SQLite): a request answers 503, a
+# background loop logs one line and tries again; neither is a bug worth a traceback.
+UNAVAILABLE: tuple[type[Exception], ...] = (StoreClosedError, CommitError, sqlite3.OperationalError)

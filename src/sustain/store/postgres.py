@@ -28,6 +28,9 @@ and Sustain's SDK retries.  A connection found broken before the operation's las
 a fresh connection.  One that breaks during that trip, or a database that is down
 (``StoreUnavailableError``, also a ``CommitError``), is a 503 and is not rerun here: a
 COMMIT cut off midway may or may not have happened, and only the client may decide to retry.
+"Broken" is any sign that the session ended, wherever in the pipeline it shows: the socket
+closed, or the backend's FATAL error (``pg_terminate_backend``, a shutdown) arriving in place
+of a statement's answer; the Tx then closes the connection, so the pool replaces it.
 ``lock_timeout`` bounds a wait behind a stuck transaction (also a 503).
 
 PostgreSQL text cannot hold NUL characters: a request carrying one in a stored or searched
@@ -280,7 +283,8 @@ class PostgresStore:
             # A connection that broke before the final trip (the last writes and COMMIT) was
             # sent committed nothing: safe to rerun.  One that broke during it may or may not
             # have committed: a 503.
-            if used is not None and used.broken and not (tx is not None and tx.committing):
+            lost = used is not None and (used.broken or (tx is not None and tx.lost))
+            if lost and not (tx is not None and tx.committing):
                 raise _ConnectionLost(exc) from exc
             raise
 

@@ -479,6 +479,7 @@ class PostgresTx:
         "_promises",
         "_tasks",
         "committing",
+        "lost",
     )
 
     def __init__(self, conn: psycopg.Connection[Any], durable: bool = True) -> None:
@@ -501,6 +502,7 @@ class PostgresTx:
         self._listeners: dict[str, list[str]] = {}
         self._alive = False  # a trip of this transaction was answered
         self.committing = False  # the final trip (writes + COMMIT) was sent
+        self.lost = False  # the connection broke, and was closed
 
     # -- the pipeline ---------------------------------------------------------------------
     def _open(self) -> None:
@@ -528,19 +530,40 @@ class PostgresTx:
             return
         self._handlers = []
         pg = self._pg
-        pg.pipeline_sync()
-        _flush(pg)
-        results = []
-        for _ in handlers:
-            res = _next(pg, self._poller)
-            if res is None:
-                break  # connection lost: checked below
-            results.append(res)
-            _next(pg, self._poller)  # None: the end of this statement's results
-        last = _next(pg, self._poller)
-        if pg.status != pq.ConnStatus.OK:
-            raise e.OperationalError(f"connection lost: {pg.get_error_message()}")
-        assert last is not None and last.status == pq.ExecStatus.PIPELINE_SYNC
+        try:
+            pg.pipeline_sync()
+            _flush(pg)
+            results = []
+            for _ in handlers:
+                res = _next(pg, self._poller)
+                if res is None:
+                    break  # connection lost: checked below
+                results.append(res)
+                _next(pg, self._poller)  # None: the end of this statement's results
+            last = _next(pg, self._poller)
+        except psycopg.OperationalError:  # the socket closed under libpq
+            self._lost()
+            raise
+        fatal = next((res for res in results if _ends_session(res)), None)
+        if (
+            pg.status != pq.ConnStatus.OK
+            or last is None
+            or last.status != pq.ExecStatus.PIPELINE_SYNC
+            or fatal is not None
+        ):
+            # The backend went away mid-pipeline (pg_terminate_backend, a crash, a failover):
+            # libpq may hand over the backend's FATAL error, and stop short of the sync,
+            # before it notices that the socket closed.  Either way the session is over.
+            message = pg.get_error_message()  # before the close, which clears it
+            self._lost()
+            if fatal is not None:
+                error = e.error_from_result(fatal, encoding="utf-8")
+                if isinstance(error, psycopg.OperationalError):
+                    raise error
+                # e.g. idle_in_transaction_session_timeout's FATAL (25P03): still a lost
+                # connection to the store, never the op's own error.
+                raise e.OperationalError(f"connection lost: {error}") from error
+            raise e.OperationalError(f"connection lost: {message}")
         self._alive = True
         # Out of pipeline mode between trips (a local switch, no trip): a psycopg cursor taken
         # earlier from ``cursor`` keeps working after the Tx's own statements.
@@ -551,6 +574,12 @@ class PostgresTx:
                 raise e.error_from_result(res, encoding="utf-8")
             if handler is not None:
                 handler(res)
+
+    def _lost(self) -> None:
+        """The session is over: close the connection, so that the pool replaces it and the
+        store knows it broke (``lost``)."""
+        self.lost = True
+        self._conn.close()
 
     def _leave_pipeline(self) -> None:
         if self._piped:
@@ -593,7 +622,7 @@ class PostgresTx:
                 pg.exec_(b"ROLLBACK")
         except (psycopg.Error, OSError):
             # Left in an unknown state: closed, so the pool replaces it.
-            self._conn.close()
+            self._lost()
 
     @property
     def cursor(self) -> psycopg.Cursor[Any]:
@@ -934,6 +963,14 @@ class PostgresTx:
     def has_outbox(self) -> bool:
         row = self.cursor.execute(_HAS_OUTBOX).fetchone()
         return bool(row is not None and row[0])
+
+
+def _ends_session(res: pq.abc.PGresult) -> bool:
+    """A FATAL (or PANIC) error: the backend ends the session after sending it."""
+    if res.status in _OK:
+        return False
+    severity = res.error_field(pq.DiagnosticField.SEVERITY_NONLOCALIZED)
+    return severity in (b"FATAL", b"PANIC")
 
 
 def _committed(res: pq.abc.PGresult) -> None:

@@ -41,6 +41,9 @@ from sustain.store.tx import Tx
 T = TypeVar("T")
 
 MEMORY = ":memory:"
+# Free space the file system needs before a store whose writes failed for want of it is
+# ready again (``ping``): room for many batches, so that readiness does not flap.
+READY_FREE_BYTES = 1 << 20
 SYNCHRONOUS = ("FULL", "NORMAL")
 _PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
@@ -181,13 +184,36 @@ class SqliteStore:
         return cast(T, await waiter.future)
 
     def ping(self, timeout: float = 5.0) -> bool:
-        """True when the writer answers ``SELECT 1`` within ``timeout`` s (its queue moves)."""
+        """True when the writer answers within ``timeout`` s (its queue moves) and the store
+        can write (``/ready``).
+
+        While the last write succeeded, ``SELECT 1``.  After one failed for want of space or
+        on an I/O error, not ready until the file system has ``READY_FREE_BYTES`` free and a
+        write of ping's own commits (``probe_write``): the probe alone is too small to tell
+        (one page fits in the WAL's frames that a checkpoint freed while the writes of a real
+        operation do not), the free space alone misses I/O errors.  Never again after an
+        fdatasync of the WAL failed: the writer refuses every write from then on
+        (sqlite_sync.py)."""
+        if self._syncer is not None and self._syncer.failure is not None:
+            return False
+        probe = SqliteTx.select_one
+        if not self._writer.writable:
+            if self._free_bytes() < READY_FREE_BYTES:
+                return False
+            probe = SqliteTx.probe_write
         try:
             future: Future[bool] = Future()
-            self._submit(SqliteTx.select_one, future)
+            self._submit(probe, future)
             return future.result(timeout)
         except (StoreError, sqlite3.Error, TimeoutError):
             return False
+
+    def _free_bytes(self) -> int:
+        try:
+            fs = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        except OSError:
+            return 0
+        return fs.f_bavail * fs.f_frsize
 
     def close(self) -> None:
         """Run the ops already queued, stop the writer, close the file and release the lock."""

@@ -591,3 +591,12 @@ class SqliteTx:
     # -- store internals (not part of Tx) -------------------------------------------------
     def select_one(self) -> bool:
         return bool(self._cur.execute("SELECT 1").fetchone()[0] == 1)
+
+    def probe_write(self) -> bool:
+        """Rewrite one row with itself: a change the COMMIT must write to the WAL, which
+        fails while the disk is full, and which changes nothing."""
+        self._cur.execute(
+            "UPDATE schema_migrations SET version = version"
+            " WHERE version = (SELECT max(version) FROM schema_migrations)"
+        )
+        return True

@@ -26,6 +26,11 @@ SQLite may abandon a whole transaction on some errors (disk full, I/O error).  W
 failure leaves no transaction open, the ops that ran before it in the batch lost their writes
 too; they get a ``CommitError`` and the rest of the batch starts a fresh transaction.
 
+``writable`` is the outcome of the last write: False once a write failed for want of space
+or on an I/O error (an op's, or a COMMIT's), True again once a batch that changed rows
+committed.  ``SqliteStore.ping`` (``/ready``) reads it, and probes with a write of its own
+while it is False, so that readiness returns with the space even when no client writes.
+
 Throughput therefore grows with concurrency while latency at low load stays one transaction.
 """
 
@@ -83,6 +88,7 @@ class GroupCommitWriter:
         self._cap = batch_cap
         self._queue: SimpleQueue[_Item | None] = SimpleQueue()
         self.stats = StoreStats()
+        self.writable = True  # the outcome of the last write (see the module docstring)
         # Daemon: a process that exits without close() must not hang on this thread; nothing
         # acknowledged is lost by that, since acknowledgement follows the commit.
         self._thread = threading.Thread(
@@ -137,6 +143,7 @@ class GroupCommitWriter:
         conn = self._conn
         stats = self.stats
         stats.max_batch = max(stats.max_batch, len(batch))
+        changes = conn.total_changes  # counts every row written since the connection opened
         savepoints = len(batch) > 1
         ran: list[Done] = []  # answers of the ops run in the open transaction
         early: list[Done] = []  # answers that need no commit (nothing of theirs remains)
@@ -162,6 +169,8 @@ class GroupCommitWriter:
             # here is what keeps one bad op from killing the thread every caller waits on.
             except BaseException as exc:
                 stats.ops += 1
+                if _out_of_space_or_io(exc):
+                    self.writable = False
                 # The Tx's row cache may hold writes that are being undone.
                 self._tx.forget()
                 if not self._undo(savepoints):
@@ -182,6 +191,7 @@ class GroupCommitWriter:
                 # The op swallowed an error that ended the transaction (disk full, I/O):
                 # its writes and those before it in the batch are gone or autocommitted.
                 self._tx.forget()
+                self.writable = False
                 lost = sqlite3.OperationalError("transaction aborted inside an operation")
                 early += self._failed([*ran, *volatile, (waiter, True, result)], lost)
                 ran = []
@@ -203,12 +213,23 @@ class GroupCommitWriter:
         except sqlite3.Error as exc:
             self._tx.forget()
             stats.failed_commits += 1
-            log.error("commit failed", exc_info=True, extra={"path": self._path, "ops": len(ran)})
+            full = _out_of_space_or_io(exc)
+            if full:
+                self.writable = False
+            # A full disk is an outage, not a bug: one line, no traceback.
+            log.error(
+                "commit failed: %s",
+                exc,
+                exc_info=not full,
+                extra={"path": self._path, "ops": len(ran)},
+            )
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             settle(self._failed([*ran, *volatile], exc))
             return
         stats.commits += 1
+        if conn.total_changes != changes:  # rows were written, and are committed
+            self.writable = True
         if self._on_commit is not None:
             self._on_commit(conn)
         if self._syncer is None:
@@ -250,3 +271,10 @@ class GroupCommitWriter:
         keeps its own error; the others were never durable."""
         error = CommitError(self._path, cause)
         return [(w, False, error if ok else value) for w, ok, value in ran]
+
+
+def _out_of_space_or_io(exc: BaseException) -> bool:
+    """SQLITE_FULL or an SQLITE_IOERR: the file cannot be written now (a full disk), not a
+    failure of the op itself."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)

@@ -19,7 +19,6 @@ offers without a new index.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ def decode_json(data: str | None) -> tuple[bool, Any]:
     try:
         raw = base64.b64decode(data, validate=True)
         return True, json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (ValueError, RecursionError):  # not base64, not UTF-8, not JSON, nested too deep
         return False, data
 
 
