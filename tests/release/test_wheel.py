@@ -151,59 +151,32 @@ def test_the_wheel_ships_its_types_and_license(venv: Path) -> None:
     assert (info / "licenses" / "LICENSE").exists()
 
 
-def test_serve_without_the_server_extra_names_it_in_one_line(venv: Path, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            str(venv / "bin" / "sustain"),
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(free_port()),
-            "--sqlite-path",
-            str(tmp_path / "s.db"),
-        ],
-        cwd=tmp_path,
-        env=_env(),
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
-    assert done.stderr.strip().splitlines() == [
-        "Error: 'sustain serve' needs uvicorn: pip install 'sustain[server]'"
-    ]
+# Each command that needs an extra the base install lacks, and the one line it must answer.
+MISSING_EXTRAS = {
+    "serve": (
+        ["serve", "--bind", "127.0.0.1", "--port", "{port}", "--sqlite-path", "s.db"],
+        "Error: 'sustain serve' needs uvicorn: pip install 'sustain[server]'",
+    ),
+    "migrate": (
+        ["migrate", "--postgres", "postgresql://x@127.0.0.1:1/x"],
+        "Error: 'sustain migrate --postgres' needs psycopg: pip install 'sustain[postgres]'",
+    ),
+    "worker-metrics": (
+        ["worker", "app:sustain", "--metrics-port", "{port}"],
+        "Error: serving worker metrics needs prometheus_client: pip install 'sustain[metrics]'",
+    ),
+}
 
 
-def test_migrate_on_postgres_without_its_extra_names_it_in_one_line(
-    venv: Path, tmp_path: Path
+@pytest.mark.parametrize("case", sorted(MISSING_EXTRAS))
+def test_a_command_without_its_extra_names_it_in_one_line(
+    venv: Path, tmp_path: Path, case: str
 ) -> None:
-    done = subprocess.run(
-        [str(venv / "bin" / "sustain"), "migrate", "--postgres", "postgresql://x@127.0.0.1:1/x"],
-        cwd=tmp_path,
-        env=_env(),
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
-    assert done.stderr.strip().splitlines() == [
-        "Error: 'sustain migrate --postgres' needs psycopg: pip install 'sustain[postgres]'"
-    ]
-
-
-def test_worker_metrics_without_their_extra_name_it_in_one_line(venv: Path, tmp_path: Path) -> None:
+    args, message = MISSING_EXTRAS[case]
     (tmp_path / "app.py").write_text("from sustain import Sustain\nsustain = Sustain(':memory:')\n")
+    port = str(free_port())
     done = subprocess.run(
-        [
-            str(venv / "bin" / "sustain"),
-            "worker",
-            "app:sustain",
-            "--metrics-port",
-            str(free_port()),
-        ],
+        [str(venv / "bin" / "sustain"), *(arg.replace("{port}", port) for arg in args)],
         cwd=tmp_path,
         env=_env(),
         check=False,
@@ -212,9 +185,7 @@ def test_worker_metrics_without_their_extra_name_it_in_one_line(venv: Path, tmp_
         timeout=60,
     )
     assert done.returncode != 0
-    assert done.stderr.strip().splitlines() == [
-        "Error: serving worker metrics needs prometheus_client: pip install 'sustain[metrics]'"
-    ]
+    assert done.stderr.strip().splitlines() == [message]
 
 
 def test_the_server_extra_serves_health(wheel: Path, tmp_path: Path) -> None:
