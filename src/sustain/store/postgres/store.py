@@ -60,9 +60,15 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool
 
 from sustain.protocol.errors import ProtocolError
-from sustain.store.errors import CommitError, StoreClosedError, StoreError
-from sustain.store.postgres_migrations import migrate
-from sustain.store.postgres_tx import NUL_MESSAGE, PostgresTx, prepare
+from sustain.store.errors import (
+    PostgresConnectError,
+    StoreClosedError,
+    StoreRaceError,
+    StoreUnavailableError,
+)
+from sustain.store.errors import first_line as _first_line
+from sustain.store.postgres.migrations import migrate
+from sustain.store.postgres.tx import NUL_MESSAGE, PostgresTx, prepare
 from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -90,38 +96,6 @@ class _ConnectionLost(Exception):
     def __init__(self, cause: psycopg.OperationalError) -> None:
         super().__init__(str(cause))
         self.cause = cause
-
-
-class StoreRaceError(CommitError):
-    """An operation kept losing races (deadlocks, concurrent creates); nothing committed."""
-
-    def __init__(self, where: str, attempts: int, cause: BaseException) -> None:
-        StoreError.__init__(
-            self, f"transaction on {where} lost {attempts} races in a row: {_first_line(cause)}"
-        )
-        self.path = where
-
-
-class StoreUnavailableError(CommitError):
-    """The database could not be reached, or the connection broke: the outcome is unknown."""
-
-    def __init__(self, where: str, cause: BaseException) -> None:
-        StoreError.__init__(self, f"PostgreSQL at {where} is unavailable: {_first_line(cause)}")
-        self.path = where
-
-
-class PostgresConnectError(StoreError):
-    """The store cannot open: a bad URL, an unreachable database, a failed migration."""
-
-    def __init__(self, where: str, cause: BaseException | str) -> None:
-        text = cause if isinstance(cause, str) else _first_line(cause)
-        super().__init__(f"cannot open PostgreSQL at {where}: {text}")
-        self.path = where
-
-
-def _first_line(exc: BaseException | str) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def describe(url: str) -> str:
@@ -202,8 +176,6 @@ class PostgresStore:
         conn = connect(url, connect_timeout)
         try:
             self.applied_migrations = [m.version for m in migrate(conn, self.where)]
-        except psycopg.Error as exc:
-            raise PostgresConnectError(self.where, exc) from None
         finally:
             conn.close()
         self._pool = ConnectionPool(

@@ -37,12 +37,12 @@ from typing import Any, TypeVar
 from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN
-from sustain.store import rows
-from sustain.store.rows import encode as _encode
-from sustain.store.rows import json_text as _json
-from sustain.store.rows import promise as _promise
-from sustain.store.rows import schedule as _schedule
-from sustain.store.rows import task as _task
+from sustain.store.sql import rows
+from sustain.store.sql.rows import encode as _encode
+from sustain.store.sql.rows import json_text as _json
+from sustain.store.sql.rows import promise as _promise
+from sustain.store.sql.rows import schedule as _schedule
+from sustain.store.sql.rows import task as _task
 from sustain.store.tx import Callback, Execute, Listener, TaskRow
 
 Row = tuple[Any, ...]

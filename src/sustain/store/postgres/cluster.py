@@ -75,13 +75,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 
-from sustain.store.postgres_tx import PostgresTx
-from sustain.store.rows import promise as _promise
+from sustain.store.postgres.tx import PostgresTx
+from sustain.store.sql.rows import promise as _promise
 from sustain.store.tx import Execute, Tx
 
 if TYPE_CHECKING:
     from sustain.protocol.records import Promise
-    from sustain.store.postgres import PostgresStore
+    from sustain.store.postgres.store import PostgresStore
 
 log = logging.getLogger(__name__)
 

@@ -92,11 +92,11 @@ from sustain.protocol.addresses import parse_address
 from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN
-from sustain.store import rows
-from sustain.store.rows import encode as _encode
-from sustain.store.rows import promise as _promise
-from sustain.store.rows import schedule as _schedule
-from sustain.store.rows import task as _task
+from sustain.store.sql import rows
+from sustain.store.sql.rows import encode as _encode
+from sustain.store.sql.rows import promise as _promise
+from sustain.store.sql.rows import schedule as _schedule
+from sustain.store.sql.rows import task as _task
 from sustain.store.tx import Callback, Execute, Listener, TaskRow
 
 NUL_MESSAGE = "PostgreSQL text fields cannot contain NUL (0x00) bytes"

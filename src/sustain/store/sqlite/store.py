@@ -29,13 +29,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
-from sustain.store.errors import StoreClosedError, StoreError, StoreLockedError
-from sustain.store.migrations import migrate
-from sustain.store.sqlite_checkpoint import Checkpointer
-from sustain.store.sqlite_sync import WalSyncer
-from sustain.store.sqlite_tx import SqliteTx
-from sustain.store.sqlite_waiters import AsyncWaiter, Waiter
-from sustain.store.sqlite_writer import GroupCommitWriter, StoreStats
+from sustain.store.errors import StoreClosedError, StoreError, StoreLockedError, StoreOpenError
+from sustain.store.sqlite.checkpoint import Checkpointer
+from sustain.store.sqlite.migrations import migrate
+from sustain.store.sqlite.sync import WalSyncer
+from sustain.store.sqlite.tx import SqliteTx
+from sustain.store.sqlite.waiters import AsyncWaiter, Waiter
+from sustain.store.sqlite.writer import GroupCommitWriter, StoreStats
 from sustain.store.tx import Tx
 
 T = TypeVar("T")
@@ -115,9 +115,12 @@ class SqliteStore:
             except BaseException:
                 conn.close()
                 raise
-        except BaseException:
+        except BaseException as exc:
             if self._lock_fd is not None:
                 _unlock(self._lock_fd)
+            if isinstance(exc, sqlite3.Error):
+                # Not a database, unreadable, a failed migration: callers catch StoreError.
+                raise StoreOpenError(path, exc) from exc
             raise
         self._conn = conn
         self._closed = False
