@@ -1,4 +1,4 @@
-"""SqliteTx's row cache and row counts (sqlite_tx.py) against the database they stand for.
+"""SqliteTx's row cache and row counts (store/sqlite/tx.py) against the database they stand for.
 
 Every read the cache answers must equal what the database holds: after writes, after a
 failed op rolled back alone in a batch or with its whole transaction, after a reset, past

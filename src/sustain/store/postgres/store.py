@@ -3,12 +3,12 @@
 Theory of operation
 -------------------
 Opening connects once, applies the missing schema migrations under an advisory lock
-(postgres_migrations.py: replicas starting together migrate once), then opens a
+(migrations.py: replicas starting together migrate once), then opens a
 ``psycopg_pool.ConnectionPool`` of ``pool_size`` connections (each prepares the Tx's
-statements once, ``postgres_tx.prepare``) and a thread pool of the same size for
+statements once, ``pipeline.prepare``) and a thread pool of the same size for
 ``run_async``.
 
-``run(op)`` takes a connection, hands ``op`` a ``PostgresTx`` (postgres_tx.py: one
+``run(op)`` takes a connection, hands ``op`` a ``PostgresTx`` (tx.py: one
 transaction at READ COMMITTED, sent as a libpq pipeline, which locks what the engine reads to
 write) and commits: one engine operation is one PostgreSQL transaction, and nothing is
 answered before its COMMIT returned.  Connections run with ``synchronous_commit = on``, so a
@@ -24,7 +24,7 @@ engine is a pure function of the rows it reads, so the rerun decides afresh (the
 create now finds the promise and answers as for an existing one).  When every attempt lost,
 ``StoreRaceError`` (a ``CommitError``): the server answers 503 ``Service unavailable: retry``
 and Sustain's SDK retries.  A connection found broken before the operation's last trip
-(its queued writes and COMMIT, postgres_tx.py) committed nothing: the operation runs again on
+(its queued writes and COMMIT, pipeline.py) committed nothing: the operation runs again on
 a fresh connection.  One that breaks during that trip, or a database that is down
 (``StoreUnavailableError``, also a ``CommitError``), is a 503 and is not rerun here: a
 COMMIT cut off midway may or may not have happened, and only the client may decide to retry.
@@ -41,7 +41,7 @@ Several replicas on one database: the timer and outbox queries claim with ``FOR 
 LOCKED``, so several replicas run the loops at once without doing anything twice or waiting
 on each other.  What else a cluster needs (LISTEN/NOTIFY wake-ups, routing of poll messages
 to the replica holding the stream, redelivery of what a dead replica claimed, draining) is
-in postgres_cluster.py.
+in cluster.py.
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ from sustain.store.errors import (
 )
 from sustain.store.errors import first_line as _first_line
 from sustain.store.postgres.migrations import migrate
-from sustain.store.postgres.tx import NUL_MESSAGE, PostgresTx, prepare
+from sustain.store.postgres.pipeline import prepare
+from sustain.store.postgres.tx import PostgresTx
+from sustain.store.postgres.values import NUL_MESSAGE
 from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)

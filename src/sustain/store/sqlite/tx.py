@@ -1,7 +1,8 @@
 """``SqliteTx``: the row-level ``Tx`` of sustain.store.tx as SQL on one connection.
 
-Each method is one or two statements, written as module constants so sqlite3's statement
-cache reuses their prepared form.  JSON columns (tags, headers) are text written and read by
+Each method is one or two statements, the constants of statements.py (sqlite3's statement
+cache reuses their prepared form); searches and whole-store views are ``SqlTx``'s
+(sql/tx.py), shared with PostgreSQL.  JSON columns (tags, headers) are text written and read by
 msgspec; SQLite itself only looks into ``tags`` for tag search.  The reserved tags that
 indexes need (target, branch, origin) are copied into their own columns on insert.
 Absent and empty are distinct: ``headers`` NULL vs ``'{}'``, ``data`` NULL vs ``''``.
@@ -30,22 +31,21 @@ counts unknown again; the next look-up counts.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
-from functools import lru_cache
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from sustain.protocol.limits import promise_size, schedule_size
-from sustain.protocol.records import Promise, PromiseState, Schedule
-from sustain.protocol.tags import ORIGIN
+from sustain.protocol.records import Promise, Schedule
 from sustain.store.sql import rows
+from sustain.store.sql import statements as sql
 from sustain.store.sql.rows import encode as _encode
 from sustain.store.sql.rows import json_text as _json
 from sustain.store.sql.rows import promise as _promise
 from sustain.store.sql.rows import schedule as _schedule
 from sustain.store.sql.rows import task as _task
-from sustain.store.tx import Callback, Execute, Listener, TaskRow
+from sustain.store.sql.tx import Params, Row, SqlTx
+from sustain.store.sqlite import statements as q
+from sustain.store.tx import Callback, Execute, TaskRow
 
-Row = tuple[Any, ...]
 # Rows cached per table before the cache starts over; rows whose data is larger than
 # _CACHE_DATA characters are not cached (the page cache has them; this one is for the small
 # rows of the hot path, and must not pin megabytes of payloads).
@@ -63,185 +63,16 @@ def _keep(cache: dict[str, Any], id: str, row: Any) -> None:
     cache[id] = row
 
 
-# -- promises ---------------------------------------------------------------------------------
-_P_COLS = (
-    "id, state, param_headers, param_data, value_headers, value_data, tags,"
-    " timeout_at, created_at, settled_at"
-)
-_P_GET = f"SELECT {_P_COLS} FROM promises WHERE id = ?"
-_P_INSERT = (
-    f"INSERT INTO promises ({_P_COLS}, target, branch, origin)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# Only the fields a settlement changes: leaving tags and timeout_at out of the SET spares
-# SQLite the maintenance of the indexes on them.
-_P_UPDATE = (
-    "UPDATE promises SET state = ?, value_headers = ?, value_data = ?, settled_at = ? WHERE id = ?"
-)
-_P_BRANCH = f"SELECT {_P_COLS} FROM promises WHERE branch = ? ORDER BY id"
-# INDEXED BY: without statistics the planner prefers walking the primary key for ORDER BY id,
-# which reads every promise; the due set is small, sorting it is cheap.
-_P_DUE = (
-    f"SELECT {_P_COLS} FROM promises INDEXED BY promises_due"
-    " WHERE state = 'pending' AND target IS NOT NULL AND timeout_at <= ? ORDER BY id"
-)
-_P_ALL = f"SELECT {_P_COLS} FROM promises ORDER BY id"
-_P_BY_IDS = f"SELECT {_P_COLS} FROM promises WHERE id IN (SELECT value FROM json_each(?))"
-# "filter ⊆ tags": the filter's pairs found in the row's tags, counted.  Keys are unique on
-# both sides (JSON objects from dicts), so the count equals the filter's size exactly when
-# every pair is present.
-_TAGS_MATCH = (
-    "(SELECT count(*) FROM json_each({col}) AS t JOIN json_each(:tags) AS f"
-    " ON f.key = t.key AND f.value = t.value) = :ntags"
-)
-
-# -- tasks ------------------------------------------------------------------------------------
-_T_COLS = "id, state, version, timeout_type, timeout_at, pid, ttl"
-_T_GET = f"SELECT {_T_COLS} FROM tasks WHERE id = ?"
-# Upserts rather than INSERT OR REPLACE: an update in place, where REPLACE deletes the row
-# (and its index entries) and inserts it again.
-_T_PUT = (
-    f"INSERT INTO tasks ({_T_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-    " state = excluded.state, version = excluded.version, timeout_type = excluded.timeout_type,"
-    " timeout_at = excluded.timeout_at, pid = excluded.pid, ttl = excluded.ttl"
-)
-_T_DUE = f"SELECT {_T_COLS} FROM tasks INDEXED BY tasks_due WHERE timeout_at <= ? ORDER BY id"
-_T_ALL = f"SELECT {_T_COLS} FROM tasks ORDER BY id"
-# The prefetch of due_promises (see there): the tasks of the due promises, the callbacks on
-# them, which of them await anything, and the promises and tasks of their awaiters.
-_T_BY_IDS = f"SELECT {_T_COLS} FROM tasks WHERE id IN (SELECT value FROM json_each(?))"
-_AWAITERS = (
-    "SELECT DISTINCT awaiter FROM callbacks"
-    " WHERE awaited IN (SELECT value FROM json_each(?)) AND NOT ready"
-)
-_P_AWAITERS = f"SELECT {_P_COLS} FROM promises WHERE id IN ({_AWAITERS})"
-_C_ON_MANY = (
-    "SELECT awaited, awaiter, ready FROM callbacks"
-    " WHERE awaited IN (SELECT value FROM json_each(?)) ORDER BY awaited, awaiter"
-)
-_C_AWAITING = (
-    "SELECT DISTINCT awaiter FROM callbacks WHERE awaiter IN (SELECT value FROM json_each(?))"
-)
-_T_AWAITERS = f"SELECT {_T_COLS} FROM tasks WHERE id IN ({_AWAITERS})"
-
-# -- callbacks --------------------------------------------------------------------------------
-# Insert-or-ignore and then, only for an existing pair asked to be ready, raise it: unlike an
-# upsert, the insert's rowcount tells whether a row was added (the count kept below).
-_C_ADD = "INSERT OR IGNORE INTO callbacks (awaited, awaiter, ready) VALUES (?, ?, ?)"
-_C_RAISE = "UPDATE callbacks SET ready = 1 WHERE awaited = ? AND awaiter = ?"
-_C_COUNT = "SELECT count(*) FROM callbacks"
-_C_ON = "SELECT awaited, awaiter, ready FROM callbacks WHERE awaited = ? ORDER BY awaiter"
-_C_MARK = "UPDATE callbacks SET ready = 1 WHERE awaited = ? AND NOT ready"
-_C_COUNT_READY = "SELECT count(*) FROM callbacks WHERE awaiter = ? AND ready"
-_C_DELETE_READY = "DELETE FROM callbacks WHERE awaiter = ? AND ready"
-_C_DELETE_OF = "DELETE FROM callbacks WHERE awaiter = ?"
-_C_DELETE_ONE = "DELETE FROM callbacks WHERE awaited = ? AND awaiter = ?"
-_C_ALL = "SELECT awaited, awaiter, ready FROM callbacks ORDER BY awaiter, awaited"
-
-# -- listeners --------------------------------------------------------------------------------
-_L_ADD = "INSERT OR IGNORE INTO listeners (promise_id, address) VALUES (?, ?)"
-_L_TAKE = "DELETE FROM listeners WHERE promise_id = ? RETURNING address"
-_L_COUNT = "SELECT count(*) FROM listeners"
-_L_ALL = "SELECT promise_id, address FROM listeners ORDER BY promise_id, address"
-
-# -- outbox -----------------------------------------------------------------------------------
-_X_PUT = (
-    "INSERT INTO outgoing_execute (task_id, version, address) VALUES (?, ?, ?)"
-    " ON CONFLICT (task_id) DO UPDATE SET version = excluded.version, address = excluded.address"
-)
-_X_CLAIM = (
-    "DELETE FROM outgoing_execute WHERE task_id IN"
-    " (SELECT task_id FROM outgoing_execute ORDER BY task_id LIMIT ?)"
-    " RETURNING task_id, version, address"
-)
-_X_ALL = "SELECT task_id, version, address FROM outgoing_execute ORDER BY task_id"
-_U_PUT = "INSERT OR IGNORE INTO outgoing_unblock (promise_id, address) VALUES (?, ?)"
-_U_CLAIM = (
-    "DELETE FROM outgoing_unblock WHERE (promise_id, address) IN"
-    " (SELECT promise_id, address FROM outgoing_unblock ORDER BY promise_id, address LIMIT ?)"
-    " RETURNING promise_id, address"
-)
-_U_ALL = "SELECT promise_id, address FROM outgoing_unblock ORDER BY promise_id, address"
-_HAS_OUTBOX = (
-    "SELECT EXISTS (SELECT 1 FROM outgoing_execute) OR EXISTS (SELECT 1 FROM outgoing_unblock)"
-)
-
-# -- schedules --------------------------------------------------------------------------------
-_S_COLS = (
-    "id, cron, promise_id, promise_timeout, promise_param_headers, promise_param_data,"
-    " promise_tags, created_at, next_run_at, last_run_at"
-)
-_S_GET = f"SELECT {_S_COLS} FROM schedules WHERE id = ?"
-_S_PUT = (
-    f"INSERT INTO schedules ({_S_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (id) DO UPDATE SET cron = excluded.cron, promise_id = excluded.promise_id,"
-    " promise_timeout = excluded.promise_timeout,"
-    " promise_param_headers = excluded.promise_param_headers,"
-    " promise_param_data = excluded.promise_param_data, promise_tags = excluded.promise_tags,"
-    " created_at = excluded.created_at, next_run_at = excluded.next_run_at,"
-    " last_run_at = excluded.last_run_at"
-)
-_S_DELETE = "DELETE FROM schedules WHERE id = ?"
-_S_DUE = (
-    f"SELECT {_S_COLS} FROM schedules INDEXED BY schedules_due WHERE next_run_at <= ? ORDER BY id"
-)
-_S_ALL = f"SELECT {_S_COLS} FROM schedules ORDER BY id"
-
-# -- whole store ------------------------------------------------------------------------------
-_TABLES = (
-    "promises",
-    "tasks",
-    "callbacks",
-    "listeners",
-    "outgoing_execute",
-    "outgoing_unblock",
-    "schedules",
-)
-# Each MIN walks its partial or plain index: three index seeks.
-_NEXT_DEADLINE = (
-    "SELECT"
-    " (SELECT min(timeout_at) FROM promises WHERE state = 'pending' AND target IS NOT NULL),"
-    " (SELECT min(timeout_at) FROM tasks WHERE timeout_at IS NOT NULL),"
-    " (SELECT min(next_run_at) FROM schedules)"
-)
-
-
-@lru_cache(maxsize=32)
-def _search_sql(
-    table: str,
-    cols: str,
-    tags_col: str,
-    *,
-    state: bool,
-    tags: bool,
-    cursor: bool,
-    origin: bool = False,
-) -> str:
-    """One statement per shape of search, so every shape keeps an index-friendly plan (an
-    ``:x IS NULL OR ...`` predicate would stop the seek past the cursor)."""
-    where = []
-    if origin:
-        # Redundant with the tag match, but lets SQLite walk promises_origin (a tree's
-        # promises) instead of every promise.
-        where.append("origin = :origin")
-    if state:
-        where.append("state = :state")
-    if cursor:
-        where.append("id > :cursor")
-    if tags:
-        where.append(_TAGS_MATCH.format(col=tags_col))
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT {cols} FROM {table}{clause} ORDER BY id LIMIT :limit"
-
-
 def _small(param_data: str | None, value_data: str | None) -> bool:
     return (param_data is None or len(param_data) <= _CACHE_DATA) and (
         value_data is None or len(value_data) <= _CACHE_DATA
     )
 
 
-class SqliteTx:
+class SqliteTx(SqlTx):
     """The ``Tx`` of one open transaction on ``conn`` (owned by the writer thread)."""
+
+    dialect = q.SEARCH
 
     __slots__ = (
         "_callbacks",
@@ -260,7 +91,7 @@ class SqliteTx:
         # it is safe because every method consumes its results before returning.
         self._conn = conn
         self._cur = conn.cursor()
-        # id -> row as _P_GET / _T_GET would answer it (None: no such row); module docstring.
+        # id -> row as q.P_GET / q.T_GET would answer it (None: no such row); module docstring.
         self._promise_rows: dict[str, Row | None] = {}
         self._task_rows: dict[str, Row | None] = {}
         # Rows in callbacks / listeners; None: unknown (module docstring).
@@ -284,7 +115,7 @@ class SqliteTx:
     def _no_callbacks(self) -> bool:
         n = self._callbacks
         if n is None:
-            n = self._callbacks = int(self._cur.execute(_C_COUNT).fetchone()[0])
+            n = self._callbacks = int(self._cur.execute(q.C_COUNT).fetchone()[0])
         return n == 0
 
     def _callbacks_deleted(self, n: int) -> None:
@@ -299,14 +130,14 @@ class SqliteTx:
         cache = self._promise_rows
         row = cache.get(id, _MISS)
         if row is _MISS:
-            row = self._cur.execute(_P_GET, (id,)).fetchone()
+            row = self._cur.execute(q.P_GET, (id,)).fetchone()
             if row is None or _small(row[3], row[5]):
                 _keep(cache, id, row)
         return None if row is None else _promise(row)
 
     def insert_promise(self, promise: Promise) -> None:
         params = rows.promise_params(promise)
-        self._cur.execute(_P_INSERT, params)
+        self._cur.execute(q.P_INSERT, params)
         cache = self._promise_rows
         if _small(params[3], params[5]):
             _keep(cache, promise.id, params[:10])
@@ -319,7 +150,7 @@ class SqliteTx:
         v = promise.value
         headers = _json(v.headers)
         self._cur.execute(
-            _P_UPDATE, (promise.state, headers, v.data, promise.settledAt, promise.id)
+            q.P_UPDATE, (promise.state, headers, v.data, promise.settledAt, promise.id)
         )
         cache = self._promise_rows
         old = cache.pop(promise.id, None)
@@ -330,40 +161,11 @@ class SqliteTx:
                 promise.settledAt,
             )  # fmt: skip
 
-    def search_promises(
-        self,
-        state: PromiseState | None,
-        tags: Mapping[str, str],
-        limit: int,
-        cursor: str | None,
-        max_size: int | None = None,
-    ) -> list[Promise]:
-        sql = _search_sql(
-            "promises",
-            _P_COLS,
-            "tags",
-            state=state is not None,
-            tags=bool(tags),
-            cursor=cursor is not None,
-            origin=ORIGIN in tags,
-        )
-        params = {
-            "origin": tags.get(ORIGIN),
-            "state": state,
-            "cursor": cursor,
-            "tags": _json(tags),
-            "ntags": len(tags),
-            "limit": limit,
-        }
-        if max_size is None:
-            return [_promise(r) for r in self._cur.execute(sql, params)]
-        return self._sized(sql, params, _promise, max_size, promise_size)
-
     def branch_promises(self, branch: str) -> list[Promise]:
-        return [_promise(r) for r in self._cur.execute(_P_BRANCH, (branch,))]
+        return [_promise(r) for r in self._cur.execute(q.P_BRANCH, (branch,))]
 
     def due_promises(self, time: int) -> list[Promise]:
-        due = self._cur.execute(_P_DUE, (time,)).fetchall()
+        due = self._cur.execute(q.P_DUE, (time,)).fetchall()
         if due:
             self._prefetch([r[0] for r in due])
         return [_promise(r) for r in due]
@@ -384,7 +186,7 @@ class SqliteTx:
                 tasks.clear()
             for id in missing:
                 tasks[id] = None  # the rows found replace these
-            for row in cur.execute(_T_BY_IDS, (_encode(missing).decode(),)):
+            for row in cur.execute(q.T_BY_IDS, (_encode(missing).decode(),)):
                 tasks[row[0]] = row
         on = self._on
         no_awaits = self._no_awaits
@@ -394,17 +196,17 @@ class SqliteTx:
             return
         for id in ids:
             on[id] = []
-        for a, w, r in cur.execute(_C_ON_MANY, (keys,)):
+        for a, w, r in cur.execute(q.C_ON_MANY, (keys,)):
             on[a].append(Callback(a, w, bool(r)))
         no_awaits.update(ids)
-        no_awaits.difference_update(w for (w,) in cur.execute(_C_AWAITING, (keys,)))
+        no_awaits.difference_update(w for (w,) in cur.execute(q.C_AWAITING, (keys,)))
         if not missing:
             return
         promises = self._promise_rows
-        for row in cur.execute(_P_AWAITERS, (keys,)):
+        for row in cur.execute(q.P_AWAITERS, (keys,)):
             if _small(row[3], row[5]):
                 _keep(promises, row[0], row)
-        for row in cur.execute(_T_AWAITERS, (keys,)):
+        for row in cur.execute(q.T_AWAITERS, (keys,)):
             _keep(tasks, row[0], row)
 
     # -- tasks ----------------------------------------------------------------------------
@@ -412,27 +214,27 @@ class SqliteTx:
         cache = self._task_rows
         row = cache.get(id, _MISS)
         if row is _MISS:
-            row = self._cur.execute(_T_GET, (id,)).fetchone()
+            row = self._cur.execute(q.T_GET, (id,)).fetchone()
             _keep(cache, id, row)
         return None if row is None else _task(row)
 
     def put_task(self, task: TaskRow) -> None:
         params = rows.task_params(task)
-        self._cur.execute(_T_PUT, params)
+        self._cur.execute(q.T_PUT, params)
         _keep(self._task_rows, task.id, params)
 
     def due_tasks(self, time: int) -> list[TaskRow]:
-        return [_task(r) for r in self._cur.execute(_T_DUE, (time,))]
+        return [_task(r) for r in self._cur.execute(q.T_DUE, (time,))]
 
     # -- callbacks ------------------------------------------------------------------------
     def add_callback(self, awaited: str, awaiter: str, ready: bool) -> None:
         self._on.pop(awaited, None)
         self._no_awaits.discard(awaiter)
-        if self._cur.execute(_C_ADD, (awaited, awaiter, ready)).rowcount:
+        if self._cur.execute(q.C_ADD, (awaited, awaiter, ready)).rowcount:
             if self._callbacks is not None:
                 self._callbacks += 1
         elif ready:
-            self._cur.execute(_C_RAISE, (awaited, awaiter))
+            self._cur.execute(q.C_RAISE, (awaited, awaiter))
 
     def callbacks_on(self, awaited: str) -> list[Callback]:
         prefetched = self._on.pop(awaited, None)
@@ -440,104 +242,88 @@ class SqliteTx:
             return prefetched
         if self._no_callbacks():
             return []
-        return [Callback(a, w, bool(r)) for a, w, r in self._cur.execute(_C_ON, (awaited,))]
+        return [Callback(a, w, bool(r)) for a, w, r in self._cur.execute(q.C_ON, (awaited,))]
 
     def mark_ready(self, awaited: str) -> None:
         self._on.pop(awaited, None)
         if not self._no_callbacks():
-            self._cur.execute(_C_MARK, (awaited,))
+            self._cur.execute(q.C_MARK, (awaited,))
 
     def count_ready(self, awaiter: str) -> int:
         if self._no_callbacks():
             return 0
-        return int(self._cur.execute(_C_COUNT_READY, (awaiter,)).fetchone()[0])
+        return int(self._cur.execute(q.C_COUNT_READY, (awaiter,)).fetchone()[0])
 
     def delete_ready(self, awaiter: str) -> None:
         if not self._no_callbacks():
-            self._callbacks_deleted(self._cur.execute(_C_DELETE_READY, (awaiter,)).rowcount)
+            self._callbacks_deleted(self._cur.execute(q.C_DELETE_READY, (awaiter,)).rowcount)
 
     def delete_callbacks_of(self, awaiter: str) -> None:
         if awaiter in self._no_awaits:
             return
         if not self._no_callbacks():
-            self._callbacks_deleted(self._cur.execute(_C_DELETE_OF, (awaiter,)).rowcount)
+            self._callbacks_deleted(self._cur.execute(q.C_DELETE_OF, (awaiter,)).rowcount)
 
     def delete_callback(self, awaited: str, awaiter: str) -> None:
         if not self._no_callbacks():
-            self._callbacks_deleted(self._cur.execute(_C_DELETE_ONE, (awaited, awaiter)).rowcount)
+            self._callbacks_deleted(self._cur.execute(q.C_DELETE_ONE, (awaited, awaiter)).rowcount)
 
     # -- listeners ------------------------------------------------------------------------
     def add_listener(self, promise_id: str, address: str) -> None:
-        added = self._cur.execute(_L_ADD, (promise_id, address)).rowcount
+        added = self._cur.execute(q.L_ADD, (promise_id, address)).rowcount
         if added and self._listeners is not None:
             self._listeners += 1
 
     def take_listeners(self, promise_id: str) -> list[str]:
         n = self._listeners
         if n is None:
-            n = self._listeners = int(self._cur.execute(_L_COUNT).fetchone()[0])
+            n = self._listeners = int(self._cur.execute(q.L_COUNT).fetchone()[0])
         if n == 0:
             return []
-        taken = self._cur.execute(_L_TAKE, (promise_id,)).fetchall()
+        taken = self._cur.execute(q.L_TAKE, (promise_id,)).fetchall()
         self._listeners = n - len(taken)
         # RETURNING gives no order guarantee: sort here.
         return sorted(a for (a,) in taken)
 
     # -- outbox ---------------------------------------------------------------------------
     def put_execute(self, task_id: str, version: int, address: str) -> None:
-        self._cur.execute(_X_PUT, (task_id, version, address))
+        self._cur.execute(q.X_PUT, (task_id, version, address))
 
     def put_unblock(self, promise_id: str, address: str) -> None:
-        self._cur.execute(_U_PUT, (promise_id, address))
+        self._cur.execute(q.U_PUT, (promise_id, address))
 
     def claim_outbox(self, limit: int) -> tuple[list[Execute], list[tuple[Promise, str]]]:
         executes = sorted(
-            (Execute(t, v, a) for t, v, a in self._cur.execute(_X_CLAIM, (limit,)).fetchall()),
+            (Execute(t, v, a) for t, v, a in self._cur.execute(q.X_CLAIM, (limit,)).fetchall()),
             key=lambda e: e.task_id,
         )
-        pairs = sorted(self._cur.execute(_U_CLAIM, (limit,)).fetchall())
+        pairs = sorted(self._cur.execute(q.U_CLAIM, (limit,)).fetchall())
         if not pairs:
             return executes, []
         ids = _encode(sorted({pid for pid, _ in pairs})).decode()
-        promises = {p.id: p for p in map(_promise, self._cur.execute(_P_BY_IDS, (ids,)))}
+        promises = {p.id: p for p in map(_promise, self._cur.execute(q.P_BY_IDS, (ids,)))}
         # A pair whose promise is gone (not possible through the engine) is dropped, claimed.
         unblocks = [(promises[pid], addr) for pid, addr in pairs if pid in promises]
         return executes, unblocks
 
     # -- schedules ------------------------------------------------------------------------
     def get_schedule(self, id: str) -> Schedule | None:
-        row = self._cur.execute(_S_GET, (id,)).fetchone()
+        row = self._cur.execute(q.S_GET, (id,)).fetchone()
         return None if row is None else _schedule(row)
 
     def put_schedule(self, schedule: Schedule) -> None:
-        self._cur.execute(_S_PUT, rows.schedule_params(schedule))
+        self._cur.execute(q.S_PUT, rows.schedule_params(schedule))
 
     def delete_schedule(self, id: str) -> bool:
-        return self._cur.execute(_S_DELETE, (id,)).rowcount > 0
+        return self._cur.execute(q.S_DELETE, (id,)).rowcount > 0
 
-    def search_schedules(
-        self,
-        tags: Mapping[str, str],
-        limit: int,
-        cursor: str | None,
-        max_size: int | None = None,
-    ) -> list[Schedule]:
-        sql = _search_sql(
-            "schedules",
-            _S_COLS,
-            "promise_tags",
-            state=False,
-            tags=bool(tags),
-            cursor=cursor is not None,
-        )
-        params = {"cursor": cursor, "tags": _json(tags), "ntags": len(tags), "limit": limit}
-        if max_size is None:
-            return [_schedule(r) for r in self._cur.execute(sql, params)]
-        return self._sized(sql, params, _schedule, max_size, schedule_size)
+    # -- the hooks of SqlTx (sql/tx.py) --------------------------------------------------
+    def _rows(self, statement: str, params: Params = ()) -> Iterable[Row]:
+        return self._cur.execute(statement, params)
 
     def _sized(
         self,
-        sql: str,
+        statement: str,
         params: dict[str, Any],
         make: Callable[[Any], T],
         max_size: int,
@@ -547,46 +333,21 @@ class SqliteTx:
         Its own cursor, closed here: the shared one must not keep a half-read statement."""
         cur = self._conn.cursor()
         try:
-            found = map(make, cur.execute(sql, params))
+            found = map(make, cur.execute(statement, params))
             return rows.sized(found, int(params["limit"]), max_size, size)
         finally:
             cur.close()
 
     def due_schedules(self, time: int) -> list[Schedule]:
-        return [_schedule(r) for r in self._cur.execute(_S_DUE, (time,))]
+        return [_schedule(r) for r in self._cur.execute(q.S_DUE, (time,))]
 
-    # -- whole-store views ----------------------------------------------------------------
-    def all_promises(self) -> list[Promise]:
-        return [_promise(r) for r in self._cur.execute(_P_ALL)]
-
-    def all_tasks(self) -> list[TaskRow]:
-        return [_task(r) for r in self._cur.execute(_T_ALL)]
-
-    def all_callbacks(self) -> list[Callback]:
-        return [Callback(a, w, bool(r)) for a, w, r in self._cur.execute(_C_ALL)]
-
-    def all_listeners(self) -> list[Listener]:
-        return [Listener(p, a) for p, a in self._cur.execute(_L_ALL)]
-
-    def all_executes(self) -> list[Execute]:
-        return [Execute(t, v, a) for t, v, a in self._cur.execute(_X_ALL)]
-
-    def all_unblocks(self) -> list[Listener]:
-        return [Listener(p, a) for p, a in self._cur.execute(_U_ALL)]
-
+    # -- whole-store views (the rest: sql/tx.py) ------------------------------------------
     def reset(self) -> None:
         self.forget()
-        for table in _TABLES:
+        for table in sql.TABLES:
             self._cur.execute(f"DELETE FROM {table}")  # fixed table names, never input
         self._callbacks = 0
         self._listeners = 0
-
-    def next_deadline(self) -> int | None:
-        row = self._cur.execute(_NEXT_DEADLINE).fetchone()
-        return min((int(at) for at in row if at is not None), default=None)
-
-    def has_outbox(self) -> bool:
-        return bool(self._cur.execute(_HAS_OUTBOX).fetchone()[0])
 
     # -- store internals (not part of Tx) -------------------------------------------------
     def select_one(self) -> bool:

@@ -14,7 +14,7 @@ The writer loops:
    Whenever anything is undone (a savepoint rolled back, a transaction lost or not
    committed), the Tx's row cache is dropped (``SqliteTx.forget``).
 4. Only now resolve the futures, or, for a durable store, hand them to the ``WalSyncer``
-   (sqlite_sync.py), which resolves them after an fdatasync of the WAL: nothing is
+   (sync.py), which resolves them after an fdatasync of the WAL: nothing is
    acknowledged before it is durable, and the writer runs the next batch while the disk
    syncs.  If COMMIT fails, every op of the batch gets a ``CommitError``.
    An op submitted with ``durable=False`` is the exception: it is answered right after the
