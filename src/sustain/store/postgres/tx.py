@@ -101,6 +101,7 @@ from sustain.store.sql import statements as sql
 from sustain.store.sql.rows import promise as _promise
 from sustain.store.sql.rows import schedule as _schedule
 from sustain.store.sql.rows import task as _task
+from sustain.store.sql.search import Kind
 from sustain.store.sql.tx import Params, Row, SqlTx
 from sustain.store.tx import Callback, Execute, TaskRow
 
@@ -109,6 +110,15 @@ T = TypeVar("T")
 # holds at the rows' mean size so far (a search of small rows takes few round trips).
 _FIRST_FETCH = 8
 _MAX_FETCH = 256
+
+
+def _got(held: dict[str, Any], id: str, read: Callable[[pq.abc.PGresult, int], Any]) -> Handler:
+    """The handler of a read by id: the row ``read`` decodes, or None (known missing)."""
+
+    def got(res: pq.abc.PGresult) -> None:
+        held[id] = read(res, 0) if res.ntuples else None
+
+    return got
 
 
 class PostgresTx(SqlTx, Pipeline):
@@ -135,19 +145,11 @@ class PostgresTx(SqlTx, Pipeline):
         if id in promises:
             return promises[id]
         key = [_text(id)]
-        self._send(q.P_GET, key, self._got_promise(id))
+        self._send(q.P_GET, key, _got(self._promises, id, _promise_at))
         if id not in self._tasks:
             self._send(q.T_BESIDE, key, self._got_beside(id))
         self._sync()
         return promises[id]
-
-    def _got_promise(self, id: str) -> Handler:
-        promises = self._promises
-
-        def got_promise(res: pq.abc.PGresult) -> None:
-            promises[id] = _promise_at(res, 0) if res.ntuples else None
-
-        return got_promise
 
     def _got_beside(self, id: str) -> Handler:
         def got_beside(res: pq.abc.PGresult) -> None:
@@ -170,14 +172,6 @@ class PostgresTx(SqlTx, Pipeline):
                 self._listeners[id] = listeners
 
         return got_beside
-
-    def _got_task(self, id: str) -> Handler:
-        tasks = self._tasks
-
-        def got_task(res: pq.abc.PGresult) -> None:
-            tasks[id] = _task_at(res, 0) if res.ntuples else None
-
-        return got_task
 
     def insert_promise(self, promise: Promise) -> None:
         self._send(q.P_INSERT, _params(rows.promise_params(promise, _tags_json)))
@@ -209,7 +203,7 @@ class PostgresTx(SqlTx, Pipeline):
     # -- tasks ----------------------------------------------------------------------------
     def get_task(self, id: str) -> TaskRow | None:
         if id not in self._tasks:
-            self._send(q.T_GET, [_text(id)], self._got_task(id))
+            self._send(q.T_GET, [_text(id)], _got(self._tasks, id, _task_at))
             self._sync()
         return self._tasks[id]
 
@@ -327,17 +321,10 @@ class PostgresTx(SqlTx, Pipeline):
         return (self._fetch(q.S_DELETE, [_text(id)]).command_tuples or 0) > 0
 
     # -- the hooks of SqlTx (sql/tx.py) --------------------------------------------------
-    def _rows(self, statement: str, params: Params = ()) -> Iterable[Row]:
-        return self._all(statement, params)
+    def _rows(self, query: str, params: Params = ()) -> Iterable[Row]:
+        return self._all(query, params)
 
-    def _sized(
-        self,
-        statement: str,
-        params: dict[str, Any],
-        make: Callable[[Any], T],
-        max_size: int,
-        size: Callable[[T], int],
-    ) -> list[T]:
+    def _sized(self, query: str, params: dict[str, Any], kind: Kind[T], max_size: int) -> list[T]:
         """The rows of a search through a server-side cursor, fetched a few at a time (as
         many as the budget left seems to hold, judging by the rows so far), so that rows past
         the size budget never leave the database."""
@@ -348,16 +335,16 @@ class PostgresTx(SqlTx, Pipeline):
         out: list[T] = []
         total = 0
         with self._conn.cursor(name="sustain_search") as cur:
-            cur.execute(statement, params)
+            cur.execute(query, params)
             want = _FIRST_FETCH
             while len(out) < limit:
                 fetched = cur.fetchmany(min(want, limit - len(out)))
                 if not fetched:
                     break
                 for row in fetched:
-                    item = make(row)
+                    item = kind.make(row)
                     out.append(item)
-                    total += size(item)
+                    total += kind.size(item)
                     if total > max_size:
                         return out
                 mean = max(total // len(out), 1)

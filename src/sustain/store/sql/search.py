@@ -13,7 +13,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from sustain.protocol.limits import promise_size, schedule_size
+from sustain.protocol.records import Promise, Schedule
+from sustain.store.sql import rows
+from sustain.store.sql.statements import P_COLS, S_COLS
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Kind(Generic[T]):
+    """What is searched: its table and columns, and how a row becomes a record of a size."""
+
+    table: str
+    cols: str
+    tags_col: str
+    make: Callable[[Any], T]
+    size: Callable[[T], int]
+
+
+PROMISES: Kind[Promise] = Kind("promises", P_COLS, "tags", rows.promise, promise_size)
+SCHEDULES: Kind[Schedule] = Kind("schedules", S_COLS, "promise_tags", rows.schedule, schedule_size)
 
 
 @dataclass(frozen=True)
@@ -36,9 +58,7 @@ class Dialect:
 @lru_cache(maxsize=64)
 def search_sql(
     dialect: Dialect,
-    table: str,
-    cols: str,
-    tags_col: str,
+    kind: Kind[Any],
     *,
     state: bool,
     tags: bool,
@@ -57,9 +77,9 @@ def search_sql(
     if cursor:
         where.append(f"id > {p('cursor')}")
     if tags:
-        where.append(dialect.tags_match.format(col=tags_col))
+        where.append(dialect.tags_match.format(col=kind.tags_col))
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    return f"SELECT {cols} FROM {table}{clause} ORDER BY id LIMIT {p('limit')}"
+    return f"SELECT {kind.cols} FROM {kind.table}{clause} ORDER BY id LIMIT {p('limit')}"
 
 
 def search_params(

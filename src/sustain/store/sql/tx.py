@@ -4,9 +4,9 @@ Searches and whole-store views send the same statements on both stores (up to th
 dialect, sql/search.py) and decode the same rows (rows.py); only how a statement runs
 differs, so a store's Tx provides that:
 
-* ``_rows(sql, params)``: the rows of a statement, in this transaction;
-* ``_sized(sql, params, make, max_size, size)``: the records of a search under a size
-  budget (``engine.pages``), reading no more rows from the database than it keeps;
+* ``_rows(query, params)``: the rows of a statement, in this transaction;
+* ``_sized(query, params, kind, max_size)``: the records of a search under a size budget
+  (``engine.pages``), reading no more rows from the database than it keeps;
 * ``dialect``: how its searches are written.
 
 Everything else (the hot path, its caches, locking) is each store's own (sqlite/tx.py,
@@ -15,17 +15,15 @@ postgres/tx.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN
 from sustain.store.sql import statements as sql
 from sustain.store.sql.rows import promise as _promise
-from sustain.store.sql.rows import schedule as _schedule
 from sustain.store.sql.rows import task as _task
-from sustain.store.sql.search import Dialect, search_params, search_sql
+from sustain.store.sql.search import PROMISES, SCHEDULES, Dialect, Kind, search_params, search_sql
 from sustain.store.tx import Callback, Execute, Listener, TaskRow
 
 T = TypeVar("T")
@@ -39,17 +37,10 @@ class SqlTx:
     __slots__ = ()
     dialect: ClassVar[Dialect]
 
-    def _rows(self, statement: str, params: Params = ()) -> Iterable[Row]:
+    def _rows(self, query: str, params: Params = ()) -> Iterable[Row]:
         raise NotImplementedError
 
-    def _sized(
-        self,
-        statement: str,
-        params: dict[str, Any],
-        make: Callable[[Any], T],
-        max_size: int,
-        size: Callable[[T], int],
-    ) -> list[T]:
+    def _sized(self, query: str, params: dict[str, Any], kind: Kind[T], max_size: int) -> list[T]:
         raise NotImplementedError
 
     # -- searches -------------------------------------------------------------------------
@@ -61,22 +52,14 @@ class SqlTx:
         cursor: str | None,
         max_size: int | None = None,
     ) -> list[Promise]:
-        statement = search_sql(
-            self.dialect,
-            "promises",
-            sql.P_COLS,
-            "tags",
-            state=state is not None,
-            tags=bool(tags),
-            cursor=cursor is not None,
-            origin=ORIGIN in tags,
-        )
         params = search_params(self.dialect, tags, limit, cursor)
         params["origin"] = tags.get(ORIGIN)
         params["state"] = state
-        if max_size is None:
-            return [_promise(r) for r in self._rows(statement, params)]
-        return self._sized(statement, params, _promise, max_size, promise_size)
+        has_state = state is not None
+        origin = ORIGIN in tags
+        return self._search(
+            PROMISES, tags, cursor, params, max_size, state=has_state, origin=origin
+        )
 
     def search_schedules(
         self,
@@ -85,19 +68,32 @@ class SqlTx:
         cursor: str | None,
         max_size: int | None = None,
     ) -> list[Schedule]:
-        statement = search_sql(
+        params = search_params(self.dialect, tags, limit, cursor)
+        return self._search(SCHEDULES, tags, cursor, params, max_size, state=False)
+
+    def _search(
+        self,
+        kind: Kind[T],
+        tags: Mapping[str, str],
+        cursor: str | None,
+        params: dict[str, Any],
+        max_size: int | None,
+        *,
+        state: bool,
+        origin: bool = False,
+    ) -> list[T]:
+        """``kind``'s rows of one shape of search (sql/search.py), bounded or not."""
+        query = search_sql(
             self.dialect,
-            "schedules",
-            sql.S_COLS,
-            "promise_tags",
-            state=False,
+            kind,
+            state=state,
             tags=bool(tags),
             cursor=cursor is not None,
+            origin=origin,
         )
-        params = search_params(self.dialect, tags, limit, cursor)
         if max_size is None:
-            return [_schedule(r) for r in self._rows(statement, params)]
-        return self._sized(statement, params, _schedule, max_size, schedule_size)
+            return [kind.make(r) for r in self._rows(query, params)]
+        return self._sized(query, params, kind, max_size)
 
     # -- whole-store views ----------------------------------------------------------------
     def all_promises(self) -> list[Promise]:

@@ -31,7 +31,7 @@ counts unknown again; the next look-up counts.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from sustain.protocol.records import Promise, Schedule
@@ -42,6 +42,7 @@ from sustain.store.sql.rows import json_text as _json
 from sustain.store.sql.rows import promise as _promise
 from sustain.store.sql.rows import schedule as _schedule
 from sustain.store.sql.rows import task as _task
+from sustain.store.sql.search import Kind
 from sustain.store.sql.tx import Params, Row, SqlTx
 from sustain.store.sqlite import statements as q
 from sustain.store.tx import Callback, Execute, TaskRow
@@ -318,23 +319,16 @@ class SqliteTx(SqlTx):
         return self._cur.execute(q.S_DELETE, (id,)).rowcount > 0
 
     # -- the hooks of SqlTx (sql/tx.py) --------------------------------------------------
-    def _rows(self, statement: str, params: Params = ()) -> Iterable[Row]:
-        return self._cur.execute(statement, params)
+    def _rows(self, query: str, params: Params = ()) -> Iterable[Row]:
+        return self._cur.execute(query, params)
 
-    def _sized(
-        self,
-        statement: str,
-        params: dict[str, Any],
-        make: Callable[[Any], T],
-        max_size: int,
-        size: Callable[[T], int],
-    ) -> list[T]:
+    def _sized(self, query: str, params: dict[str, Any], kind: Kind[T], max_size: int) -> list[T]:
         """The rows of a search, stepped one by one and left unread past the size budget.
         Its own cursor, closed here: the shared one must not keep a half-read statement."""
         cur = self._conn.cursor()
         try:
-            found = map(make, cur.execute(statement, params))
-            return rows.sized(found, int(params["limit"]), max_size, size)
+            found = map(kind.make, cur.execute(query, params))
+            return rows.sized(found, int(params["limit"]), max_size, kind.size)
         finally:
             cur.close()
 
