@@ -13,7 +13,7 @@ import pytest
 
 from sustain.store.errors import CommitError
 from sustain.store.sqlite import SqliteStore
-from sustain.store.sqlite_sync import WalSyncer
+from sustain.store.sqlite.sync import WalSyncer
 from sustain.store.tx import Tx
 from tests.store.store_builders import promise
 

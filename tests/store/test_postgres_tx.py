@@ -1,6 +1,6 @@
 """What ``PostgresTx`` does beyond the contract suite: one libpq pipeline per transaction,
 writes queued until the next read or the commit, and the rows the transaction holds answered
-from memory (sustain/store/postgres_tx.py).  Every check compares with what the database says
+from memory (sustain/store/postgres/tx.py).  Every check compares with what the database says
 in a later transaction, on a real PostgreSQL.
 """
 

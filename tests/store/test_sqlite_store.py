@@ -13,7 +13,7 @@ import pytest
 
 from sustain.protocol.records import Value
 from sustain.store.errors import SchemaVersionError, StoreClosedError, StoreLockedError
-from sustain.store.migrations import load_migrations
+from sustain.store.sql.migrations import load_migrations
 from sustain.store.sqlite import SqliteStore
 from sustain.store.tx import RETRY, TaskRow, Tx
 from tests.store.store_builders import TARGET, promise

@@ -1,4 +1,4 @@
-"""SqliteTx's row cache and row counts (sqlite_tx.py) against the database they stand for.
+"""SqliteTx's row cache and row counts (store/sqlite/tx.py) against the database they stand for.
 
 Every read the cache answers must equal what the database holds: after writes, after a
 failed op rolled back alone in a batch or with its whole transaction, after a reset, past
@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from sustain.protocol.records import Value
-from sustain.store import sqlite_tx
 from sustain.store.sqlite import SqliteStore
+from sustain.store.sqlite import tx as sqlite_tx
 from sustain.store.tx import LEASE, Callback, TaskRow, Tx
 from tests.store.store_builders import TARGET, promise
 from tests.store.test_group_commit import Boom, hold_writer

@@ -15,7 +15,6 @@ and exit 1.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import click
@@ -25,22 +24,19 @@ from sustain.cli.errors import CliError
 from sustain.errors import MissingExtraError
 from sustain.runtime.config import ConfigError, ServerConfig, load
 from sustain.store.errors import StoreError
-from sustain.store.migrations import Migration, load_migrations
+from sustain.store.sql.migrations import Migration, load_migrations
 
 
 def _postgres(url: str) -> tuple[str, list[Migration], int]:
     # Imported here: psycopg (the postgres extra) is only needed for PostgreSQL.
     extras.require("'sustain migrate --postgres'", "psycopg")
-    import psycopg  # noqa: PLC0415
-
-    from sustain.store import postgres, postgres_migrations  # noqa: PLC0415
+    from sustain.store import postgres  # noqa: PLC0415
+    from sustain.store.postgres import migrations as postgres_migrations  # noqa: PLC0415
 
     where = postgres.describe(url)
     conn = postgres.connect(url)
     try:
         applied = postgres_migrations.migrate(conn, where)
-    except psycopg.Error as exc:
-        raise postgres.PostgresConnectError(where, exc) from None
     finally:
         conn.close()
     return where, applied, max(m.version for m in postgres_migrations.migrations())
@@ -87,7 +83,7 @@ def migrate(postgres_url: str | None, sqlite_path: str | None, config_path: str 
             where, applied, latest = _sqlite(storage.sqlite.path)
         else:
             raise CliError(f"storage type '{storage.type}' has no schema to migrate")
-    except (StoreError, sqlite3.Error, OSError, MissingExtraError) as exc:
+    except (StoreError, OSError, MissingExtraError) as exc:
         raise CliError(str(exc)) from None
     for m in applied:
         click.echo(f"applied {m.version:04d}_{m.name} to {where}")

@@ -16,7 +16,6 @@ traceback.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -336,7 +335,7 @@ def _serve(config_path: str | None, flags: dict[str, Any]) -> None:
         if missing is None:
             raise
         raise click.ClickException(str(missing)) from None
-    except (OSError, ValueError, StoreError, sqlite3.Error, MissingExtraError) as exc:
+    except (OSError, ValueError, StoreError, MissingExtraError) as exc:
         # Store lock held, unreadable key file, metrics port in use: one line, exit 1.
         raise click.ClickException(str(exc)) from None
 

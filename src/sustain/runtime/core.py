@@ -60,7 +60,7 @@ def cluster_for(
     if config.storage.type != "postgres":
         return None
     from sustain.store.postgres import PostgresStore  # noqa: PLC0415
-    from sustain.store.postgres_cluster import PostgresCluster  # noqa: PLC0415
+    from sustain.store.postgres.cluster import PostgresCluster  # noqa: PLC0415
 
     if not isinstance(store, PostgresStore):
         return None

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,7 +52,7 @@ from sustain.runtime.core import Runtime, open_store
 from sustain.runtime.poll import PollConnection
 from sustain.sdk import netkit
 from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
-from sustain.store.errors import CommitError, StoreClosedError
+from sustain.store.errors import CommitError, StoreClosedError, StoreStatementError
 from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -196,7 +195,7 @@ class LocalNetwork:
                 outcome = await runtime.store.run_async(op, durable)
             except StoreClosedError:
                 raise NetworkStopped("the store is closed") from None
-            except (CommitError, sqlite3.OperationalError) as exc:
+            except (CommitError, StoreStatementError) as exc:
                 log.warning("store unavailable for %s, retrying: %s", kind, exc)
                 if await netkit.rest(self._stopped, netkit.backoff(attempt)):
                     raise NetworkStopped("the network was stopped") from None

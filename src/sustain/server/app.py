@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -57,7 +56,7 @@ from sustain.server.auth import bearer_token
 from sustain.server.budget import AnswerBudget
 from sustain.server.sse import serve_poll
 from sustain.server.tracing import request_tracer, traced
-from sustain.store.errors import CommitError, StoreClosedError
+from sustain.store.errors import CommitError, StoreClosedError, StoreStatementError
 
 if TYPE_CHECKING:
     from sustain.server.runtime import Runtime
@@ -250,7 +249,7 @@ class App:
             return await self._operate(request, claims, budget)
         except ProtocolError as error:
             return error.status, error.message
-        except (StoreClosedError, CommitError, sqlite3.OperationalError) as exc:
+        except (StoreClosedError, CommitError, StoreStatementError) as exc:
             log.warning("store unavailable for %s: %s", request.kind, exc)
             return 503, RETRY
         except Exception as exc:

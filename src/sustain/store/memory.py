@@ -24,7 +24,7 @@ from typing import TypeVar
 from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import BRANCH, TARGET
-from sustain.store.rows import sized
+from sustain.store.sql.rows import sized
 from sustain.store.tx import Callback, Execute, Listener, TaskRow, Tx
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@
 -- timeout is "pending and has a resonate:target tag" (a partial index), a task's single
 -- timeout lives on its row, a schedule's timeout is its next_run_at.
 -- No foreign keys: the engine keeps the rows consistent, and each operation locks what it
--- writes (sustain/store/postgres_tx.py); a foreign key would only add key-share locks.
+-- writes (sustain/store/postgres/tx.py); a foreign key would only add key-share locks.
 
 CREATE TABLE promises (
     id            text COLLATE "C" NOT NULL PRIMARY KEY,

@@ -1,5 +1,5 @@
 -- Sustain PostgreSQL schema, version 2: what N `sustain serve` replicas on one database need
--- (sustain/store/postgres_cluster.py explains the design).
+-- (sustain/store/postgres/cluster.py explains the design).
 --
 -- * replicas: one row per live replica, its heartbeat refreshed every few seconds.  A replica
 --   whose heartbeat is older than the replica timeout is dead: its poll connections stop

@@ -14,7 +14,7 @@ The writer loops:
    Whenever anything is undone (a savepoint rolled back, a transaction lost or not
    committed), the Tx's row cache is dropped (``SqliteTx.forget``).
 4. Only now resolve the futures, or, for a durable store, hand them to the ``WalSyncer``
-   (sqlite_sync.py), which resolves them after an fdatasync of the WAL: nothing is
+   (sync.py), which resolves them after an fdatasync of the WAL: nothing is
    acknowledged before it is durable, and the writer runs the next batch while the disk
    syncs.  If COMMIT fails, every op of the batch gets a ``CommitError``.
    An op submitted with ``durable=False`` is the exception: it is answered right after the
@@ -44,10 +44,10 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import Any
 
-from sustain.store.errors import CommitError, StoreError
-from sustain.store.sqlite_sync import WalSyncer
-from sustain.store.sqlite_tx import SqliteTx
-from sustain.store.sqlite_waiters import Done, Waiter, answered, settle, start
+from sustain.store.errors import CommitError, StoreError, StoreStatementError
+from sustain.store.sqlite.sync import WalSyncer
+from sustain.store.sqlite.tx import SqliteTx
+from sustain.store.sqlite.waiters import Done, Waiter, answered, settle, start
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,11 @@ class GroupCommitWriter:
                 stats.ops += 1
                 if _out_of_space_or_io(exc):
                     self.writable = False
+                if isinstance(exc, sqlite3.OperationalError):
+                    # The database's failure, not the op's (a full disk, an I/O error, a
+                    # lock wait that timed out): a store error, so that no caller has to
+                    # know SQLite's exceptions (errors.py).
+                    exc = _statement_error(self._path, exc)
                 # The Tx's row cache may hold writes that are being undone.
                 self._tx.forget()
                 if not self._undo(savepoints):
@@ -278,3 +283,9 @@ def _out_of_space_or_io(exc: BaseException) -> bool:
     failure of the op itself."""
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+
+
+def _statement_error(path: str, exc: sqlite3.OperationalError) -> StoreStatementError:
+    error = StoreStatementError(path, exc)
+    error.__cause__ = exc
+    return error

@@ -19,8 +19,8 @@ from typing import Any
 
 import psycopg
 
-from sustain.store.errors import SchemaVersionError
-from sustain.store.migrations import Migration, load_migrations
+from sustain.store.errors import PostgresConnectError, SchemaVersionError
+from sustain.store.sql.migrations import Migration, load_migrations
 
 FOLDER = "schema/postgres"
 # Any constant works: it only has to be the same for every Sustain process.  ("sustain" in
@@ -42,8 +42,16 @@ def migrations() -> list[Migration]:
 def migrate(conn: psycopg.Connection[Any], where: str) -> list[Migration]:
     """Apply the missing migrations in one locked transaction; return those applied now.
 
-    ``conn`` must be idle (autocommit, or not inside a transaction block).
+    ``conn`` must be idle (autocommit, or not inside a transaction block).  A failure of the
+    database is a ``PostgresConnectError`` (the store cannot open), never psycopg's own.
     """
+    try:
+        return _migrate(conn, where)
+    except psycopg.Error as exc:
+        raise PostgresConnectError(where, exc) from None
+
+
+def _migrate(conn: psycopg.Connection[Any], where: str) -> list[Migration]:
     known = migrations()
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK,))

@@ -3,12 +3,12 @@
 Theory of operation
 -------------------
 Opening connects once, applies the missing schema migrations under an advisory lock
-(postgres_migrations.py: replicas starting together migrate once), then opens a
+(migrations.py: replicas starting together migrate once), then opens a
 ``psycopg_pool.ConnectionPool`` of ``pool_size`` connections (each prepares the Tx's
-statements once, ``postgres_tx.prepare``) and a thread pool of the same size for
+statements once, ``pipeline.prepare``) and a thread pool of the same size for
 ``run_async``.
 
-``run(op)`` takes a connection, hands ``op`` a ``PostgresTx`` (postgres_tx.py: one
+``run(op)`` takes a connection, hands ``op`` a ``PostgresTx`` (tx.py: one
 transaction at READ COMMITTED, sent as a libpq pipeline, which locks what the engine reads to
 write) and commits: one engine operation is one PostgreSQL transaction, and nothing is
 answered before its COMMIT returned.  Connections run with ``synchronous_commit = on``, so a
@@ -24,7 +24,7 @@ engine is a pure function of the rows it reads, so the rerun decides afresh (the
 create now finds the promise and answers as for an existing one).  When every attempt lost,
 ``StoreRaceError`` (a ``CommitError``): the server answers 503 ``Service unavailable: retry``
 and Sustain's SDK retries.  A connection found broken before the operation's last trip
-(its queued writes and COMMIT, postgres_tx.py) committed nothing: the operation runs again on
+(its queued writes and COMMIT, pipeline.py) committed nothing: the operation runs again on
 a fresh connection.  One that breaks during that trip, or a database that is down
 (``StoreUnavailableError``, also a ``CommitError``), is a 503 and is not rerun here: a
 COMMIT cut off midway may or may not have happened, and only the client may decide to retry.
@@ -41,7 +41,7 @@ Several replicas on one database: the timer and outbox queries claim with ``FOR 
 LOCKED``, so several replicas run the loops at once without doing anything twice or waiting
 on each other.  What else a cluster needs (LISTEN/NOTIFY wake-ups, routing of poll messages
 to the replica holding the stream, redelivery of what a dead replica claimed, draining) is
-in postgres_cluster.py.
+in cluster.py.
 """
 
 from __future__ import annotations
@@ -60,9 +60,17 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool
 
 from sustain.protocol.errors import ProtocolError
-from sustain.store.errors import CommitError, StoreClosedError, StoreError
-from sustain.store.postgres_migrations import migrate
-from sustain.store.postgres_tx import NUL_MESSAGE, PostgresTx, prepare
+from sustain.store.errors import (
+    PostgresConnectError,
+    StoreClosedError,
+    StoreRaceError,
+    StoreUnavailableError,
+)
+from sustain.store.errors import first_line as _first_line
+from sustain.store.postgres.migrations import migrate
+from sustain.store.postgres.pipeline import prepare
+from sustain.store.postgres.tx import PostgresTx
+from sustain.store.postgres.values import NUL_MESSAGE
 from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -90,38 +98,6 @@ class _ConnectionLost(Exception):
     def __init__(self, cause: psycopg.OperationalError) -> None:
         super().__init__(str(cause))
         self.cause = cause
-
-
-class StoreRaceError(CommitError):
-    """An operation kept losing races (deadlocks, concurrent creates); nothing committed."""
-
-    def __init__(self, where: str, attempts: int, cause: BaseException) -> None:
-        StoreError.__init__(
-            self, f"transaction on {where} lost {attempts} races in a row: {_first_line(cause)}"
-        )
-        self.path = where
-
-
-class StoreUnavailableError(CommitError):
-    """The database could not be reached, or the connection broke: the outcome is unknown."""
-
-    def __init__(self, where: str, cause: BaseException) -> None:
-        StoreError.__init__(self, f"PostgreSQL at {where} is unavailable: {_first_line(cause)}")
-        self.path = where
-
-
-class PostgresConnectError(StoreError):
-    """The store cannot open: a bad URL, an unreachable database, a failed migration."""
-
-    def __init__(self, where: str, cause: BaseException | str) -> None:
-        text = cause if isinstance(cause, str) else _first_line(cause)
-        super().__init__(f"cannot open PostgreSQL at {where}: {text}")
-        self.path = where
-
-
-def _first_line(exc: BaseException | str) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def describe(url: str) -> str:
@@ -202,8 +178,6 @@ class PostgresStore:
         conn = connect(url, connect_timeout)
         try:
             self.applied_migrations = [m.version for m in migrate(conn, self.where)]
-        except psycopg.Error as exc:
-            raise PostgresConnectError(self.where, exc) from None
         finally:
             conn.close()
         self._pool = ConnectionPool(

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from queue import Empty, SimpleQueue
 
 from sustain.store.errors import CommitError
-from sustain.store.sqlite_waiters import Done, settle
+from sustain.store.sqlite.waiters import Done, settle
 
 log = logging.getLogger(__name__)
 

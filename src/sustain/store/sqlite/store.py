@@ -3,13 +3,13 @@
 Opening takes an exclusive, non-blocking ``flock`` on ``<path>.lock`` (a second process gets
 ``StoreLockedError`` at once instead of two writers interleaving), opens the connection in
 WAL mode, applies the missing schema migrations, and
-hands the connection to a ``GroupCommitWriter`` thread (see sqlite_writer.py), which runs
+hands the connection to a ``GroupCommitWriter`` thread (see writer.py), which runs
 every operation from then on.
 
 ``synchronous="FULL"`` (default): a write is acknowledged only after the WAL is fsynced, so
 it survives a power loss.  SQLite's own FULL would fsync inside every COMMIT and stall the
 writer; the connection runs at SQLite's NORMAL and the ``WalSyncer`` thread fsyncs the WAL
-after each commit before answering (sqlite_sync.py), the same guarantee with the fsync of
+after each commit before answering (sync.py), the same guarantee with the fsync of
 one batch overlapping the SQL of the next.  ``"NORMAL"`` is the explicit trade-off: no fsync
 before answering, still safe against ``kill -9`` of the process, but the last commits may be
 lost if the machine itself goes down.
@@ -29,13 +29,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
-from sustain.store.errors import StoreClosedError, StoreError, StoreLockedError
-from sustain.store.migrations import migrate
-from sustain.store.sqlite_checkpoint import Checkpointer
-from sustain.store.sqlite_sync import WalSyncer
-from sustain.store.sqlite_tx import SqliteTx
-from sustain.store.sqlite_waiters import AsyncWaiter, Waiter
-from sustain.store.sqlite_writer import GroupCommitWriter, StoreStats
+from sustain.store.errors import StoreClosedError, StoreError, StoreLockedError, StoreOpenError
+from sustain.store.sqlite.checkpoint import Checkpointer
+from sustain.store.sqlite.migrations import migrate
+from sustain.store.sqlite.sync import WalSyncer
+from sustain.store.sqlite.tx import SqliteTx
+from sustain.store.sqlite.waiters import AsyncWaiter, Waiter
+from sustain.store.sqlite.writer import GroupCommitWriter, StoreStats
 from sustain.store.tx import Tx
 
 T = TypeVar("T")
@@ -110,14 +110,17 @@ class SqliteStore:
             try:
                 self.applied_migrations = migrate(conn, path)
                 # The writer never checkpoints (wal_autocheckpoint = 0 in _connect); a file
-                # database gets a checkpoint thread instead (sqlite_checkpoint.py).
+                # database gets a checkpoint thread instead (checkpoint.py).
                 checkpointer = None if path == MEMORY else Checkpointer(os.path.abspath(path))
             except BaseException:
                 conn.close()
                 raise
-        except BaseException:
+        except BaseException as exc:
             if self._lock_fd is not None:
                 _unlock(self._lock_fd)
+            if isinstance(exc, sqlite3.Error):
+                # Not a database, unreadable, a failed migration: callers catch StoreError.
+                raise StoreOpenError(path, exc) from exc
             raise
         self._conn = conn
         self._closed = False
@@ -193,7 +196,7 @@ class SqliteStore:
         (one page fits in the WAL's frames that a checkpoint freed while the writes of a real
         operation do not), the free space alone misses I/O errors.  Never again after an
         fdatasync of the WAL failed: the writer refuses every write from then on
-        (sqlite_sync.py)."""
+        (sync.py)."""
         if self._syncer is not None and self._syncer.failure is not None:
             return False
         probe = SqliteTx.select_one

@@ -1,7 +1,7 @@
 """``PostgresCluster``: N ``sustain serve`` replicas on one PostgreSQL database.
 
 Any replica answers any request: the engine's state is in the database, and every operation
-is one transaction with row locks (postgres.py, postgres_tx.py).  The timer pass already
+is one transaction with row locks (store.py, tx.py).  The timer pass already
 claims due promises, tasks and schedules with ``FOR UPDATE SKIP LOCKED``, so each timeout,
 retry, lease expiry and schedule tick is processed by exactly one replica.  What a cluster
 adds is here (schema: schema/postgres/0002_cluster.sql; the server-side seam:
@@ -31,7 +31,7 @@ Poll routing.  The registry's ``connected``/``disconnected`` maintain ``poll_con
 pair count once), written by one background task that applies the difference between what
 the replica holds and what it last wrote, then rings the local outbox loop (messages may
 have waited for the new stream).  Outbox entries carry their poll routing key, decoded from
-the address when written (postgres_tx.py).  A replica claims an entry when
+the address when written (tx.py).  A replica claims an entry when
 
 * it is not a poll address (HTTP push and the rest: any replica); or
 * it holds a stream with the entry's group and id (``uni`` and ``any``); or
@@ -75,13 +75,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 
-from sustain.store.postgres_tx import PostgresTx
-from sustain.store.rows import promise as _promise
+from sustain.store.postgres.tx import PostgresTx
+from sustain.store.sql.rows import promise as _promise
 from sustain.store.tx import Execute, Tx
 
 if TYPE_CHECKING:
     from sustain.protocol.records import Promise
-    from sustain.store.postgres import PostgresStore
+    from sustain.store.postgres.store import PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -396,7 +396,7 @@ class PostgresCluster:
                 executes.append(Execute(task_id, version, address))
             else:
                 stale.append((task_id, version))
-        cur = _cursor(tx)  # again after the Tx's own statements (postgres_tx.py, cursor)
+        cur = _cursor(tx)  # again after the Tx's own statements (tx.py, cursor)
         if stale:
             self._delete_sent(cur, (stale, []))
         pairs = sorted(cur.execute(_U_CLAIM, params).fetchall())

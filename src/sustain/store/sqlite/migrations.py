@@ -1,49 +1,21 @@
 """Numbered schema migrations for the SQLite store.
 
-Migrations are the files ``schema/NNNN_name.sql`` next to this module, applied in version
-order.  Each runs in its own ``BEGIN IMMEDIATE ... COMMIT`` together with the row that records
-it in ``schema_migrations``, so a migration is either wholly applied and recorded or not at
-all, and reopening a database applies only what is missing.  A database that records a
-version this code does not know was written by a newer Sustain: refuse it rather than guess.
+Migrations are the files ``store/schema/NNNN_name.sql`` (sql/migrations.py loads them), applied
+in version order.  Each runs in its own ``BEGIN IMMEDIATE ... COMMIT`` together with the row
+that records it in ``schema_migrations``, so a migration is either wholly applied and recorded
+or not at all, and reopening a database applies only what is missing.  A database that
+records a version this code does not know was written by a newer Sustain: refuse it rather
+than guess.
 
 The store's file lock guarantees a single process migrates a given file at a time.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from dataclasses import dataclass
-from importlib import resources
 
 from sustain.store.errors import SchemaVersionError
-
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def load_migrations(folder: str = "schema") -> list[Migration]:
-    """Every migration shipped with the package in ``folder`` (``schema`` for SQLite,
-    ``schema/postgres`` for PostgreSQL), by version."""
-    found: list[Migration] = []
-    for entry in resources.files("sustain.store").joinpath(*folder.split("/")).iterdir():
-        match = _NAME.match(entry.name)
-        if match is None or not entry.is_file():
-            continue
-        found.append(
-            Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8"))
-        )
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate schema migration versions: {versions}")
-    return found
+from sustain.store.sql.migrations import load_migrations
 
 
 def applied_versions(conn: sqlite3.Connection) -> list[int]:

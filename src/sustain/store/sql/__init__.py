@@ -1,0 +1,1 @@
+"""What the SQL stores (SQLite and PostgreSQL) share: rows, the search builder, migrations."""
