@@ -28,10 +28,6 @@ WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKL
 SDK = ("w1", "w2", "w3", "w4")
 
 
-
-
-
-
 def _s1_table(rows: list[Row]) -> str:
     out = []
     for case, runs in cases(rows):
@@ -87,8 +83,6 @@ def _rss_table(rows: list[Row]) -> str:
         "B/promise", "db MB", "creates/s", "errors",
     ]  # fmt: skip
     return table(headers, out) + "\nGoal: < 200 MB with 100,000 pending promises."
-
-
 
 
 def _w1_table(rows: list[Row]) -> str:

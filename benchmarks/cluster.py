@@ -307,10 +307,6 @@ def runs(workload: str, quick: bool, repeat: int, client: str = "raw") -> list[R
 # -- tables ---------------------------------------------------------------------------------
 
 
-
-
-
-
 def _sdk_rows(rows: list[Row], workload: str) -> list[list[str]]:
     unit, key, digits = (
         ("step", "ms_per_step", 2) if workload == "pg-w1" else ("workflow", "workflows_per_s", 0)

@@ -99,7 +99,6 @@ class Systems:
 
         self.runners[mode] = run
 
-
     def _add_resonate_pg(self, mode: str) -> None:
         self.names[mode] = "resonate-pg"
         env = envs.resonate_pg_env()

@@ -58,6 +58,11 @@ def times_better(workload: str, sustain: float | None, peer: float | None) -> fl
     return peer / sustain if lower_is_better else sustain / peer
 
 
+def _median(rows: Sequence[Row], workload: str, mode: str) -> float | None:
+    runs = [r for r in rows if r.get("workload") == workload and r.get("mode") == mode]
+    return median_of(good_runs(runs), HEADLINES[workload].key)
+
+
 def goals_table(
     rows: Sequence[Row],
     names: Mapping[str, str],
@@ -69,12 +74,8 @@ def goals_table(
         if goal.workload not in workloads:
             continue
         head = HEADLINES[goal.workload]
-
-        def median(mode: str, workload: str = goal.workload) -> float | None:
-            runs = [r for r in rows if r.get("workload") == workload and r.get("mode") == mode]
-            return median_of(good_runs(runs), head.key)
-
-        mine, theirs = median(goal.sustain), median(goal.peer)
+        mine = _median(rows, goal.workload, goal.sustain)
+        theirs = _median(rows, goal.workload, goal.peer)
         ratio = times_better(goal.workload, mine, theirs)
         if ratio is None:
             missing = [m for m in (goal.sustain, goal.peer) if m in unavailable]
