@@ -99,9 +99,14 @@ def _w1_table(rows: list[Row]) -> str:
         "W1 sequential steps", "runs", "ms/step (median)", "min-max", "total s",
         "CPU ms/step", "server CPU", "worker CPU", "errors",
     ]  # fmt: skip
+    growth = "".join(
+        f"\n{mode}: ms/step at {hi:,} steps ÷ at {lo:,} = {ratio:.2f}"
+        for mode, (lo, hi, ratio) in workflows.w1_growth(rows).items()
+    )
     return table(headers, out) + (
         "\nCPU ms/step: every process of the mode (embedded: this one; server: caller +"
         " server + worker).\nGoal (SDK issue): embedded <= 0.5 ms/step, server <= 2 ms/step."
+        "\nGoal (issue 22): ms/step does not grow with the length (ratio ~1)." + growth
     )
 
 
@@ -190,6 +195,16 @@ TABLES: dict[str, Callable[[list[Row]], str]] = {
 }
 
 
+def _lengths(text: str) -> tuple[int, ...]:
+    try:
+        lengths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of step counts: {text!r}") from None
+    if not lengths or min(lengths) < 1:
+        raise argparse.ArgumentTypeError(f"not a list of step counts: {text!r}")
+    return lengths
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -211,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
                         help="HTTP client of the load generators (default raw: see "
                         "benchmarks/rawhttp.py)")  # fmt: skip
+    parser.add_argument("--w1-steps", type=_lengths, default=None, metavar="N,N,...",
+                        help="W1's lengths in both modes, e.g. 100,1000,3000,10000 (issue 22's "
+                        "long histories; default 100,300,1000 embedded, 1000 server)")  # fmt: skip
     parser.add_argument("--no-strace", action="store_true", help="do not count fsyncs")
     parser.add_argument("--nice", type=int, default=None,
                         help="scheduling niceness for this process, the servers and the load "
@@ -240,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = timers.runs(args.quick, repeat)
         elif name == "w1":
             # ~1 min per run (1,000 steps in each mode plus 100/300 embedded): 1 by default.
-            results[name] = workflows.runs(name, args.quick, args.runs or 1)
+            results[name] = workflows.runs(name, args.quick, args.runs or 1, w1_steps=args.w1_steps)
         elif name in SDK:
             results[name] = workflows.runs(name, args.quick, repeat)
         elif name == "ui":
