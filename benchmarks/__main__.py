@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--w1-steps", type=_lengths, default=None, metavar="N,N,...",
                         help="W1's lengths in both modes, e.g. 100,1000,3000,10000 (issue 22's "
                         "long histories; default 100,300,1000 embedded, 1000 server)")  # fmt: skip
+    parser.add_argument("--cpu-per-replica", type=float, default=None, metavar="CORES",
+                        help="cluster: cap every replica at CORES cores (e.g. 0.3) with a cgroup "
+                        "of its own, so the replicas, not the machine, are the bottleneck "
+                        "(root; PostgreSQL and load generators uncapped)")  # fmt: skip
     parser.add_argument("--no-strace", action="store_true", help="do not count fsyncs")
     parser.add_argument("--nice", type=int, default=None,
                         help="scheduling niceness for this process, the servers and the load "
@@ -265,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = ui.runs(args.quick, args.runs or 1)
         elif name in cluster.WORKLOADS:
             # PostgreSQL (issue 6): each run on its own database and replicas, cluster.py.
-            results[name] = cluster.runs(name, args.quick, repeat, args.client)
+            results[name] = cluster.runs(
+                name, args.quick, repeat, args.client, args.cpu_per_replica
+            )
         else:
             results[name] = rss.runs(args.quick, args.runs or 1, args.generators, args.client)
     load_after = os.getloadavg()
