@@ -20,11 +20,11 @@ import signal
 import sys
 from collections.abc import Callable
 
-from benchmarks import cluster, rss, throughput, timers, ui, workflows
+from benchmarks import bigstore, cluster, rss, throughput, timers, ui, workflows
 from benchmarks.harness import strace_available
 from benchmarks.stats import Row, cases, errors, fmt, median_row, span, table
 
-WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS)
+WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS, "bigstore")
 SDK = ("w1", "w2", "w3", "w4")
 
 
@@ -192,6 +192,7 @@ TABLES: dict[str, Callable[[list[Row]], str]] = {
     "w4": _w4_table,
     "ui": _ui_table,
     **cluster.TABLES,
+    "bigstore": bigstore.bigstore_table,
 }
 
 
@@ -233,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="cluster: cap every replica at CORES cores (e.g. 0.3) with a cgroup "
                         "of its own, so the replicas, not the machine, are the bottleneck "
                         "(root; PostgreSQL and load generators uncapped)")  # fmt: skip
+    parser.add_argument("--promises", type=int, default=None, metavar="N",
+                        help="bigstore: settled promises to pre-load (default 1,000,000; "
+                        "--quick 10,000); pending = N / 10")  # fmt: skip
     parser.add_argument("--no-strace", action="store_true", help="do not count fsyncs")
     parser.add_argument("--nice", type=int, default=None,
                         help="scheduling niceness for this process, the servers and the load "
@@ -267,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = workflows.runs(name, args.quick, repeat)
         elif name == "ui":
             results[name] = ui.runs(args.quick, args.runs or 1)
+        elif name == "bigstore":
+            # Minutes per run at 1,000,000 promises (pre-load, two stores): 1 by default.
+            results[name] = bigstore.runs(args.quick, args.runs or 1, args.promises)
         elif name in cluster.WORKLOADS:
             # PostgreSQL (issue 6): each run on its own database and replicas, cluster.py.
             results[name] = cluster.runs(
