@@ -24,8 +24,9 @@ store line that called it; so do C calls made straight from a Sustain line
 * ``http client``: ``aiohttp``, ``httpx``, ``h11``, ``uvicorn``, ``httptools``;
 * ``other``: everything else (the benchmark itself, logging, ...).
 
-py-spy needs ptrace (root here) and is not a dependency of the project: ``pip install
-py-spy`` into any environment and put it on PATH, or give ``--py-spy PATH``.
+py-spy needs ptrace (root here) and is not a dependency of the project: ``make
+bench-profile`` installs it once into ``.cache/py-spy/`` (a virtual environment of its own,
+not the lock) and runs both modes; or give ``--py-spy PATH``.
 """
 
 from __future__ import annotations
@@ -302,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also count fsyncs with an attached strace (slows the run)",
     )
-    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    cached = Path(__file__).resolve().parent.parent / ".cache" / "py-spy" / "bin" / "py-spy"
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or str(cached),
+                        help="the py-spy binary (default: on PATH, else .cache/py-spy/, where "
+                        "`make bench-profile` installs it)")  # fmt: skip
     args = parser.parse_args(argv)
     report = profile(args.steps, "server" if args.server else "embedded", args.py_spy, args.fsyncs)
     print(json.dumps(report))
