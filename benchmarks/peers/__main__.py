@@ -109,9 +109,8 @@ class Systems:
                 f"not installable here: {', '.join(envs.RESONATE_PG_PINS)} installed from "
                 "PyPI, but they are only the client connector; the server is the SQL file "
                 "resonate.sql (stored procedures), which no PyPI, npm or Debian package "
-                "ships (only the project's GitHub repository), and which targets "
-                "PostgreSQL 16+ (Debian 12 has 15); give a copy in "
-                f"{envs.RESONATE_PG_SCHEMA_ENV} to measure it"
+                "ships (only the project's GitHub repository) and which is not on this "
+                f"machine; give a copy in {envs.RESONATE_PG_SCHEMA_ENV} to measure it"
             )
         # A schema file is given, but the W1/W2 runner on resonate-sdk + resonate-pg could
         # not be written and checked without one: say so rather than print a made-up row.

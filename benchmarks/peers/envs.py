@@ -164,9 +164,11 @@ def resonate_pg_env() -> PythonEnv:
     This is only the client half.  resonate-pg has no server process: the protocol is a
     set of stored procedures, the SQL file ``resonate.sql``, applied once to the database.
     That file is not in the PyPI package (its README links to the GitHub repository for it),
-    nor in any npm or Debian package, and this machine reaches no other host; and it
-    targets PostgreSQL 16+, where Debian 12 ships 15.  So without a schema file given in
-    ``SUSTAIN_BENCH_RESONATE_PG_SQL`` the peer is unavailable, with that reason.
+    nor in any npm or Debian package, nor on this machine, and this machine reaches no other
+    host.  (The package's README asks for PostgreSQL 16+, but the project's SDK-WIRE spec
+    records resonate.sql loaded and run on this kind of machine's PostgreSQL 15: the version
+    is not what blocks.)  So without a schema file given in ``SUSTAIN_BENCH_RESONATE_PG_SQL``
+    the peer is unavailable, with that reason.
     """
     path = CACHE / "resonate-pg"
     python = path / "bin" / "python"
