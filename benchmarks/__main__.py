@@ -99,8 +99,10 @@ def _w1_table(rows: list[Row]) -> str:
         "W1 sequential steps", "runs", "ms/step (median)", "min-max", "total s",
         "CPU ms/step", "server CPU", "worker CPU", "errors",
     ]  # fmt: skip
+    cpu = workflows.w1_growth(rows, "cpu_ms_per_step")
     growth = "".join(
         f"\n{mode}: ms/step at {hi:,} steps ÷ at {lo:,} = {ratio:.2f}"
+        + (f" (CPU ms/step: {cpu[mode][2]:.2f})" if mode in cpu else "")
         for mode, (lo, hi, ratio) in workflows.w1_growth(rows).items()
     )
     return table(headers, out) + (
