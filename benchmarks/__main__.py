@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--promises", type=int, default=None, metavar="N",
                         help="bigstore: settled promises to pre-load (default 1,000,000; "
                         "--quick 10,000); pending = N / 10")  # fmt: skip
+    parser.add_argument("--bigstore-backends", type=lambda t: tuple(t.split(",")),
+                        default=bigstore.BACKENDS, metavar="sqlite,postgres",
+                        help="bigstore: the stores to pre-load (default both)")  # fmt: skip
     parser.add_argument("--no-strace", action="store_true", help="do not count fsyncs")
     parser.add_argument("--nice", type=int, default=None,
                         help="scheduling niceness for this process, the servers and the load "
@@ -275,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = ui.runs(args.quick, args.runs or 1)
         elif name == "bigstore":
             # Minutes per run at 1,000,000 promises (pre-load, two stores): 1 by default.
-            results[name] = bigstore.runs(args.quick, args.runs or 1, args.promises)
+            results[name] = bigstore.runs(
+                args.quick, args.runs or 1, args.promises, args.bigstore_backends
+            )
         elif name in cluster.WORKLOADS:
             # PostgreSQL (issue 6): each run on its own database and replicas, cluster.py.
             results[name] = cluster.runs(

@@ -36,7 +36,11 @@ Then, on each file, a ``sustain serve`` on a copy:
   one second, delivered by SSE (``timers.py``).
 
 The goal: within 1.3x of the empty store for S1, W2 and timers; the three reads under
-100 ms; start-up under 2 s.  PostgreSQL is not pre-loaded here (see benchmarks/README.md).
+100 ms; start-up under 2 s.
+
+On PostgreSQL (``--bigstore-backends``; both by default) the same rows go in with ``COPY``
+into a throw-away database (``sustain migrate --postgres`` first, ``ANALYZE`` after), and
+every server gets its own clone of it (``CREATE DATABASE ... TEMPLATE``), dropped at the end.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -51,13 +56,17 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import psycopg.conninfo
+
 from benchmarks import throughput, timers, workflows
-from benchmarks.cluster import _start_worker, _stop
+from benchmarks.cluster import DATABASES, _start_worker, _stop
 from benchmarks.harness import Server, clean_env
 from benchmarks.rpc import VERSION
 from benchmarks.sdk_app import GROUP
@@ -188,11 +197,84 @@ def preload(path: Path, settled: int, pending: int, schedules: int) -> float:
     return time.perf_counter() - started
 
 
-# -- one server on a copy of a file -----------------------------------------------------------
-def _on_copy(template: Path, extra: tuple[str, ...] = ()) -> Server:
-    server = Server(extra=extra)
-    shutil.copyfile(template, server.db)
-    return server
+def preload_postgres(url: str, settled: int, pending: int, schedules: int) -> float:
+    """The same rows into a PostgreSQL database (``sustain migrate --postgres``, then
+    ``COPY``, then ``ANALYZE`` so the planner knows the tables' sizes); answers seconds."""
+    started = time.perf_counter()
+    subprocess.run([str(SUSTAIN_CLI), "migrate", "--postgres", url], env=clean_env(),
+                   check=True, capture_output=True)  # fmt: skip
+    now = int(time.time() * 1000)
+    p_cols = ("id, state, param_data, value_data, tags, timeout_at, created_at, settled_at, "
+              "target, branch, origin")  # fmt: skip
+    s_cols = "id, cron, promise_id, promise_timeout, created_at, next_run_at"
+    with psycopg.connect(url) as conn:
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY promises ({p_cols}) FROM STDIN") as copy:
+                for rows in (_tree(now), _settled(settled, now), _pending(pending, now)):
+                    for row in rows:
+                        copy.write_row(row)
+            with cur.copy(f"COPY schedules ({s_cols}) FROM STDIN") as copy:
+                for row in _schedules(schedules, now):
+                    copy.write_row(row)
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+# -- servers on copies of a pre-loaded store --------------------------------------------------
+class SqliteTemplate:
+    """A pre-loaded SQLite file; every server gets its own copy."""
+
+    backend = "SQLite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def server(self, extra: tuple[str, ...] = ()) -> Server:
+        server = Server(extra=extra)
+        shutil.copyfile(self.path, server.db)
+        return server
+
+    def size_mb(self, server: Server) -> float:
+        return server.db_bytes() / 2**20
+
+    def close(self) -> None:
+        """Nothing: the copies go with their servers' directories."""
+
+
+class PostgresTemplate:
+    """A pre-loaded PostgreSQL database; every server gets its own clone
+    (``CREATE DATABASE ... TEMPLATE``: a file copy, no re-load), dropped by ``close``."""
+
+    backend = "PostgreSQL"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.clones: list[str] = []
+
+    def server(self, extra: tuple[str, ...] = ()) -> Server:
+        name = f"{DATABASES.prefix}{os.getpid()}_{uuid.uuid4().hex[:10]}"
+        template = psycopg.conninfo.conninfo_to_dict(self.url)["dbname"]
+        with psycopg.connect(DATABASES.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        clone = DATABASES.url_for(name)
+        self.clones.append(clone)
+        return Server(extra=("--postgres", clone, *extra))
+
+    def size_mb(self, server: Server) -> float:
+        with psycopg.connect(self.clones[-1]) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        return float(row[0]) / 2**20 if row else 0.0
+
+    def close(self) -> None:
+        for clone in self.clones:
+            with contextlib.suppress(psycopg.Error):
+                DATABASES.drop(clone)
+        self.clones.clear()
+
+
+Template = SqliteTemplate | PostgresTemplate
 
 
 def _rpc(url: str, kind: str, data: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -280,9 +362,9 @@ def _median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def measure(store: str, template: Path, quick: bool) -> Row:
-    row: Row = {"workload": "bigstore", "case": store, "errors": 0}
-    server = _on_copy(template)
+def measure(store: str, template: Template, quick: bool) -> Row:
+    row: Row = {"workload": "bigstore", "case": store, "backend": template.backend, "errors": 0}
+    server = template.server()
     try:
         t0 = time.perf_counter()
         server.start()
@@ -310,14 +392,14 @@ def measure(store: str, template: Path, quick: bool) -> Row:
         row["errors"] += w2["errors"]
         memory = server.memory_kb()
         row["rss_mb"], row["rss_peak_mb"] = memory["VmRSS"] / 1024, memory["VmHWM"] / 1024
-        row["db_mb"] = server.db_bytes() / 2**20
+        row["db_mb"] = template.size_mb(server)
     except Exception as exc:  # a failed run is a result line with errors, not a crash
         row.update({"errors": row["errors"] + 1, "error": repr(exc)})
     finally:
         server.cleanup()
 
     def start(extra: tuple[str, ...]) -> Server:
-        return _on_copy(template, extra).start()
+        return template.server(extra).start()
 
     late = timers.run_once(200 if quick else 1000, "spread", "sse", start)
     row["timers_p99_ms"] = late.get("p99_ms")
@@ -326,23 +408,62 @@ def measure(store: str, template: Path, quick: bool) -> Row:
     return row
 
 
-def runs(quick: bool, repeat: int, promises: int | None = None) -> list[Row]:
+BACKENDS = ("sqlite", "postgres")
+
+
+def runs(
+    quick: bool, repeat: int, promises: int | None = None, backends: tuple[str, ...] = BACKENDS
+) -> list[Row]:
     settled = promises or (QUICK_PROMISES if quick else PROMISES)
+    out: list[Row] = []
+    for backend in backends:
+        try:
+            out += _runs(backend, quick, repeat, settled)
+        except Exception as exc:  # e.g. no PostgreSQL here: a failed row, the rest still runs
+            row = {"workload": "bigstore", "case": "big", "backend": backend, "errors": 1,
+                   "error": repr(exc)}  # fmt: skip
+            print(json.dumps(row), flush=True)
+            out.append(row)
+    return out
+
+
+def _runs(backend: str, quick: bool, repeat: int, settled: int) -> list[Row]:
     folder = Path(tempfile.mkdtemp(prefix="sustain-bench-bigstore-"))
+    made: list[str] = []
+    templates: list[Template] = []
     out: list[Row] = []
     try:
-        empty, big = folder / "empty.db", folder / "big.db"
-        preload(empty, 0, 0, 0)
-        seconds = preload(big, settled, settled // 10, SCHEDULES)
+        if backend == "sqlite":
+            empty_path, big_path = folder / "empty.db", folder / "big.db"
+            preload(empty_path, 0, 0, 0)
+            seconds = preload(big_path, settled, settled // 10, SCHEDULES)
+            size = big_path.stat().st_size / 2**20
+            empty: Template = SqliteTemplate(empty_path)
+            big: Template = SqliteTemplate(big_path)
+        else:
+            made += [DATABASES.create(), DATABASES.create()]
+            preload_postgres(made[0], 0, 0, 0)
+            seconds = preload_postgres(made[1], settled, settled // 10, SCHEDULES)
+            with psycopg.connect(made[1]) as conn:
+                found = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+            size = float(found[0]) / 2**20 if found else 0.0
+            empty, big = PostgresTemplate(made[0]), PostgresTemplate(made[1])
+        templates += [empty, big]
         note = {"settled": settled, "pending": settled // 10, "schedules": SCHEDULES,
-                "preload_s": seconds, "file_mb": big.stat().st_size / 2**20}  # fmt: skip
-        print(json.dumps({"workload": "bigstore-preload", **note}), flush=True)
+                "preload_s": seconds, "file_mb": size}  # fmt: skip
+        print(json.dumps({"workload": "bigstore-preload", "backend": backend, **note}),
+              flush=True)  # fmt: skip
         for _ in range(repeat):
             for store, template in (("empty", empty), ("big", big)):
                 row = {**measure(store, template, quick), **note}
                 print(json.dumps(row), flush=True)
                 out.append(row)
     finally:
+        for template in templates:
+            template.close()
+        for url in made:
+            with contextlib.suppress(psycopg.Error):
+                DATABASES.drop(url)
         shutil.rmtree(folder, ignore_errors=True)
     return out
 
@@ -378,6 +499,15 @@ def _met(goal: str, lower: bool, empty: float | None, big: float | None, key: st
 
 
 def bigstore_table(rows: list[Row]) -> str:
+    backends = dict.fromkeys(str(r.get("backend", "SQLite")) for r in rows
+                             if r.get("workload") == "bigstore")  # fmt: skip
+    return "\n\n".join(
+        _backend_table([r for r in rows if str(r.get("backend", "SQLite")) == b], b)
+        for b in backends
+    )
+
+
+def _backend_table(rows: list[Row], backend: str) -> str:
     good = [r for r in rows if r.get("workload") == "bigstore" and not r.get("errors")]
     by = {store: [r for r in good if r["case"] == store] for store in ("empty", "big")}
     out = []
@@ -398,7 +528,7 @@ def bigstore_table(rows: list[Row]) -> str:
         f"promises + {sizes.get('schedules', 0):,} schedules (+ the {TREE_NODES:,}-node tree "
         "in both)"
     )
-    headers = ["Big store (SQLite)", "empty", "big", "big ÷ empty (worse)", "goal", "met?"]
+    headers = [f"Big store ({backend})", "empty", "big", "big ÷ empty (worse)", "goal", "met?"]
     failed = sum(1 for r in rows if r.get("workload") == "bigstore" and r.get("errors"))
     return (
         table(headers, out)
