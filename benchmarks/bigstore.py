@@ -239,6 +239,10 @@ class SqliteTemplate:
     def size_mb(self, server: Server) -> float:
         return server.db_bytes() / 2**20
 
+    def wait_streams(self) -> None:
+        """Nothing: one SQLite server holds its poll streams in memory, and the warm-up
+        call is repeated until the streams answer."""
+
     def close(self) -> None:
         """Nothing: the copies go with their servers' directories."""
 
@@ -261,6 +265,19 @@ class PostgresTemplate:
         clone = DATABASES.url_for(name)
         self.clones.append(clone)
         return Server(extra=("--postgres", clone, *extra))
+
+    def wait_streams(self, timeout: float = 60.0) -> None:
+        """Until the worker's and the caller's poll streams are published: on PostgreSQL an
+        execute for a stream not yet listed is held for a replica timeout and then dropped
+        (as ``cluster.py`` waits), which a 1,000-workflow W2 pays as task retries."""
+        deadline = time.monotonic() + timeout
+        query = "SELECT count(*) FROM poll_connections WHERE poll_group = %s"
+        with psycopg.connect(self.clones[-1], autocommit=True) as conn:
+            for group in (GROUP, "callers"):
+                while not (row := conn.execute(query, (group,)).fetchone()) or row[0] < 1:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"poll stream of {group!r} not connected")
+                    time.sleep(0.05)
 
     def size_mb(self, server: Server) -> float:
         with psycopg.connect(self.clones[-1]) as conn:
@@ -332,13 +349,14 @@ class OnServer(Mode):
 
     name = "server"
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, template: Template) -> None:
         self.server = server
         self.worker = _start_worker(server.url, server.dir / "worker.log")
         self.caller = Sustain(url=server.url, group="callers")
         try:
             self.caller.start()
             self.view = self.caller.options(target=GROUP)
+            template.wait_streams()
         except BaseException:
             self.close()
             raise
@@ -385,7 +403,7 @@ def measure(store: str, template: Template, quick: bool) -> Row:
         s1 = throughput.summary(throughput.collect(procs), seconds)
         row["s1_ops_per_s"] = s1["ops_per_s"]
         row["errors"] += s1["errors"] + int(s1["ops"] == 0)
-        mode = OnServer(server)
+        mode = OnServer(server, template)
         with mode:  # warms up; stops the worker and the caller at the end
             w2 = workflows.w2(mode, 200 if quick else 1000)
         row["w2_workflows_per_s"] = w2["workflows_per_s"]
