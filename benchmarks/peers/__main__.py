@@ -25,6 +25,7 @@ from benchmarks.peers import dbos_peer, envs, restate_peer
 from benchmarks.peers.goals import goals_table
 from benchmarks.peers.table import workload_table
 from benchmarks.peers.workloads import WORKLOADS, Row, failed_row, size_of
+from benchmarks.throwaway_db import NoPostgres
 
 SYSTEMS = (
     "embedded", "server", "dbos-sqlite", "dbos-postgres", "restate", "postgres", "resonate-pg",
@@ -57,12 +58,15 @@ class Systems:
             self.names[mode] = f"Sustain {mode} (SQLite)"
             self.runners[mode] = workflows.run_once
             return
-        if mode == "postgres":
-            self.names[mode] = "Sustain server (PostgreSQL, 1 replica)"
-            self.runners[mode] = _sustain_postgres
-            return
         try:
-            if mode.startswith("dbos"):
+            if mode == "postgres":
+                self.names[mode] = "Sustain server (PostgreSQL, 1 replica)"
+                try:
+                    _ = cluster.DATABASES.admin_url  # no PostgreSQL: unavailable, not failed
+                except NoPostgres as exc:
+                    raise envs.Unavailable(str(exc)) from exc
+                self.runners[mode] = _sustain_postgres
+            elif mode.startswith("dbos"):
                 self._add_dbos(mode)
             elif mode == "resonate-pg":
                 self._add_resonate_pg(mode)
