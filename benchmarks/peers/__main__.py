@@ -4,8 +4,9 @@ Installs the peers once (``envs.py``; a peer that cannot be installed or started
 as unavailable with a one-line reason, and the others are still measured), then runs every
 workload on every system, interleaved (run 1 of every system, then run 2, ...) so that a
 change of the shared machine's load hits all systems alike.  Prints one JSON line per run,
-then one table per workload (``table.py``) with the load average before and after.  Exits 1
-if any run failed a check or crashed.
+then one table per workload (``table.py``) with the load average before and after, and
+issue 22's goal table (``goals.py``: Sustain ÷ Restate, and Sustain on PostgreSQL ÷
+resonate-pg on W1/W2, higher is better).  Exits 1 if any run failed a check or crashed.
 """
 
 from __future__ import annotations
