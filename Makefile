@@ -11,7 +11,7 @@ COMPILE = $(UV) pip compile -q --universal --python-version 3.11 --generate-hash
 STAMP  := $(VENV)/.installed-test
 
 .PHONY: serve dev test test-interop test-latest scenarios lint types pytest docs docs-serve bench \
-	bench-peers lock dist clean
+	bench-peers bench-profile lock dist clean
 
 # uv itself, pinned by hash, installed with the interpreter's own pip (nothing else is needed
 # on a fresh machine).
@@ -90,6 +90,13 @@ bench: $(STAMP)
 
 bench-peers: $(STAMP)  ## W1-W4 on Sustain, DBOS and Restate in one run (peers cached in .cache/)
 	$(BIN)/python -m benchmarks.peers
+
+# py-spy is a tool, not a dependency: its own environment under .cache/, outside the lock.
+bench-profile: $(STAMP)  ## where a W1 step's CPU goes, embedded and server (py-spy, per thread)
+	test -x .cache/py-spy/bin/py-spy || (python3 -m venv .cache/py-spy && \
+		.cache/py-spy/bin/pip install -q --disable-pip-version-check py-spy)
+	$(BIN)/python -m benchmarks.stepprofile --steps 3000
+	$(BIN)/python -m benchmarks.stepprofile --steps 1000 --server
 
 # The sdist, and the wheel built from it (so the sdist is known to be complete), with the
 # locked hatchling of the test environment: no network, the same backend every time.

@@ -20,16 +20,12 @@ import signal
 import sys
 from collections.abc import Callable
 
-from benchmarks import cluster, rss, throughput, timers, ui, workflows
+from benchmarks import bigstore, cluster, rss, throughput, timers, ui, workflows
 from benchmarks.harness import strace_available
 from benchmarks.stats import Row, cases, errors, fmt, median_row, span, table
 
-WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS)
+WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS, "bigstore")
 SDK = ("w1", "w2", "w3", "w4")
-
-
-
-
 
 
 def _s1_table(rows: list[Row]) -> str:
@@ -89,8 +85,6 @@ def _rss_table(rows: list[Row]) -> str:
     return table(headers, out) + "\nGoal: < 200 MB with 100,000 pending promises."
 
 
-
-
 def _w1_table(rows: list[Row]) -> str:
     out = []
     for case, runs in cases(rows):
@@ -105,9 +99,16 @@ def _w1_table(rows: list[Row]) -> str:
         "W1 sequential steps", "runs", "ms/step (median)", "min-max", "total s",
         "CPU ms/step", "server CPU", "worker CPU", "errors",
     ]  # fmt: skip
+    cpu = workflows.w1_growth(rows, "cpu_ms_per_step")
+    growth = "".join(
+        f"\n{mode}: ms/step at {hi:,} steps ÷ at {lo:,} = {ratio:.2f}"
+        + (f" (CPU ms/step: {cpu[mode][2]:.2f})" if mode in cpu else "")
+        for mode, (lo, hi, ratio) in workflows.w1_growth(rows).items()
+    )
     return table(headers, out) + (
         "\nCPU ms/step: every process of the mode (embedded: this one; server: caller +"
         " server + worker).\nGoal (SDK issue): embedded <= 0.5 ms/step, server <= 2 ms/step."
+        "\nGoal (issue 22): ms/step does not grow with the length (ratio ~1)." + growth
     )
 
 
@@ -193,7 +194,18 @@ TABLES: dict[str, Callable[[list[Row]], str]] = {
     "w4": _w4_table,
     "ui": _ui_table,
     **cluster.TABLES,
+    "bigstore": bigstore.bigstore_table,
 }
+
+
+def _lengths(text: str) -> tuple[int, ...]:
+    try:
+        lengths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of step counts: {text!r}") from None
+    if not lengths or min(lengths) < 1:
+        raise argparse.ArgumentTypeError(f"not a list of step counts: {text!r}")
+    return lengths
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -217,6 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
                         help="HTTP client of the load generators (default raw: see "
                         "benchmarks/rawhttp.py)")  # fmt: skip
+    parser.add_argument("--w1-steps", type=_lengths, default=None, metavar="N,N,...",
+                        help="W1's lengths in both modes, e.g. 100,1000,3000,10000 (issue 22's "
+                        "long histories; default 100,300,1000 embedded, 1000 server)")  # fmt: skip
+    parser.add_argument("--cpu-per-replica", type=float, default=None, metavar="CORES",
+                        help="cluster: cap every replica at CORES cores (e.g. 0.3) with a cgroup "
+                        "of its own, so the replicas, not the machine, are the bottleneck "
+                        "(root; PostgreSQL and load generators uncapped)")  # fmt: skip
+    parser.add_argument("--promises", type=int, default=None, metavar="N",
+                        help="bigstore: settled promises to pre-load (default 1,000,000; "
+                        "--quick 10,000); pending = N / 10")  # fmt: skip
+    parser.add_argument("--bigstore-backends", type=lambda t: tuple(t.split(",")),
+                        default=bigstore.BACKENDS, metavar="sqlite,postgres",
+                        help="bigstore: the stores to pre-load (default both)")  # fmt: skip
     parser.add_argument("--no-strace", action="store_true", help="do not count fsyncs")
     parser.add_argument("--nice", type=int, default=None,
                         help="scheduling niceness for this process, the servers and the load "
@@ -246,14 +271,21 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = timers.runs(args.quick, repeat)
         elif name == "w1":
             # ~1 min per run (1,000 steps in each mode plus 100/300 embedded): 1 by default.
-            results[name] = workflows.runs(name, args.quick, args.runs or 1)
+            results[name] = workflows.runs(name, args.quick, args.runs or 1, w1_steps=args.w1_steps)
         elif name in SDK:
             results[name] = workflows.runs(name, args.quick, repeat)
         elif name == "ui":
             results[name] = ui.runs(args.quick, args.runs or 1)
+        elif name == "bigstore":
+            # Minutes per run at 1,000,000 promises (pre-load, two stores): 1 by default.
+            results[name] = bigstore.runs(
+                args.quick, args.runs or 1, args.promises, args.bigstore_backends
+            )
         elif name in cluster.WORKLOADS:
             # PostgreSQL (issue 6): each run on its own database and replicas, cluster.py.
-            results[name] = cluster.runs(name, args.quick, repeat, args.client)
+            results[name] = cluster.runs(
+                name, args.quick, repeat, args.client, args.cpu_per_replica
+            )
         else:
             results[name] = rss.runs(args.quick, args.runs or 1, args.generators, args.client)
     load_after = os.getloadavg()

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import statistics
 import subprocess
 import time
 import traceback
@@ -47,6 +48,7 @@ import psycopg
 import psycopg.conninfo
 
 from benchmarks import throughput, workflows
+from benchmarks.cpucap import CpuCap
 from benchmarks.harness import Server, clean_env
 from benchmarks.sdk_app import GROUP
 from benchmarks.sdk_modes import SUSTAIN_CLI, Mode, pid_cpu, self_cpu
@@ -71,9 +73,10 @@ DATABASES = Databases("sustain_bench_", "SUSTAIN_BENCH_POSTGRES_URL")
 class Cluster:
     """``n`` ``sustain serve`` replicas on a fresh database, and the CPU of its parts."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, cpu_per_replica: float | None = None) -> None:
         self.n = n
         self.replicas: list[Server] = []
+        self.caps: list[CpuCap] = []
         self._db = DATABASES.temp()
         self.url = self._db.__enter__()
         self.dbname = str(psycopg.conninfo.conninfo_to_dict(self.url)["dbname"])
@@ -85,6 +88,11 @@ class Cluster:
             for i in range(n):
                 extra = ("--postgres", self.url, "--replica-id", f"r{i + 1}")
                 self.replicas.append(Server(extra=extra).start())
+                if cpu_per_replica:
+                    # Capped after start-up (migrations, imports): the quota is about the
+                    # replica's serving capacity, and start-up is not measured.
+                    self.caps.append(CpuCap(cpu_per_replica))
+                    self.caps[-1].add(self.replicas[-1].pid)
         except BaseException:
             self.close()
             raise
@@ -107,6 +115,10 @@ class Cluster:
     def server_cpu(self) -> float:
         return sum(r.cpu_seconds() for r in self.replicas)
 
+    def throttled_s(self) -> float:
+        """Seconds the replicas were held back by their CPU quota (summed)."""
+        return sum(cap.throttled_s() for cap in self.caps)
+
     def postgres_cpu(self) -> float:
         """CPU seconds of the PostgreSQL backends serving this database, including those that
         have exited since the last call (their last reading stays counted)."""
@@ -125,6 +137,8 @@ class Cluster:
             for replica in self.replicas:
                 replica.cleanup()
         finally:
+            for cap in self.caps:
+                cap.close()
             with contextlib.suppress(psycopg.Error):
                 self._admin.close()
             self._db.__exit__(None, None, None)
@@ -164,8 +178,10 @@ class ClusterMode(Mode):
 
     name = "postgres"
 
-    def __init__(self, replicas: int, workers: int, callers: int) -> None:
-        self.cluster = Cluster(replicas)
+    def __init__(
+        self, replicas: int, workers: int, callers: int, cpu_per_replica: float | None = None
+    ) -> None:
+        self.cluster = Cluster(replicas, cpu_per_replica)
         self.workers: list[subprocess.Popen[bytes]] = []
         self.callers: list[Sustain] = []
         try:
@@ -226,30 +242,49 @@ def _failed(row: Row, exc: BaseException) -> Row:
     return {**row, "errors": 1, "error": repr(exc), "trace": traceback.format_exc(limit=3)}
 
 
-def sdk_once(workload: str, size: int, replicas: int, spread: int) -> Row:
+def _capped(cpu_per_replica: float | None) -> str:
+    return f", {cpu_per_replica:g} core each" if cpu_per_replica else ""
+
+
+def sdk_once(
+    workload: str, size: int, replicas: int, spread: int, cpu_per_replica: float | None = None
+) -> Row:
     """W1 or W2 of workflows.py on ``replicas`` replicas with ``spread`` workers/callers."""
     label = {"w1": "steps", "w2": "workflows"}[workload]
     case = f"{workload.upper()} {size:,} {label}, {replicas} replica{'s' * (replicas > 1)}"
+    case += _capped(cpu_per_replica)
     if spread > 1:
         case += f", {spread} workers + {spread} callers"
     row: Row = {"workload": f"pg-{workload}", "case": case, "replicas": replicas,
-                "workers": spread, "callers": spread}  # fmt: skip
+                "workers": spread, "callers": spread,
+                "cpu_per_replica": cpu_per_replica}  # fmt: skip
     try:
-        with ClusterMode(replicas, spread, spread) as mode:
+        mode = ClusterMode(replicas, spread, spread, cpu_per_replica)
+        with mode:  # warms up; closes everything at the end
+            throttled0 = mode.cluster.throttled_s()
             row.update(workflows.WORKLOADS[workload](mode, size))
+            row["replicas_throttled_s"] = mode.cluster.throttled_s() - throttled0
     except Exception as exc:  # a failed run is a result line with errors, not a crash
         row = _failed(row, exc)
     return row
 
 
-def s1_once(replicas: int, *, warmup: float, seconds: float, client: str) -> Row:
+def s1_once(
+    replicas: int,
+    *,
+    warmup: float,
+    seconds: float,
+    client: str,
+    cpu_per_replica: float | None = None,
+) -> Row:
     """S1's create+settle pairs from ``CLIENTS`` clients in ``GENERATORS`` processes,
     generator ``g`` on replica ``g mod replicas``."""
     row: Row = {"workload": "pg-s1", "case": f"{CLIENTS} clients, {replicas} replica"
-                + "s" * (replicas > 1), "replicas": replicas, "clients": CLIENTS,
-                "generators": GENERATORS, "client": client}  # fmt: skip
+                + "s" * (replicas > 1) + _capped(cpu_per_replica), "replicas": replicas,
+                "clients": CLIENTS, "generators": GENERATORS, "client": client,
+                "cpu_per_replica": cpu_per_replica}  # fmt: skip
     try:
-        cluster = Cluster(replicas)
+        cluster = Cluster(replicas, cpu_per_replica)
     except Exception as exc:
         return _failed(row, exc)
     try:
@@ -259,8 +294,10 @@ def s1_once(replicas: int, *, warmup: float, seconds: float, client: str) -> Row
         )
         time.sleep(max(0.0, start_at - time.time()))
         cpu0, pg0, t0 = cluster.server_cpu(), cluster.postgres_cpu(), time.time()
+        throttled0 = cluster.throttled_s()
         time.sleep(max(0.0, end_at - time.time()))
         server_cpu, pg_cpu = cluster.server_cpu() - cpu0, cluster.postgres_cpu() - pg0
+        row["replicas_throttled_s"] = cluster.throttled_s() - throttled0
         elapsed = time.time() - t0
         results = throughput.collect(procs)
     except Exception as exc:
@@ -281,7 +318,13 @@ def s1_once(replicas: int, *, warmup: float, seconds: float, client: str) -> Row
     return row
 
 
-def runs(workload: str, quick: bool, repeat: int, client: str = "raw") -> list[Row]:
+def runs(
+    workload: str,
+    quick: bool,
+    repeat: int,
+    client: str = "raw",
+    cpu_per_replica: float | None = None,
+) -> list[Row]:
     """The runs of ``pg`` or ``cluster``, ``repeat`` times, cases interleaved (a slow phase
     of the shared machine does not fall on one case only)."""
     w1_steps, w2_count = (QUICK_W1_STEPS, QUICK_W2_WORKFLOWS) if quick else (W1_STEPS, W2_WORKFLOWS)
@@ -291,9 +334,10 @@ def runs(workload: str, quick: bool, repeat: int, client: str = "raw") -> list[R
         one_run = [lambda: sdk_once("w1", w1_steps, 1, 1), lambda: sdk_once("w2", w2_count, 1, 1)]
     else:
         one_run = [
-            *(lambda n=n: s1_once(n, warmup=warmup, seconds=seconds, client=client)
+            *(lambda n=n: s1_once(n, warmup=warmup, seconds=seconds, client=client,
+                                  cpu_per_replica=cpu_per_replica) for n in REPLICAS),
+            *(lambda n=n: sdk_once("w2", w2_count, n, SPREAD, cpu_per_replica)
               for n in REPLICAS),
-            *(lambda n=n: sdk_once("w2", w2_count, n, SPREAD) for n in REPLICAS),
         ]  # fmt: skip
     out = []
     for _ in range(repeat):
@@ -305,10 +349,6 @@ def runs(workload: str, quick: bool, repeat: int, client: str = "raw") -> list[R
 
 
 # -- tables ---------------------------------------------------------------------------------
-
-
-
-
 
 
 def _sdk_rows(rows: list[Row], workload: str) -> list[list[str]]:
@@ -383,8 +423,49 @@ def cluster_table(rows: list[Row]) -> str:
         f"W2: {SPREAD} worker processes and {SPREAD} callers in every case, number i on"
         " replica i mod N.\n"
         "Goal (issue 6): throughput that grows from 1 to 2 replicas (every replica and"
-        " PostgreSQL\nshare this machine's CPUs)."
+        " PostgreSQL\nshare this machine's CPUs).\n\n"
+        f"{growth_table(rows)}"
     )
+
+
+GROWTH_GOALS = {2: 1.8, 3: 2.5}  # issue 22: n replicas >= this x one replica
+
+
+def growth(rows: list[Row], workload: str, key: str) -> dict[int, float]:
+    """Median ``key`` of the passing runs of ``workload`` per replica count ÷ that of one
+    replica."""
+    by: dict[int, list[float]] = {}
+    for row in rows:
+        if row.get("workload") == workload and not row.get("errors") and row.get(key):
+            by.setdefault(int(row["replicas"]), []).append(float(row[key]))
+    if 1 not in by:
+        return {}
+    one = statistics.median(by[1])
+    return {n: statistics.median(values) / one for n, values in sorted(by.items()) if n > 1}
+
+
+def growth_table(rows: list[Row]) -> str:
+    out = []
+    for label, workload, key in (("S1 ops/s", "pg-s1", "ops_per_s"),
+                                 ("W2 workflows/s", "pg-w2", "workflows_per_s")):  # fmt: skip
+        for n, ratio in growth(rows, workload, key).items():
+            goal = GROWTH_GOALS.get(n)
+            out.append([
+                label, f"{n} replicas ÷ 1", f"{ratio:.2f}x",
+                f">= {goal:g}x" if goal else "-",
+                "-" if goal is None else ("**yes**" if ratio >= goal else "no"),
+            ])  # fmt: skip
+    caps = {row.get("cpu_per_replica") for row in rows}
+    cap = ", ".join("uncapped" if c is None else f"{c:g} core per replica" for c in caps)
+    throttled = [float(r["replicas_throttled_s"]) for r in rows if r.get("replicas_throttled_s")]
+    note = f"\nReplicas: {cap}; PostgreSQL, workers and load generators uncapped."
+    if throttled:
+        note += (
+            f"\nTime the replicas were held back by their quota: median"
+            f" {statistics.median(throttled):.2f} s per case (summed over replicas)."
+        )
+    headers = ["cluster growth (issue 22)", "replicas", "times one replica", "goal", "met?"]
+    return table(headers, out) + note
 
 
 TABLES: dict[str, Callable[[list[Row]], str]] = {"pg": pg_table, "cluster": cluster_table}

@@ -33,6 +33,7 @@ import json
 import math
 import resource
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -153,7 +154,22 @@ async def _warm_up(
     raise BadAnswer(f"warm-up unblock for {pid} never arrived")
 
 
-async def _run(n: int, layout: str, transport: str, lead: float, attempt: int) -> dict[str, Any]:
+StartServer = Callable[[tuple[str, ...]], Server]
+
+
+def _fresh_server(extra: tuple[str, ...]) -> Server:
+    return Server(extra=extra).start()
+
+
+async def _run(
+    n: int,
+    layout: str,
+    transport: str,
+    lead: float,
+    attempt: int,
+    *,
+    start_server: StartServer = _fresh_server,
+) -> dict[str, Any]:
     receiver = Receiver()
     receiver.expected = n + 1  # + the warm-up message
     app = web.Application()
@@ -163,7 +179,7 @@ async def _run(n: int, layout: str, transport: str, lead: float, attempt: int) -
     await web.TCPSite(runner, "127.0.0.1", receiver.port).start()
     # Short shutdown grace: pushes still in flight at the end must not hold the next run.
     extra = ("--http-poll-buffer-size", str(4 * n), "--shutdown-timeout", "1000")
-    server = Server(extra=extra).start()
+    server = start_server(extra)
     address = receiver.url if transport == "push" else SSE_ADDRESS
     tag = f"{layout}-{transport}-{attempt}"
     stream: asyncio.Task[None] | None = None
@@ -233,12 +249,16 @@ async def _run(n: int, layout: str, transport: str, lead: float, attempt: int) -
     }
 
 
-def run_once(n: int, layout: str, transport: str) -> dict[str, Any]:
+def run_once(
+    n: int, layout: str, transport: str, start_server: StartServer = _fresh_server
+) -> dict[str, Any]:
+    """One case; ``start_server(extra_flags)`` starts the server (default: a fresh one on an
+    empty SQLite file; ``bigstore.py`` passes one on a copy of a pre-loaded file)."""
     lead = 3.0
     case = f"{n} {layout} {transport}"
     for attempt in range(4):
         try:
-            row = asyncio.run(_run(n, layout, transport, lead, attempt))
+            row = asyncio.run(_run(n, layout, transport, lead, attempt, start_server=start_server))
         except (BadAnswer, aiohttp.ClientError, TimeoutError) as exc:
             return {"workload": "timers", "case": case, "errors": 1, "error": repr(exc)}
         if not row.get("overran"):

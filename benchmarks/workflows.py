@@ -21,6 +21,7 @@ prints one JSON line.  A wrong result or an exception is a failed check (``error
 from __future__ import annotations
 
 import json
+import statistics
 import time
 import traceback
 from collections.abc import Callable
@@ -126,10 +127,20 @@ def w4(mode: Mode, count: int, seconds: float = 1.0) -> Row:
 WORKLOADS: dict[str, Callable[..., Row]] = {"w1": w1, "w2": w2, "w3": w3, "w4": w4}
 
 
-def _sizes(workload: str, mode: str, quick: bool) -> list[int]:
+# ``--w1-steps 100,1000,3000,10000``: issue 22's long histories.  Every length in both
+# modes, since a cost per step that grows with the history would show in either.
+LONG_W1_STEPS = (100, 300, 1000, 3000, 10000)
+
+
+def _sizes(
+    workload: str, mode: str, quick: bool, w1_steps: tuple[int, ...] | None = None
+) -> list[int]:
     """The counts of each case: small with ``--quick``; W1 embedded also at 100 and 300
-    steps to see whether the cost per step grows with the branch."""
+    steps to see whether the cost per step grows with the branch; ``w1_steps`` (the
+    ``--w1-steps`` option) replaces W1's lengths in both modes."""
     if workload == "w1":
+        if w1_steps:
+            return list(w1_steps)
         if quick:
             return [50]
         return [100, 300, 1000] if mode == "embedded" else [W1_SERVER_STEPS]
@@ -140,6 +151,25 @@ def _sizes(workload: str, mode: str, quick: bool) -> list[int]:
 # Server mode pays an HTTP round trip (two processes, shared CPUs) per durable operation;
 # 1,000 steps there would exceed a minute per run on this 2-core machine (see README).
 W1_SERVER_STEPS = 1000
+
+
+def w1_growth(rows: list[Row], key: str = "ms_per_step") -> dict[str, tuple[int, int, float]]:
+    """Per mode, (shortest, longest, ``key`` at the longest ÷ ``key`` at the shortest) of
+    the passing W1 runs (medians per length): issue 22 wants ~1, a cost per step that does
+    not grow with the history.  ``key="cpu_ms_per_step"`` gives the same for CPU, which the
+    load of a shared machine moves less than wall time."""
+    by: dict[str, dict[int, list[float]]] = {}
+    for row in rows:
+        if row.get("workload") == "w1" and not row.get("errors") and key in row:
+            by.setdefault(str(row["mode"]), {}).setdefault(int(row["steps"]), []).append(
+                float(row[key])
+            )
+    out = {}
+    for mode, lengths in by.items():
+        if len(lengths) > 1:
+            lo, hi = min(lengths), max(lengths)
+            out[mode] = (lo, hi, statistics.median(lengths[hi]) / statistics.median(lengths[lo]))
+    return out
 
 
 def run_once(workload: str, mode_name: str, size: int) -> Row:
@@ -153,11 +183,17 @@ def run_once(workload: str, mode_name: str, size: int) -> Row:
     return row
 
 
-def runs(workload: str, quick: bool, repeat: int, modes: tuple[str, ...] = MODES) -> list[Row]:
+def runs(
+    workload: str,
+    quick: bool,
+    repeat: int,
+    modes: tuple[str, ...] = MODES,
+    w1_steps: tuple[int, ...] | None = None,
+) -> list[Row]:
     out = []
     for _ in range(repeat):
         for mode_name in modes:
-            for size in _sizes(workload, mode_name, quick):
+            for size in _sizes(workload, mode_name, quick, w1_steps):
                 row = run_once(workload, mode_name, size)
                 print(json.dumps(row), flush=True)
                 out.append(row)

@@ -4,8 +4,9 @@ Installs the peers once (``envs.py``; a peer that cannot be installed or started
 as unavailable with a one-line reason, and the others are still measured), then runs every
 workload on every system, interleaved (run 1 of every system, then run 2, ...) so that a
 change of the shared machine's load hits all systems alike.  Prints one JSON line per run,
-then one table per workload (``table.py``) with the load average before and after.  Exits 1
-if any run failed a check or crashed.
+then one table per workload (``table.py``) with the load average before and after, and
+issue 22's goal table (``goals.py``: Sustain ÷ Restate, and Sustain on PostgreSQL ÷
+resonate-pg on W1/W2, higher is better).  Exits 1 if any run failed a check or crashed.
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from benchmarks import workflows
+from benchmarks import cluster, workflows
 from benchmarks.peers import dbos_peer, envs, restate_peer
+from benchmarks.peers.goals import goals_table
 from benchmarks.peers.table import workload_table
 from benchmarks.peers.workloads import WORKLOADS, Row, failed_row, size_of
+from benchmarks.throwaway_db import NoPostgres
 
-SYSTEMS = ("embedded", "server", "dbos-sqlite", "dbos-postgres", "restate")
+SYSTEMS = (
+    "embedded", "server", "dbos-sqlite", "dbos-postgres", "restate", "postgres", "resonate-pg",
+)  # fmt: skip
+# Issue 22 compares the PostgreSQL implementations on W1 and W2 only.
+ONLY: dict[str, tuple[str, ...]] = {"postgres": ("w1", "w2"), "resonate-pg": ("w1", "w2")}
 
 Runner = Callable[[str, str, int], Row]
 
@@ -53,8 +60,17 @@ class Systems:
             self.runners[mode] = workflows.run_once
             return
         try:
-            if mode.startswith("dbos"):
+            if mode == "postgres":
+                self.names[mode] = "Sustain server (PostgreSQL, 1 replica)"
+                try:
+                    _ = cluster.DATABASES.admin_url  # no PostgreSQL: unavailable, not failed
+                except NoPostgres as exc:
+                    raise envs.Unavailable(str(exc)) from exc
+                self.runners[mode] = _sustain_postgres
+            elif mode.startswith("dbos"):
                 self._add_dbos(mode)
+            elif mode == "resonate-pg":
+                self._add_resonate_pg(mode)
             else:
                 self._add_restate(mode)
         except envs.Unavailable as exc:
@@ -87,6 +103,30 @@ class Systems:
             return restate_peer.run_once(binary, env, workload, mode, size)
 
         self.runners[mode] = run
+
+    def _add_resonate_pg(self, mode: str) -> None:
+        self.names[mode] = "resonate-pg"
+        env = envs.resonate_pg_env()
+        self.versions.append(", ".join(f"{k} {v}" for k, v in env.versions.items()))
+        schema = os.environ.get(envs.RESONATE_PG_SCHEMA_ENV)
+        if not schema:
+            raise envs.Unavailable(
+                f"not installable here: {', '.join(envs.RESONATE_PG_PINS)} installed from "
+                "PyPI, but they are only the client connector; the server is the SQL file "
+                "resonate.sql (stored procedures), which no PyPI, npm or Debian package "
+                "ships (only the project's GitHub repository) and which is not on this "
+                f"machine; give a copy in {envs.RESONATE_PG_SCHEMA_ENV} to measure it"
+            )
+        # A schema file is given, but the W1/W2 runner on resonate-sdk + resonate-pg could
+        # not be written and checked without one: say so rather than print a made-up row.
+        raise envs.Unavailable(f"{envs.RESONATE_PG_SCHEMA_ENV} is set, but no runner yet")
+
+
+def _sustain_postgres(workload: str, mode: str, size: int) -> Row:
+    """W1/W2 in server mode on one PostgreSQL replica: exactly ``python -m benchmarks pg``."""
+    row = cluster.sdk_once(workload, size, 1, 1)
+    return {**row, "workload": workload, "mode": mode,
+            "case": f"{mode} {size:,} {'steps' if workload == 'w1' else 'workflows'}"}  # fmt: skip
 
 
 def _one_run(systems: Systems, mode: str, workload: str, size: int) -> Row | None:
@@ -153,7 +193,8 @@ def _measure(chosen: list[str], modes: list[str], args: argparse.Namespace, repe
     for _ in range(repeat):
         for workload in chosen:
             size = size_of(workload, args.quick)
-            for mode in [m for m in SYSTEMS if m in systems.runners]:
+            for mode in [m for m in SYSTEMS if m in systems.runners
+                         and workload in ONLY.get(m, WORKLOADS)]:  # fmt: skip
                 row = _one_run(systems, mode, workload, size)
                 if row is not None:
                     print(json.dumps(row), flush=True)
@@ -173,7 +214,10 @@ def _measure(chosen: list[str], modes: list[str], args: argparse.Namespace, repe
         print(f"Peer versions: {version}.")
     for workload in chosen:
         print()
-        print(workload_table(workload, rows, systems.names, systems.unavailable))
+        names = {m: n for m, n in systems.names.items() if workload in ONLY.get(m, WORKLOADS)}
+        print(workload_table(workload, rows, names, systems.unavailable))
+    print()
+    print(goals_table(rows, systems.names, systems.unavailable, chosen))
     if systems.unavailable:
         print()
     for mode, reason in systems.unavailable.items():

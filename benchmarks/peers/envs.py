@@ -138,3 +138,54 @@ def restate_server() -> tuple[Path, str]:
     version = _run([str(binary), "--version"], "restate-server --version").split()[-1]
     _write_stamp(path, RESTATE_SERVER_PIN, {"restate-server": version})
     return binary, version
+
+
+# -- resonate-pg: Resonate's own PostgreSQL implementation -----------------------------------
+RESONATE_PG_PINS = ("resonate-pg==0.8.0", "resonate-sdk==0.8.1")
+RESONATE_PG_SCHEMA_ENV = "SUSTAIN_BENCH_RESONATE_PG_SQL"
+
+
+def _python312() -> Path:
+    """A Python 3.12 interpreter (resonate-pg and resonate-sdk 0.8 require >= 3.12): pyenv's
+    newest 3.12, else ``python3.12`` on PATH (pyenv's shim there fails unless selected)."""
+    root = Path.home() / ".pyenv" / "versions"
+    found = sorted(root.glob("3.12*/bin/python3.12")) if root.is_dir() else []
+    if found:
+        return found[-1]
+    on_path = shutil.which("python3.12")
+    if on_path is None:
+        raise Unavailable("no Python 3.12 (resonate-pg 0.8.0 requires >= 3.12)")
+    return Path(on_path)
+
+
+def resonate_pg_env() -> PythonEnv:
+    """The connector's venv ``.cache/bench-peers/resonate-pg`` (Python 3.12, from PyPI).
+
+    This is only the client half.  resonate-pg has no server process: the protocol is a
+    set of stored procedures, the SQL file ``resonate.sql``, applied once to the database.
+    That file is not in the PyPI package (its README links to the GitHub repository for it),
+    nor in any npm or Debian package, nor on this machine, and this machine reaches no other
+    host.  (The package's README asks for PostgreSQL 16+, but the project's SDK-WIRE spec
+    records resonate.sql loaded and run on this kind of machine's PostgreSQL 15: the version
+    is not what blocks.)  So without a schema file given in ``SUSTAIN_BENCH_RESONATE_PG_SQL``
+    the peer is unavailable, with that reason.
+    """
+    path = CACHE / "resonate-pg"
+    python = path / "bin" / "python"
+    versions = _read_stamp(path, list(RESONATE_PG_PINS))
+    if versions is None or not python.exists():
+        shutil.rmtree(path, ignore_errors=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"# installing {' '.join(RESONATE_PG_PINS)} into {path} (once)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        _run([str(_python312()), "-m", "venv", str(path)], "python3.12 -m venv resonate-pg")
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        _run([*pip, *RESONATE_PG_PINS], f"pip install {' '.join(RESONATE_PG_PINS)}")
+        probe = (
+            "import importlib.metadata as m, json, sys; "
+            "print(json.dumps({d: m.version(d) for d in sys.argv[1:]}))"
+        )
+        versions = json.loads(_run([str(python), "-c", probe, "resonate-pg", "resonate-sdk"],
+                                   "version probe"))  # fmt: skip
+        _write_stamp(path, list(RESONATE_PG_PINS), versions)
+    return PythonEnv(python, versions)

@@ -65,8 +65,6 @@ def ratio(sustain: float | None, peer: float | None) -> str:
     return f"{sustain / peer:.3g}"
 
 
-
-
 def workload_table(
     workload: str,
     rows: Sequence[Row],
