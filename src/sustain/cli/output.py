@@ -68,6 +68,14 @@ STATE_ICON = {
     "rejected_canceled": "⚪",
     "rejected_timedout": "⏰",
 }
+KIND_STYLE = {
+    "root": "bold cyan",
+    "run": "cyan",
+    "rpc": "magenta",
+    "detached": "blue",
+    "sleep": "yellow",
+    "promise": "green",
+}
 _DATA_LIMIT = 200
 
 
@@ -363,7 +371,7 @@ def _node_text(node: CallNode) -> Text:
     text = Text(f"{STATE_ICON.get(state, '?')} ")
     text.append(node.id, style="bold")
     if node.label:
-        text.append(f" {node.label}", style="cyan")
+        text.append(f" {node.label}", style=KIND_STYLE.get(node.kind, "cyan"))
     text.append(" ")
     text.append(state, style=STATE_STYLE.get(state, ""))
     created, settled, timeout = p.get("createdAt"), p.get("settledAt"), p.get("timeoutAt")
