@@ -44,8 +44,9 @@ class Session:
         if status not in ok:
             message = answer if isinstance(answer, str) else f"HTTP {status}: {answer}"
             subject = data.get("id")
-            # The catalogue's messages name no id ("Promise not found"): say which one.
-            if isinstance(subject, str) and subject not in message:
+            # The catalogue's messages name no id ("Promise not found", "Task is in an invalid
+            # state"): say which one.  Other errors are about the request, not the record.
+            if status in (404, 409) and isinstance(subject, str) and subject not in message:
                 message = f"{message}: {subject}"
             raise ErrorAnswer(status, message)
         return answer
