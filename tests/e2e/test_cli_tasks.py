@@ -211,6 +211,4 @@ def test_schedule_commands(server: Server) -> None:
         tags,
         server=server,
     )
-    assert line == (
-        "Error: invalid --cron 'nope': expected 5 or 6 fields, got 1"
-    )
+    assert line == ("Error: invalid --cron 'nope': expected 5 or 6 fields, got 1")

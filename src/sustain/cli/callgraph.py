@@ -131,7 +131,7 @@ def build(root: dict[str, Any], promises: list[dict[str, Any]]) -> CallNode:
             nodes[pid] = CallNode(promise)
     # linked id -> (the caller, the link's createdAt: where the call sits among its siblings)
     callers: dict[str, tuple[str, object]] = {}
-    for link in sorted(links, key=lambda p: (_order(CallNode(p)))):
+    for link in sorted(links, key=lambda p: _order(CallNode(p))):
         target = link_of(link)
         caller = link.get("tags", {}).get("resonate:parent")
         if target in nodes and isinstance(caller, str) and target not in callers:
