@@ -310,7 +310,14 @@ def schedule_record(s: dict[str, Any]) -> None:
             ("promise id", str(s.get("promiseId", "-"))),
             ("promise timeout", format_duration(timeout) if isinstance(timeout, int) else "-"),
             ("target", str(_dict(s, "promiseTags").get("resonate:target", ""))),
-            ("promise tags", _tags(s.get("promiseTags"), count_hidden=True)),
+            # the target has its own row: the count of hidden tags leaves it out
+            (
+                "promise tags",
+                _tags(
+                    {k: v for k, v in _dict(s, "promiseTags").items() if k != "resonate:target"},
+                    count_hidden=True,
+                ),
+            ),
             ("promise param", _value(s.get("promiseParam"))),
             ("created", fmt_time(s.get("createdAt"))),
             ("next run", fmt_time(s.get("nextRunAt"))),
