@@ -163,7 +163,10 @@ def _list(columns: list[str], rows: list[list[str | Text]], cursor: object, noun
     if not rows:
         _console.print(f"No {noun}.")
     else:
-        table = Table(*columns, box=None, padding=(0, 1), header_style="bold")
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        for column in columns:
+            # a narrow terminal folds a cell onto more lines rather than cutting an id
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*row)
         _console.print(table)

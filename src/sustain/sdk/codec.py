@@ -210,8 +210,15 @@ def step_param(
     """The ``param`` of a local step, ``encode({"func", "version", "args", "kwargs"})``;
     without arguments the same few strings for every step of a function, encoded once."""
     if args or kwargs:
+        named = dict(kwargs or {})
+        try:  # the usual case, small JSON arguments: one encoding
+            raw = to_json({"func": func, "version": version, "args": list(args), "kwargs": named})
+        except SerializationError:
+            raw = b""
+        if raw and len(raw) <= MAX_RECORDED_ARGS:
+            return {"data": base64.b64encode(raw).decode("ascii")}
         payload: dict[str, Any] = {"func": func, "version": version}
-        payload.update(recorded_args(args, dict(kwargs or {})))
+        payload.update(recorded_args(args, named))
         return encode(payload, id)
     key = (func, version)
     data = _STEP_PARAMS.get(key)
