@@ -64,6 +64,7 @@ def options(*, func_required: bool) -> Callable[[F], F]:
                     "--arg",
                     "args",
                     multiple=True,
+                    metavar="VALUE",
                     help="A positional argument: JSON, else a plain string; repeatable.",
                 ),
                 click.option(

@@ -73,7 +73,7 @@ def differences(recorded: dict[str, Any] | None, call: invocation.Invocation) ->
 @click.option(
     "--wait",
     is_flag=True,
-    help="Wait for the result and print it; exit 1 if the execution is rejected.",
+    help="Wait for the result and print it; exit 1 if the execution fails.",
 )
 @click.option(
     "--strict",
@@ -105,9 +105,11 @@ def invoke(
       sustain invoke order-42 -f process_order --arg 42 --kwarg rush=true --target workers
       sustain invoke report-1 -f report --wait --timeout 5m
 
-    With --wait, a task no worker has picked up within a few seconds prints a note on
-    stderr (is a worker of the group running?); a task halted because no worker of the group
-    has FUNC ends the wait with exit 1.
+    With --wait, the result is printed as JSON; a rejected, canceled or timed-out
+    execution exits 1 with its error.  A task no worker has picked up after 5 s prints a
+    note on stderr (is a worker of the group running?) and the wait goes on; a task halted
+    because no worker of the group has FUNC ends the wait with exit 1.  Without --wait the
+    CLI cannot tell: it exits 0 once the promise exists.
     """
     call = invocation.build(
         func, args=args, kwargs=kwargs, json_args=json_args, args_file=args_file, version=version

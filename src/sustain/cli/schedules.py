@@ -99,8 +99,11 @@ def create(
 
     \b
     Example:
-      sustain schedules create standup --cron "0 9 * * 1-5" -f remind --arg '"team"' \\
+      sustain schedules create standup --cron "0 9 * * 1-5" -f remind --arg team \\
           --target workers
+
+    Each firing creates the promise {{.id}}.{{.timestamp}} (NAME.<firing time in ms>) with
+    a timeout of 24h, as the SDK's sustain.schedule does; the cron is checked here first.
     """
     parse_cron(cron)
     tags = payloads.tags("--promise-tags", promise_tags)
