@@ -470,6 +470,11 @@ def test_tree_draws_an_rpc_chain_across_executions(server: Server, worker: Worke
         (node,) = node["children"]
         depth += 1
     assert (depth, node["id"]) == (5, f"{prefix}-1")
+    # the UI's execution page draws the same chain
+    page = httpx.get(f"{server.url}/ui/execution", params={"id": f"{prefix}-6"}, timeout=30)
+    assert page.status_code == 200
+    for n in range(1, 6):
+        assert f'data-id="{prefix}-{n}" data-kind="rpc"' in page.text
 
 
 def test_tree_help_names_the_kinds() -> None:
