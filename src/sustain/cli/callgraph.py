@@ -14,7 +14,7 @@ its own execution was fetched, where the link is, and never shows the link itsel
 What each node *is* (``kind``) comes from the SDKs' tags (SDK-WIRE §2.1): ``resonate:timer``
 a durable sleep, ``resonate:external`` a promise for others to settle, scope ``local`` a
 ``ctx.run`` step, a ``{origin}:d<16 hex>`` id hanging off its origin a detached call, another
-promise with a target an rpc, one without a promise.  The function name is the ``func``
+promise with a target or a function an rpc, any other a promise.  The function name is the ``func``
 field of the JSON invocation payload in ``param.data`` (base64).
 """
 
@@ -69,7 +69,8 @@ class CallNode:
         match = _DETACHED.match(self.id)
         if match and tags.get("resonate:parent") in (match.group("origin"), self.id):
             return "detached"
-        if "resonate:target" in tags:
+        # a param naming a function runs one, even from a client that tags nothing
+        if "resonate:target" in tags or self.func is not None:
             return "rpc"
         return "promise"
 
