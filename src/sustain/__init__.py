@@ -6,6 +6,7 @@ The public surface is pinned by ``tests/sdk/test_exports.py``.
 from sustain.errors import (
     AlreadyRegisteredError,
     ApplicationError,
+    ArgumentsMismatchError,
     CanceledError,
     DecodingError,
     FunctionNotFoundError,
@@ -26,6 +27,7 @@ from sustain.sdk.retry import Constant, Exponential, Linear, Never, RetryPolicy
 __all__ = [
     "AlreadyRegisteredError",
     "ApplicationError",
+    "ArgumentsMismatchError",
     "CanceledError",
     "Constant",
     "Context",

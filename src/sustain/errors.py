@@ -10,6 +10,8 @@
     ├── DecodingError(id)                    stored bytes that are not the SDK-WIRE encoding
     ├── ServerError(status, message, kind)   a protocol answer the SDK did not expect
     ├── NondeterminismError(id, recorded, found)
+    ├── ArgumentsMismatchError(id, recorded, given)  an id already holds another call
+    │                                        (``Sustain(strict=True)``; else a warning)
     ├── ApplicationError(message, name, id)  a rejected promise: the user error, decoded
     │   ├── CanceledError(id)                the promise was canceled
     │   └── PromiseTimeoutError(id)          the promise timed out
@@ -114,6 +116,19 @@ class NondeterminismError(SustainError):
         self.id = id
         self.recorded = recorded
         self.found = found
+
+
+class ArgumentsMismatchError(SustainError):
+    """The id already holds an execution of another call."""
+
+    def __init__(self, id: str, recorded: str, given: str) -> None:
+        super().__init__(
+            f"Promise {id!r} already holds {recorded}, not this call's {given}: "
+            "the same id returns the first execution's result"
+        )
+        self.id = id
+        self.recorded = recorded
+        self.given = given
 
 
 class ApplicationError(SustainError):

@@ -108,6 +108,11 @@ def uid(prefix: str = "cli") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
+def encoded(value: object) -> str:
+    """base64 of a value's JSON: the wire form of ``data`` (SDK-WIRE §1.3)."""
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
 def decoded(value: dict[str, Any]) -> str:
     return base64.b64decode(value["data"]).decode()
 

@@ -16,6 +16,7 @@ from tests.e2e.cli_harness import (
     FAR,
     Server,
     decoded,
+    encoded,
     fails,
     ok,
     ok_json,
@@ -43,8 +44,9 @@ def test_promise_create_get_human_and_json(server: Server) -> None:
         pid,
         "--timeout",
         "1h",
+        "--raw",
         "--param",
-        '{"data": {"n": 1}, "headers": {"h": "v"}}',
+        json.dumps({"data": encoded({"n": 1}), "headers": {"h": "v"}}),
         "--tags",
         '{"k": "v"}',
         server=server,
@@ -85,16 +87,16 @@ def test_promise_settle_commands(server: Server) -> None:
     ):
         pid = uid()
         rpc(server, "promise.create", {"id": pid, "timeoutAt": FAR})
-        settled = ok_json("promises", command, pid, "--value", '{"data": "done"}', server=server)
+        settled = ok_json("promises", command, pid, "--value", "done", server=server)
         assert settled["promise"]["state"] == state
-        assert decoded(settled["promise"]["value"]) == "done"
+        assert decoded(settled["promise"]["value"]) == '"done"'  # a JSON string
         assert "settledAt" in settled["promise"]
 
 
 def test_promise_value_non_string_data_is_json_stringified(server: Server) -> None:
     pid = uid()
     rpc(server, "promise.create", {"id": pid, "timeoutAt": FAR})
-    out = ok("promises", "resolve", pid, "--value", '{"data": [1, "a"]}', server=server).out
+    out = ok("promises", "resolve", pid, "--value", '[1, "a"]', server=server).out
     assert '[1, "a"]' in out
     promise = ok_json("promises", "get", pid, server=server)["promise"]
     assert json.loads(decoded(promise["value"])) == [1, "a"]
@@ -166,9 +168,10 @@ def test_register_callback_and_listener(server: Server) -> None:
 
 
 def test_not_found_is_one_line(server: Server) -> None:
-    assert fails("promises", "get", uid(), server=server) == "Error: Promise not found"
-    assert fails("tasks", "get", uid(), server=server) == "Error: Task not found"
-    assert fails("schedules", "get", uid(), server=server) == "Error: Schedule not found"
+    missing = uid()
+    for noun in ("promise", "task", "schedule"):
+        line = fails(f"{noun}s", "get", missing, server=server)
+        assert line == f"Error: {noun.title()} not found: {missing}"
 
 
 @pytest.mark.parametrize("duration", ["0s", "10", "5x", "1.5h", ""])
@@ -183,8 +186,14 @@ def test_bad_duration_is_one_line(server: Server, duration: str) -> None:
         (["--tags", "{bad"], "--tags is not valid JSON"),
         (["--tags", "[1]"], "--tags must be a JSON object of strings"),
         (["--tags", '{"a": 1}'], "--tags must be a JSON object of strings"),
-        (["--param", "nope"], "--param is not valid JSON"),
-        (["--param", '{"dat": 1}'], "--param takes an object with 'headers' and/or 'data'"),
+        (["--raw", "--param", "nope"], "--param is not valid JSON"),
+        (
+            ["--raw", "--param", '{"dat": 1}'],
+            "--param with --raw takes an object with 'headers' and/or 'data' (base64)",
+        ),
+        (["--raw", "--param", '{"data": {"n": 1}}'], "--param with --raw needs 'data' as base64"),
+        (["--param", "1", "--param-file", "x"], "use either --param or --param-file"),
+        (["--param-file", "/nonexistent/v.json"], "--param-file: cannot read '/nonexistent"),
     ],
 )
 def test_bad_json_is_one_line(server: Server, args: list[str], message: str) -> None:
@@ -318,7 +327,7 @@ def test_invoke_payload_target_and_delay(server: Server) -> None:
 
 
 def _payload(func: str) -> str:
-    return json.dumps({"data": {"func": func, "args": []}})
+    return json.dumps({"func": func, "args": []})
 
 
 def test_tree_draws_the_call_graph(server: Server) -> None:
@@ -339,7 +348,13 @@ def test_tree_draws_the_call_graph(server: Server) -> None:
             server=server,
         )
 
-    child(f"{root}.1", root, "--param", _payload("fetch"), **{"resonate:scope": "global"})
+    child(
+        f"{root}.1",
+        root,
+        "--param",
+        _payload("fetch"),
+        **{"resonate:scope": "global", "resonate:target": "poll://any@g"},
+    )
     child(f"{root}.1.1", f"{root}.1", "--param", _payload("parse"), **{"resonate:scope": "local"})
     child(f"{root}.2", root, **{"resonate:timer": "true"})
     ok("promises", "resolve", f"{root}.1.1", server=server)
@@ -404,4 +419,5 @@ def test_tree_pages_through_large_executions(server: Server) -> None:
 
 
 def test_tree_of_unknown_promise(server: Server) -> None:
-    assert fails("tree", uid(), server=server) == "Error: Promise not found"
+    missing = uid()
+    assert fails("tree", missing, server=server) == f"Error: Promise not found: {missing}"

@@ -42,7 +42,7 @@ def test_task_lifecycle(server: Server) -> None:
         "-t",
         "1h",
         "--param",
-        '{"data": "x"}',
+        "x",
         server=server,
     )
     assert created["task"] == {
@@ -54,7 +54,7 @@ def test_task_lifecycle(server: Server) -> None:
         "pid": "w1",
     }
     assert created["promise"]["tags"]["resonate:target"] == "poll://any@default"
-    assert decoded(created["promise"]["param"]) == "x"
+    assert decoded(created["promise"]["param"]) == '"x"'
     human = ok("tasks", "get", tid, server=server).out
     assert "acquired" in human
     assert "w1" in human
@@ -124,7 +124,7 @@ def test_task_lifecycle(server: Server) -> None:
     )
     assert done["promise"]["state"] == "resolved"
     assert ok_json("tasks", "get", tid, server=server)["task"]["state"] == "fulfilled"
-    assert fails("tasks", "halt", tid, server=server) == "Error: Task is fulfilled"
+    assert fails("tasks", "halt", tid, server=server) == f"Error: Task is fulfilled: {tid}"
 
 
 def test_task_release_halt_continue(server: Server) -> None:
@@ -145,13 +145,13 @@ def test_task_release_halt_continue(server: Server) -> None:
     )
     assert "released" in ok("tasks", "release", tid, "--version", "1", server=server).out
     assert fails("task", "release", tid, "--version", "1", server=server) == (
-        "Error: Task version mismatch or invalid state"
+        f"Error: Task version mismatch or invalid state: {tid}"
     )
     assert "halted" in ok("tasks", "halt", tid, server=server).out
     assert ok_json("tasks", "get", tid, server=server)["task"]["state"] == "halted"
     assert "continued" in ok("tasks", "continue", tid, server=server).out
     assert ok_json("tasks", "get", tid, server=server)["task"]["state"] == "pending"
-    assert fails("tasks", "continue", tid, server=server) == "Error: Task is not halted"
+    assert fails("tasks", "continue", tid, server=server) == f"Error: Task is not halted: {tid}"
 
 
 def test_task_bad_action_json(server: Server) -> None:
@@ -182,7 +182,7 @@ def test_schedule_commands(server: Server) -> None:
         "--promise-tags",
         tags,
         "--promise-param",
-        '{"data": {"func": "report"}}',
+        '{"func": "report"}',
         server=server,
     )["schedule"]
     assert created["promiseTimeout"] == 3_600_000
@@ -196,7 +196,7 @@ def test_schedule_commands(server: Server) -> None:
     assert [s["id"] for s in found["schedules"]] == [sid]
 
     assert "deleted" in ok("schedules", "delete", sid, server=server).out
-    assert fails("schedules", "delete", sid, server=server) == "Error: Schedule not found"
+    assert fails("schedules", "delete", sid, server=server) == f"Error: Schedule not found: {sid}"
     line = fails(
         "schedules",
         "create",
@@ -211,4 +211,4 @@ def test_schedule_commands(server: Server) -> None:
         tags,
         server=server,
     )
-    assert line == "Error: Invalid cron expression"
+    assert line == ("Error: invalid --cron 'nope': expected 5 or 6 fields, got 1")

@@ -8,6 +8,7 @@ from sustain.errors import Cancel, EngineSignal, Suspend, SustainError
 EXPORTS = {
     "AlreadyRegisteredError",
     "ApplicationError",
+    "ArgumentsMismatchError",
     "CanceledError",
     "Constant",
     "Context",

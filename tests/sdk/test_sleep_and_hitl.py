@@ -3,7 +3,6 @@ the loop resolved from another process with the ``sustain`` CLI."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -65,7 +64,7 @@ def test_cli_resolves_a_human_in_the_loop_promise(sdk_server: ServerProcess) -> 
         id = unique("hitl")
         handle = sustain.run(id, approve, "o-1")
         wait_pending(sustain, f"{id}:1")
-        value = json.dumps({"data": json.dumps("approved")})  # the CLI base64-encodes it
+        value = "approved"  # not JSON: the CLI takes it as a string and encodes it
         cli = Path(sys.executable).parent / "sustain"
         done = subprocess.run(
             [str(cli), "-S", sdk_server.url, "promises", "resolve", f"{id}:1", "--value", value],

@@ -11,8 +11,8 @@ import pytest
 from sustain.cli import callgraph
 from sustain.cli.codec import decode_data, encode_data
 from sustain.cli.errors import CliError
-from sustain.cli.invoke import parse_arg, target_address
-from sustain.cli.payloads import action, tags, value
+from sustain.cli.invocation import group_of, target_address
+from sustain.cli.payloads import action, kwarg, tags, user_json, user_value
 
 
 def _p(
@@ -63,16 +63,42 @@ def test_parent_cycle_is_not_lost() -> None:
 
 
 def test_labels() -> None:
-    assert callgraph.CallNode(_p("a", 0, func="f")).label == "f"
-    assert callgraph.CallNode(_p("a", 0, func="f", **{"resonate:scope": "global"})).label == (
-        "(rpc f)"
+    def label(promise: dict[str, Any], *, top: bool = False) -> str:
+        return callgraph.CallNode(promise, is_top=top).label
+
+    assert label(_p("a", 0, func="f"), top=True) == "f"
+    assert label(_p("a", 0), top=True) == ""
+    assert label(_p("a", 0, func="f", **{"resonate:scope": "global"})) == "(rpc f)"
+    assert label(_p("a", 0, func="f")) == "(rpc f)"  # an invocation, tags or not
+    assert label(_p("a", 0, func="g", **{"resonate:scope": "local"})) == "(run g)"
+    assert label(_p("a", 0, **{"resonate:timer": "true"})) == "(sleep)"
+    assert label(_p("a", 0, **{"resonate:external": "true", "resonate:scope": "global"})) == (
+        "(promise)"
     )
-    assert callgraph.CallNode(_p("a", 0, func="g", **{"resonate:scope": "local"})).label == (
-        "(run g)"
-    )
-    assert callgraph.CallNode(_p("a", 0, **{"resonate:timer": "true"})).label == "(sleep)"
-    assert callgraph.CallNode(_p("a", 0, **{"resonate:scope": "global"})).label == "(rpc)"
-    assert callgraph.CallNode(_p("a", 0)).label == ""
+    assert label(_p("a", 0, **{"resonate:scope": "global"})) == "(promise)"
+    assert label(_p("a", 0)) == "(promise)"
+    assert label(_p("r:d0123456789abcdef", 0, "r", func="h", **{"resonate:scope": "global",
+                 "resonate:target": "poll://any@g"})) == "(detached h)"  # fmt: skip
+    assert label(_p("r:1", 0, "r", **{"resonate:scope": "global",
+                 "resonate:target": "poll://any@g"})) == "(rpc)"  # fmt: skip
+
+
+def test_link_records_hang_the_linked_call_under_its_caller() -> None:
+    root = _p("a", 0, func="f")
+    link = _p("a:2", 5, "a", **{"resonate:scope": "local", "sustain:link": "ext"})
+    promises = [
+        _p("a:1", 1, "a", func="s", **{"resonate:scope": "local"}),
+        link,
+        _p("ext", -100, "ext", func="g", **{"resonate:target": "poll://any@g"}),  # older
+        _p("ext:1", 7, "ext", func="h", **{"resonate:scope": "local"}),
+        _p("a:3", 9, "a", **{"resonate:timer": "true"}),
+    ]
+    graph = callgraph.build(root, promises)
+    # the link itself is not drawn; the call sits where the link was made, not by its age
+    assert _ids(graph) == ["a", [["a:1", []], ["ext", [["ext:1", []]]], ["a:3", []]]]
+    assert [c.kind for c in graph.children] == ["run", "rpc", "sleep"]
+    assert callgraph.link_of(link) == "ext"
+    assert callgraph.link_of(root) is None
 
 
 @pytest.mark.parametrize(
@@ -94,9 +120,15 @@ def test_to_json_nests_promises() -> None:
     root = _p("r", 0)
     graph = callgraph.build(root, [_p("r.1", 1, "r")])
     assert graph.to_json() == {
+        "id": "r",
+        "kind": "root",
+        "func": None,
         "promise": root,
-        "children": [{"promise": _p("r.1", 1, "r"), "children": []}],
-    }
+        "children": [
+            {"id": "r.1", "kind": "promise", "func": None, "promise": _p("r.1", 1, "r"),
+             "children": []}
+        ],
+    }  # fmt: skip
 
 
 def test_codec_round_trip() -> None:
@@ -106,15 +138,19 @@ def test_codec_round_trip() -> None:
 
 
 def test_value_option() -> None:
-    assert value("--v", None) == {}
-    assert value("--v", '{"headers": {"a": "b"}, "data": 1}') == {
+    assert user_value("--v", None) == {}
+    assert user_value("--v", '{"ok": true}') == {"data": encode_data('{"ok": true}')}
+    assert user_value("--v", "plain text") == {"data": encode_data('"plain text"')}
+    assert user_value("--v", '{"headers": {"a": "b"}, "data": "MQ=="}', raw=True) == {
         "headers": {"a": "b"},
-        "data": encode_data(1),
+        "data": "MQ==",
     }
     with pytest.raises(CliError, match="'headers' and/or 'data'"):
-        value("--v", '{"value": 1}')
+        user_value("--v", '{"value": 1}', raw=True)
     with pytest.raises(CliError, match="--v headers must be a JSON object of strings"):
-        value("--v", '{"headers": {"a": 1}}')
+        user_value("--v", '{"headers": {"a": 1}}', raw=True)
+    with pytest.raises(CliError, match="needs 'data' as base64 text"):
+        user_value("--v", '{"data": 1}', raw=True)
 
 
 def test_tags_option() -> None:
@@ -140,6 +176,12 @@ def test_action_defaults() -> None:
 def test_invoke_helpers() -> None:
     assert target_address("workers") == "poll://any@workers"
     assert target_address("http://w/x") == "http://w/x"
-    assert parse_arg("3") == 3
-    assert parse_arg('"s"') == "s"
-    assert parse_arg("plain text") == "plain text"
+    assert group_of("poll://any@workers") == "workers"
+    assert group_of("poll://uni@workers/p1") == "workers"
+    assert user_json("3") == 3
+    assert user_json('"s"') == "s"
+    assert user_json("plain text") == "plain text"
+    assert kwarg("--kwarg", "rush=true") == ("rush", True)
+    assert kwarg("--kwarg", "note=a=b") == ("note", "a=b")
+    with pytest.raises(CliError, match="NAME=VALUE"):
+        kwarg("--kwarg", "=1")

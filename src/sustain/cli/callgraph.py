@@ -1,29 +1,41 @@
-"""The call graph of one execution, built from its promises (for ``sustain tree``).
+"""The call graph of one execution, built from its promises (for ``sustain tree`` and the UI).
 
 Every promise of an execution carries ``resonate:origin`` = the root id and
 ``resonate:parent`` = its caller (PROTOCOL.md §3.5); the graph links each promise to its
 parent, children ordered by ``createdAt``.  A promise whose parent is not among the fetched
 promises hangs under the root, so nothing fetched is hidden.
 
-What each node *is* comes from conventions of the SDKs, decoded where possible:
-``resonate:timer = "true"`` is a durable sleep; ``resonate:scope`` ``global`` is a remote
-call (rpc), ``local`` a local one (run); the function name is the ``func`` field of the JSON
-invocation payload in ``param.data`` (base64).
+A call under an explicit id of another origin (``ctx.options(id="approve-alice")``, the
+factorial example's ``factorial-7``) is a lineage of its own: its tags name no caller.  The
+SDK leaves a *link record* in the caller's execution instead, a local promise tagged
+``sustain:link = <id>`` (SDK-WIRE §2.1); the graph puts the linked promise, and whatever of
+its own execution was fetched, where the link is, and never shows the link itself.
+
+What each node *is* (``kind``) comes from the SDKs' tags (SDK-WIRE §2.1): ``resonate:timer``
+a durable sleep, ``resonate:external`` a promise for others to settle, scope ``local`` a
+``ctx.run`` step, a ``{origin}:d<16 hex>`` id hanging off its origin a detached call, another
+promise with a target or a function an rpc, any other a promise.  The function name is the ``func``
+field of the JSON invocation payload in ``param.data`` (base64).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from sustain.cli.codec import decode_data
+
+LINK = "sustain:link"
+_DETACHED = re.compile(r"^(?P<origin>.+):d[0-9a-f]{16}$")
 
 
 @dataclass
 class CallNode:
     promise: dict[str, Any]
     children: list[CallNode] = field(default_factory=list)
+    is_top: bool = False
 
     @property
     def id(self) -> str:
@@ -43,20 +55,43 @@ class CallNode:
         return function_name(self.promise)
 
     @property
-    def label(self) -> str:
-        """``(sleep)``, ``(rpc f)``, ``(run f)``, ``f`` or ``""``."""
+    def kind(self) -> str:
+        """``root``, ``sleep``, ``promise``, ``run``, ``detached`` or ``rpc``."""
+        tags = self.tags
+        if self.is_top:
+            return "root"
         if self.is_sleep:
-            return "(sleep)"
-        func = self.func
-        scope = self.tags.get("resonate:scope")
-        if scope == "global":
-            return f"(rpc {func})" if func else "(rpc)"
-        if scope == "local":
-            return f"(run {func})" if func else "(run)"
-        return func or ""
+            return "sleep"
+        if tags.get("resonate:external") == "true":
+            return "promise"
+        if tags.get("resonate:scope") == "local":
+            return "run"
+        match = _DETACHED.match(self.id)
+        if match and tags.get("resonate:parent") in (match.group("origin"), self.id):
+            return "detached"
+        # a param naming a function runs one, even from a client that tags nothing
+        if "resonate:target" in tags or self.func is not None:
+            return "rpc"
+        return "promise"
+
+    @property
+    def label(self) -> str:
+        """``(sleep)``, ``(promise)``, ``(rpc f)``, ``(run f)``, ``(detached f)`` or ``f``."""
+        kind, func = self.kind, self.func
+        if kind == "root":
+            return func or ""
+        if kind in ("sleep", "promise"):
+            return f"({kind})"
+        return f"({kind} {func})" if func else f"({kind})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"promise": self.promise, "children": [c.to_json() for c in self.children]}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "func": self.func,
+            "promise": self.promise,
+            "children": [c.to_json() for c in self.children],
+        }
 
 
 def function_name(promise: dict[str, Any]) -> str | None:
@@ -72,6 +107,13 @@ def function_name(promise: dict[str, Any]) -> str | None:
     return func if isinstance(func, str) and func else None
 
 
+def link_of(promise: dict[str, Any]) -> str | None:
+    """The id a link record points at, or None for any other promise."""
+    tags = promise.get("tags")
+    target = tags.get(LINK) if isinstance(tags, dict) else None
+    return target if isinstance(target, str) and target else None
+
+
 def _order(node: CallNode) -> tuple[int, str]:
     created = node.promise.get("createdAt")
     return (created if isinstance(created, int) else 0, node.id)
@@ -79,25 +121,45 @@ def _order(node: CallNode) -> tuple[int, str]:
 
 def build(root: dict[str, Any], promises: list[dict[str, Any]]) -> CallNode:
     """The graph under ``root`` from the execution's promises (root may be among them)."""
-    nodes: dict[str, CallNode] = {str(root.get("id")): CallNode(root)}
+    top = CallNode(root, is_top=True)
+    nodes: dict[str, CallNode] = {str(root.get("id")): top}
+    links: list[dict[str, Any]] = []
     for promise in promises:
         pid = promise.get("id")
-        if isinstance(pid, str) and pid not in nodes:
+        if link_of(promise) is not None:
+            links.append(promise)
+        elif isinstance(pid, str) and pid not in nodes:
             nodes[pid] = CallNode(promise)
-    top = nodes[str(root.get("id"))]
+    # linked id -> (the caller, the link's createdAt: where the call sits among its siblings)
+    callers: dict[str, tuple[str, object]] = {}
+    for link in sorted(links, key=lambda p: _order(CallNode(p))):
+        target = link_of(link)
+        caller = link.get("tags", {}).get("resonate:parent")
+        if target in nodes and isinstance(caller, str) and target not in callers:
+            callers[target] = (caller, link.get("createdAt"))
     for node in nodes.values():
         if node is top:
             continue
         parent_id = node.tags.get("resonate:parent")
+        if node.id in callers:
+            parent_id = callers[node.id][0]
         parent = nodes.get(parent_id) if isinstance(parent_id, str) else None
         # A self-parent or unknown parent would make a cycle or a lost subtree.
         if parent is None or parent is node:
             parent = top
         parent.children.append(node)
     for node in nodes.values():
-        node.children.sort(key=_order)
+        node.children.sort(key=lambda n: _position(n, callers))
     _break_cycles(top, nodes)
     return top
+
+
+def _position(node: CallNode, callers: dict[str, tuple[str, object]]) -> tuple[int, str]:
+    """A linked call sorts where its link was made (the promise may be much older)."""
+    linked = callers.get(node.id)
+    if linked is not None and isinstance(linked[1], int):
+        return (linked[1], node.id)
+    return _order(node)
 
 
 def _break_cycles(top: CallNode, nodes: dict[str, CallNode]) -> None:

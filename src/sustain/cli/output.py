@@ -2,14 +2,20 @@
 
 Human output uses rich (tables for records and lists, a tree for ``sustain tree``); ``--json``
 prints the server's answer data unchanged (``raw_json``); errors are one line on stderr
-(``error``).  Renderers take the answer's ``data`` as the protocol shapes it (PROTOCOL.md §2)
-and never fail on a missing field: a server of another version must not crash the CLI.
+(``error``), and so are warnings and notes.  On a terminal rich uses its width and colours;
+piped, nothing is cut at 80 columns (``COLUMNS`` still sets a width when given).  The SDKs'
+own ``resonate:*`` tags are hidden unless ``--all-tags`` (``settings.all_tags``).
+Renderers take the answer's ``data`` as the protocol shapes it (PROTOCOL.md §2) and never
+fail on a missing field: a server of another version must not crash the CLI.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
+import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,7 +32,23 @@ if TYPE_CHECKING:
 
 # Ids, tags and values are user data: never read them as rich markup ("[red]") or emoji
 # codes (":x:"), or a promise id could vanish or crash the printer.
-_console = Console(highlight=False, soft_wrap=False, markup=False, emoji=False)
+_console = Console(
+    highlight=False,
+    soft_wrap=False,
+    markup=False,
+    emoji=False,
+    # A pipe or a file has no width: rich would assume 80 and cut ids and tags.
+    width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 100_000,
+)
+
+
+@dataclass
+class Settings:
+    all_tags: bool = False
+
+
+settings = Settings()
+INTERNAL_TAG = "resonate:"
 
 STATE_STYLE = {
     "pending": "yellow",
@@ -46,6 +68,14 @@ STATE_ICON = {
     "rejected_canceled": "⚪",
     "rejected_timedout": "⏰",
 }
+KIND_STYLE = {
+    "root": "bold cyan",
+    "run": "cyan",
+    "rpc": "magenta",
+    "detached": "blue",
+    "sleep": "yellow",
+    "promise": "green",
+}
 _DATA_LIMIT = 200
 
 
@@ -53,6 +83,14 @@ def error(message: str) -> None:
     """``Error: <message>`` as exactly one line on stderr."""
     one_line = " ".join(str(message).split())
     click.echo(f"Error: {one_line}", err=True)
+
+
+def warning(message: str) -> None:
+    click.echo("Warning: " + " ".join(str(message).split()), err=True)
+
+
+def note(message: str) -> None:
+    click.echo("Note: " + " ".join(str(message).split()), err=True)
 
 
 def raw_json(data: Any) -> None:
@@ -81,10 +119,17 @@ def _state(state: object) -> Text:
     return Text(text, style=STATE_STYLE.get(text, ""))
 
 
-def _tags(tags: object) -> str:
+def _tags(tags: object, *, count_hidden: bool = False) -> str:
     if not isinstance(tags, dict) or not tags:
         return ""
-    return "\n".join(f"{k}={v}" for k, v in sorted(tags.items()))
+    shown = sorted(
+        (k, v) for k, v in tags.items() if settings.all_tags or not k.startswith(INTERNAL_TAG)
+    )
+    lines = [f"{k}={v}" for k, v in shown]
+    hidden = len(tags) - len(shown)
+    if hidden and count_hidden:
+        lines.append(f"({hidden} {INTERNAL_TAG}* hidden; --all-tags shows them)")
+    return "\n".join(lines)
 
 
 def _value(value: object) -> str:
@@ -118,12 +163,15 @@ def _list(columns: list[str], rows: list[list[str | Text]], cursor: object, noun
     if not rows:
         _console.print(f"No {noun}.")
     else:
-        table = Table(*columns, box=None, padding=(0, 1), header_style="bold")
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        for column in columns:
+            # a narrow terminal folds a cell onto more lines rather than cutting an id
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*row)
         _console.print(table)
     if isinstance(cursor, str):
-        _console.print(f"More with --cursor {cursor}")
+        _console.print(f"Next page: --cursor {cursor}  (or --all for every page)")
 
 
 def _dict(data: Any, key: str) -> dict[str, Any]:
@@ -147,7 +195,7 @@ def promise_record(p: dict[str, Any]) -> None:
             ("timeout", fmt_time(p.get("timeoutAt"))),
             ("created", fmt_time(p.get("createdAt"))),
             ("settled", fmt_time(p.get("settledAt")) if "settledAt" in p else ""),
-            ("tags", _tags(p.get("tags"))),
+            ("tags", _tags(p.get("tags"), count_hidden=True)),
             ("param", _value(p.get("param"))),
             ("value", _value(p.get("value"))),
         ],
@@ -264,13 +312,46 @@ def schedule_record(s: dict[str, Any]) -> None:
             ("cron", str(s.get("cron", "-"))),
             ("promise id", str(s.get("promiseId", "-"))),
             ("promise timeout", format_duration(timeout) if isinstance(timeout, int) else "-"),
-            ("promise tags", _tags(s.get("promiseTags"))),
+            ("target", str(_dict(s, "promiseTags").get("resonate:target", ""))),
+            # the target has its own row: the count of hidden tags leaves it out
+            (
+                "promise tags",
+                _tags(
+                    {k: v for k, v in _dict(s, "promiseTags").items() if k != "resonate:target"},
+                    count_hidden=True,
+                ),
+            ),
             ("promise param", _value(s.get("promiseParam"))),
             ("created", fmt_time(s.get("createdAt"))),
             ("next run", fmt_time(s.get("nextRunAt"))),
             ("last run", fmt_time(s.get("lastRunAt")) if "lastRunAt" in s else ""),
         ],
     )
+
+
+def firings(schedule_id: str, cron: str, times: list[int]) -> None:
+    """``schedules next``: the next firing times, one a line."""
+    _console.print(f"Next firings of {schedule_id} ({cron}, UTC):")
+    for at in times:
+        _console.print(f"  {fmt_time(at)}")
+    if not times:
+        _console.print("  none in the next five years")
+
+
+def result(data: Any) -> None:
+    """``invoke --wait``: a resolved promise's value as JSON, alone on stdout."""
+    promise = _dict(data, "promise")
+    if promise.get("state") != "resolved":
+        return  # the caller reports the failure on stderr
+    value = promise.get("value")
+    text = decode_data(value.get("data")) if isinstance(value, dict) else None
+    if not text:
+        click.echo("null")
+        return
+    try:
+        click.echo(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+    except ValueError:
+        click.echo(text)
 
 
 def schedule_answer(data: Any) -> None:
@@ -300,7 +381,7 @@ def _node_text(node: CallNode) -> Text:
     text = Text(f"{STATE_ICON.get(state, '?')} ")
     text.append(node.id, style="bold")
     if node.label:
-        text.append(f" {node.label}", style="cyan")
+        text.append(f" {node.label}", style=KIND_STYLE.get(node.kind, "cyan"))
     text.append(" ")
     text.append(state, style=STATE_STYLE.get(state, ""))
     created, settled, timeout = p.get("createdAt"), p.get("settledAt"), p.get("timeoutAt")

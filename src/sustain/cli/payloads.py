@@ -1,17 +1,23 @@
 """Turning option text into protocol data: JSON values, tags, promise values, durations.
 
-The protocol carries ``param.data`` / ``value.data`` as opaque strings that clients fill with
-base64 (PROTOCOL.md §2.0); the CLI takes the user's value, JSON-stringifies it unless it is
-already a string, and base64-encodes it.  Every failure is a ``CliError`` naming the option.
+The protocol carries ``param.data`` / ``value.data`` as opaque strings that the SDKs fill
+with base64 of the value's JSON (SDK-WIRE §1.3).  Users write the value itself:
+``--value '{"ok": true}'`` is read as JSON (text that is not JSON is taken as a plain
+string, so ``--value approved`` works) and encoded for them; ``--value-file PATH`` reads
+the same from a file (``-`` is stdin).  ``--raw`` takes the wire form instead, an object
+``{"headers": {...}, "data": "<base64>"}`` sent unchanged.  Arguments (``--arg``,
+``--kwarg NAME=VALUE``) follow the same reading.  Every failure is a ``CliError`` naming the
+option.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
-from sustain.cli.codec import encode_data
+from sustain.cli.codec import decode_data, encode_data
 from sustain.cli.durations import InvalidDuration, parse_duration
 from sustain.cli.errors import CliError
 
@@ -62,26 +68,71 @@ def tags(option: str, text: str | None) -> dict[str, str]:
     return {} if text is None else string_map(option, parse_json(option, text))
 
 
-def value(option: str, text: str | None, *, encode: bool = True) -> dict[str, Any]:
-    """A ``{headers?, data?}`` option as protocol ``Value``; ``data`` base64-encoded."""
+def user_json(text: str) -> Any:
+    """A value as a user writes it: JSON when it parses, else the text as a string."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return text
+
+
+def read_file(option: str, path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as err:
+        raise CliError(f"{option}: cannot read {path!r}: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise CliError(f"{option}: {path!r} is not UTF-8 text") from err
+
+
+def user_value(
+    option: str, text: str | None, path: str | None = None, *, raw: bool = False
+) -> dict[str, Any]:
+    """The protocol ``Value`` for ``--value TEXT`` / ``--value-file PATH`` (see the module
+    docstring); ``{}`` (no value) when neither is given."""
+    if text is not None and path is not None:
+        raise CliError(f"use either {option} or {option}-file, not both")
+    if path is not None:
+        option, text = f"{option}-file", read_file(f"{option}-file", path)
     if text is None:
         return {}
-    raw = json_object(option, text)
-    extra = set(raw) - VALUE_KEYS
+    if raw:
+        return wire_value(option, text)
+    return {"data": encode_data(json.dumps(user_json(text)))}
+
+
+def wire_value(option: str, text: str) -> dict[str, Any]:
+    """The wire form ``{"headers"?, "data"?}``, ``data`` already base64, sent unchanged."""
+    found = json_object(option, text)
+    extra = set(found) - VALUE_KEYS
     if extra:
         raise CliError(
-            f"{option} takes an object with 'headers' and/or 'data', not {sorted(extra)}"
+            f"{option} with --raw takes an object with 'headers' and/or 'data' (base64), "
+            f"not {sorted(extra)}"
         )
     result: dict[str, Any] = {}
-    if "headers" in raw and raw["headers"] is not None:
-        result["headers"] = string_map(f"{option} headers", raw["headers"])
-    if "data" in raw and raw["data"] is not None:
-        data = raw["data"]
-        if encode:
-            result["data"] = encode_data(data)
-        else:
-            result["data"] = data if isinstance(data, str) else json.dumps(data)
+    if found.get("headers") is not None:
+        result["headers"] = string_map(f"{option} headers", found["headers"])
+    if found.get("data") is not None:
+        data = found["data"]
+        if not isinstance(data, str) or decode_data(data) is None:
+            raise CliError(
+                f"{option} with --raw needs 'data' as base64 text, got {json.dumps(data)[:60]}; "
+                "leave out --raw to give the value itself"
+            )
+        result["data"] = data
     return result
+
+
+def kwarg(option: str, text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` with VALUE read as ``user_json``."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise CliError(f"{option} takes NAME=VALUE (NAME a Python identifier), got {text!r}")
+    return name, user_json(rest)
 
 
 def action(option: str, text: str, default_kind: str) -> dict[str, Any]:

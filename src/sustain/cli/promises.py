@@ -1,14 +1,43 @@
-"""``sustain promises ...``: the promise operations (PROTOCOL.md §2.1-2.6, §7.3)."""
+"""``sustain promises ...``: the promise operations (PROTOCOL.md §2.1-2.6, §7.3).
+
+Values (``--param``, ``--value``) are written as users think of them and encoded for them;
+``--raw`` takes the wire form (see ``payloads``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from sustain.cli import output, payloads
-from sustain.cli.session import Session, json_option, pass_session
+from sustain.cli.session import Session, all_tags_option, json_option, pass_session
 from sustain.protocol.records import PROMISE_STATES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+RAW_HELP = 'Take the wire form {"headers": {...}, "data": "<base64>"} instead, unchanged.'
+
+
+def value_options(name: str, what: str) -> Callable[[F], F]:
+    """``--NAME JSON``, ``--NAME-file PATH`` and ``--raw``."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--raw", is_flag=True, help=RAW_HELP)(func)
+        func = click.option(
+            f"--{name}-file",
+            type=click.Path(dir_okay=False, allow_dash=True),
+            help=f"Read the {what} from a file (- for stdin), as --{name}.",
+        )(func)
+        return click.option(
+            f"--{name}",
+            metavar="JSON",
+            help=f"The {what}: a JSON value (text that is not JSON is taken as a string); "
+            "it is encoded for you.",
+        )(func)
+
+    return decorate
 
 
 @click.group("promises")
@@ -18,6 +47,7 @@ def promises() -> None:
 
 @promises.command("get")
 @click.argument("id")
+@all_tags_option
 @json_option
 @pass_session
 def get(session: Session, id: str) -> None:
@@ -30,18 +60,26 @@ def get(session: Session, id: str) -> None:
 @click.option(
     "-t", "--timeout", required=True, help="Time until the promise times out, e.g. 1h30m."
 )
-@click.option(
-    "--param", help='The param as JSON {"headers": {...}, "data": ...}; data is base64-encoded.'
-)
+@value_options("param", "param")
 @click.option("--tags", help='Tags as a JSON object of strings, e.g. {"resonate:target": "..."}.')
+@all_tags_option
 @json_option
 @pass_session
-def create(session: Session, id: str, timeout: str, param: str | None, tags: str | None) -> None:
+def create(
+    session: Session,
+    *,
+    id: str,
+    timeout: str,
+    param: str | None,
+    param_file: str | None,
+    raw: bool,
+    tags: str | None,
+) -> None:
     """Create a promise (answers the existing one if the id is taken)."""
     data: dict[str, Any] = {
         "id": id,
         "timeoutAt": payloads.now_ms() + payloads.duration("--timeout", timeout),
-        "param": payloads.value("--param", param),
+        "param": payloads.user_value("--param", param, param_file, raw=raw),
         "tags": payloads.tags("--tags", tags),
     }
     session.run("promise.create", data, output.promise_answer)
@@ -49,21 +87,48 @@ def create(session: Session, id: str, timeout: str, param: str | None, tags: str
 
 def _settle(state: str, doc: str) -> click.Command:
     @click.argument("id")
-    @click.option(
-        "--value", help='The value as JSON {"headers": {...}, "data": ...}; data is base64-encoded.'
-    )
+    @value_options("value", "value")
+    @all_tags_option
     @json_option
     @pass_session
-    def settle(session: Session, id: str, value: str | None) -> None:
-        data = {"id": id, "state": state, "value": payloads.value("--value", value)}
+    def settle(
+        session: Session, id: str, value: str | None, value_file: str | None, raw: bool
+    ) -> None:
+        data = {
+            "id": id,
+            "state": state,
+            "value": payloads.user_value("--value", value, value_file, raw=raw),
+        }
         session.run("promise.settle", data, output.promise_answer)
 
     settle.__doc__ = doc
     return click.command()(settle)
 
 
-promises.add_command(_settle("resolved", "Resolve a pending promise."), "resolve")
-promises.add_command(_settle("rejected", "Reject a pending promise."), "reject")
+promises.add_command(
+    _settle(
+        "resolved",
+        """Resolve a pending promise.
+
+        \b
+        Example:
+          sustain promises resolve approve-alice --value '{"ok": true}'
+        """,
+    ),
+    "resolve",
+)
+promises.add_command(
+    _settle(
+        "rejected",
+        """Reject a pending promise.
+
+        \b
+        Example:
+          sustain promises reject approve-alice --value '"budget exceeded"'
+        """,
+    ),
+    "reject",
+)
 promises.add_command(_settle("rejected_canceled", "Cancel a pending promise."), "cancel")
 
 
@@ -71,13 +136,21 @@ promises.add_command(_settle("rejected_canceled", "Cancel a pending promise."), 
 @click.option("--state", type=click.Choice(PROMISE_STATES), help="Only promises in this state.")
 @click.option("--tags", help="Only promises with all these tags (JSON object of strings).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
-@click.option("--cursor", help="Continue a previous search.")
+@click.option("--cursor", help="Continue a previous search (the cursor it printed).")
+@click.option("--all", "everything", is_flag=True, help="Fetch every page, not just one.")
+@all_tags_option
 @json_option
 @pass_session
 def search(
-    session: Session, state: str | None, tags: str | None, limit: int, cursor: str | None
+    session: Session,
+    *,
+    state: str | None,
+    tags: str | None,
+    limit: int,
+    cursor: str | None,
+    everything: bool,
 ) -> None:
-    """List promises by state and tags, ordered by id."""
+    """List promises by state and tags, ordered by id; a page at a time, or --all."""
     data: dict[str, Any] = {"limit": limit}
     if state is not None:
         data["state"] = state
@@ -85,7 +158,8 @@ def search(
         data["tags"] = payloads.tags("--tags", tags)
     if cursor is not None:
         data["cursor"] = cursor
-    session.run("promise.search", data, output.promise_list)
+    answer = session.search("promise.search", data, "promises", everything)
+    session.show(answer, output.promise_list)
 
 
 @promises.command("register-callback")

@@ -18,6 +18,8 @@ from sustain.cli.errors import ErrorAnswer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MAX_PAGES = 10_000  # --all: a guard against a server that never ends a search
+
 
 class Session:
     def __init__(self, server: str, token: str | None, as_json: bool) -> None:
@@ -41,8 +43,30 @@ class Session:
         status, answer = self.client.call(kind, data)
         if status not in ok:
             message = answer if isinstance(answer, str) else f"HTTP {status}: {answer}"
+            subject = data.get("id")
+            # The catalogue's messages name no id ("Promise not found", "Task is in an invalid
+            # state"): say which one.  Other errors are about the request, not the record.
+            if status in (404, 409) and isinstance(subject, str) and subject not in message:
+                message = f"{message}: {subject}"
             raise ErrorAnswer(status, message)
         return answer
+
+    def search(self, kind: str, data: dict[str, Any], key: str, everything: bool) -> Any:
+        """One page of a search, or with ``everything`` every page merged (no cursor left)."""
+        answer = self.request(kind, data)
+        if not everything:
+            return answer
+        items = list(answer.get(key) or []) if isinstance(answer, dict) else []
+        cursor = answer.get("cursor") if isinstance(answer, dict) else None
+        for _ in range(MAX_PAGES):
+            if not isinstance(cursor, str):
+                break
+            page = self.request(kind, {**data, "cursor": cursor})
+            items.extend(page.get(key) or [] if isinstance(page, dict) else [])
+            next_cursor = page.get("cursor") if isinstance(page, dict) else None
+            # A server that hands back the same cursor would loop forever.
+            cursor = next_cursor if next_cursor != cursor else None
+        return {key: items}
 
     def show(self, data: Any, render: Callable[[Any], None]) -> None:
         if self.as_json:
@@ -70,6 +94,23 @@ def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         session = ctx.find_object(Session)
         if session is not None:
             session.as_json = True
+
+
+def _set_all_tags(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        output.settings.all_tags = True
+
+
+def all_tags_option(func: F) -> F:
+    """``--all-tags``: show the SDKs' ``resonate:*`` tags too (hidden by default)."""
+    return click.option(
+        "--all-tags",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_all_tags,
+        envvar="SUSTAIN_ALL_TAGS",
+        help="Show the resonate:* tags the SDKs set (hidden by default).",
+    )(func)
 
 
 def json_option(func: F) -> F:

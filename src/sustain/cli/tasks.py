@@ -13,6 +13,7 @@ import click
 
 from sustain.cli import output, payloads
 from sustain.cli.errors import CliError
+from sustain.cli.promises import value_options
 from sustain.cli.session import Session, json_option, pass_session
 from sustain.protocol.records import TASK_STATES
 
@@ -42,9 +43,7 @@ def get(session: Session, id: str) -> None:
 @click.option("--pid", required=True, help="The process id that holds the new task.")
 @click.option("--ttl", required=True, help="Lease duration, e.g. 1m.")
 @click.option("-t", "--timeout", required=True, help="Time until the promise times out.")
-@click.option(
-    "--param", help='The param as JSON {"headers": {...}, "data": ...}; data is base64-encoded.'
-)
+@value_options("param", "param")
 @click.option("--tags", help="Tags as a JSON object of strings.")
 @click.option("--target", help=f"resonate:target when --tags has none [default: {DEFAULT_TARGET}]")
 @json_option
@@ -57,6 +56,8 @@ def create(
     ttl: str,
     timeout: str,
     param: str | None,
+    param_file: str | None,
+    raw: bool,
     tags: str | None,
     target: str | None,
 ) -> None:
@@ -70,7 +71,7 @@ def create(
         "data": {
             "id": id,
             "timeoutAt": payloads.now_ms() + payloads.duration("--timeout", timeout),
-            "param": payloads.value("--param", param),
+            "param": payloads.user_value("--param", param, param_file, raw=raw),
             "tags": promise_tags,
         },
     }
@@ -192,14 +193,17 @@ def continue_(session: Session, id: str) -> None:
 @tasks.command("search")
 @click.option("--state", type=click.Choice(TASK_STATES), help="Only tasks in this state.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
-@click.option("--cursor", help="Continue a previous search.")
+@click.option("--cursor", help="Continue a previous search (the cursor it printed).")
+@click.option("--all", "everything", is_flag=True, help="Fetch every page, not just one.")
 @json_option
 @pass_session
-def search(session: Session, state: str | None, limit: int, cursor: str | None) -> None:
-    """List tasks by state, ordered by id."""
+def search(
+    session: Session, state: str | None, limit: int, cursor: str | None, everything: bool
+) -> None:
+    """List tasks by state, ordered by id; a page at a time, or --all."""
     data: dict[str, Any] = {"limit": limit}
     if state is not None:
         data["state"] = state
     if cursor is not None:
         data["cursor"] = cursor
-    session.run("task.search", data, output.task_list)
+    session.show(session.search("task.search", data, "tasks", everything), output.task_list)

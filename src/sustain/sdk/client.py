@@ -20,6 +20,7 @@ runtime (replay.py, runner.py), handles (handles.py), raw clients (admin.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sustain.errors import FunctionNotFoundError, ServerError
+from sustain.errors import ArgumentsMismatchError, FunctionNotFoundError, ServerError
 from sustain.sdk import codec, ids, tracing
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.handles import Handle, Subscriptions
@@ -41,6 +42,8 @@ from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.replay import Env
 from sustain.sdk.retry import RetryPolicy
 from sustain.sdk.worker import Worker
+
+log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 60.0  # re-register listeners of pending handles (unblocks are best effort)
 DEFAULT_TIMEOUT = 86400.0  # seconds: a top-level call's promise lives one day by default
@@ -152,8 +155,13 @@ class Sustain:
         token: str | None = None,
         max_tasks: int = 64,
         network: Network | None = None,
+        strict: bool = False,
     ) -> None:
+        """``strict``: calling an id that already holds another call (other function or
+        arguments) raises ``ArgumentsMismatchError`` from the handle, instead of a logged
+        warning (the existing execution's result is returned either way otherwise)."""
         net = network or _network(store, url, token)
+        self._strict = strict
         ttl_ms = int(_seconds(ttl) * 1000)
         self._core = _Core(net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks)
         self._opts = Options()
@@ -185,6 +193,31 @@ class Sustain:
         core.env.group = group or core.env.group
         core.env.pid = pid or core.env.pid
         core.subs.address = core.network.unicast(core.env.group, core.env.pid)
+
+    def connect(self, url: str, token: str | None = None) -> None:
+        """Use the server at ``url`` (remote mode) whatever this ``Sustain`` was built with;
+        only before the network starts (``sustain worker -S URL``).  Registered functions,
+        dependencies, group and pid are kept."""
+        old = self._core
+        if old.started:
+            raise RuntimeError("connect() must be called before the Sustain starts")
+        core = _Core(
+            RemoteNetwork(url, token=token),
+            old.env.group,
+            old.env.pid,
+            old.env.ttl_ms,
+            old.worker.max_tasks,
+        )
+        core.registry = old.registry
+        core.env.registry = old.registry
+        core.env.dependencies = old.env.dependencies
+        self._core = core
+        self.promises = Promises(core.ensure, self._bridge)
+        self.schedules = Schedules(core.ensure, self._bridge)
+
+    def functions(self) -> dict[str, list[int]]:
+        """The registered function names and their versions."""
+        return self._core.registry.versions()
 
     def start(self) -> Any:
         """Start the network and the worker (otherwise done on first use)."""
@@ -354,13 +387,19 @@ class Sustain:
         answer = await self._send("task.create", data)
         if answer.status == 200:
             task, record = answer.data["task"], answer.data["promise"]
+            self._same_call(promise, record)
             if task["state"] == "acquired":
                 core.worker.hold(task, record, answer.data.get("preload") or [])
                 # this process runs it: the worker reports its end (handles.py)
                 return await core.subs.expect(promise["id"])
             if record["state"] != "pending":
                 return dict(record)
-        elif answer.status != 409:
+        elif answer.status == 409:
+            # The id exists (a 409 carries no record): one read to compare the calls.
+            found = await self._send("promise.get", {"id": promise["id"]})
+            if found.status == 200:
+                self._same_call(promise, found.data["promise"])
+        else:
             raise ServerError(answer.status, str(answer.data), "task.create")
         return await core.subs.watch(promise["id"])
 
@@ -368,7 +407,25 @@ class Sustain:
         answer = await self._send("promise.create", promise)
         if answer.status != 200:
             raise ServerError(answer.status, str(answer.data), "promise.create")
+        self._same_call(promise, answer.data["promise"])
         return await self._core.subs.watch(promise["id"])
+
+    def _same_call(self, sent: dict[str, Any], record: dict[str, Any]) -> None:
+        """Warn (or raise, ``strict``) when an existing promise records another call."""
+        stored = record.get("param") or {}
+        if stored.get("data") == sent["param"].get("data"):
+            return  # the usual case: this very call, or a retry of it
+        mismatch = codec.call_mismatch(stored, sent["param"])
+        if mismatch is None:
+            return
+        recorded, given = mismatch
+        if self._strict:
+            raise ArgumentsMismatchError(sent["id"], recorded, given)
+        log.warning(
+            "promise %s already holds %s, not this call's %s: the same id returns the first "
+            "execution's result (Sustain(strict=True) raises instead)",
+            sent["id"], recorded, given, extra={"promise_id": sent["id"]},
+        )  # fmt: skip
 
     async def _watch(self, id: str) -> dict[str, Any]:
         await self._core.ensure()

@@ -194,10 +194,32 @@ def decode_invocation(param: Mapping[str, Any] | None, id: str | None = None) ->
 
 _STEP_PARAMS: dict[tuple[str, int], str] = {}  # (func, version) -> a local step's param data
 
+# A step's arguments are recorded for people (the UI, ``sustain promises get``), never read
+# back: a step runs with the arguments of the code that replays it.  Past this many bytes of
+# JSON only a preview is kept, so a step over a large document does not store it twice.
+MAX_RECORDED_ARGS = 4096
 
-def step_param(func: str, version: int, id: str | None = None) -> dict[str, Any]:
-    """The ``param`` of a local step, ``encode({"func", "version"})``: the same few strings
-    for every step of a function, so each is encoded once."""
+
+def step_param(
+    func: str,
+    version: int,
+    id: str | None = None,
+    args: tuple[Any, ...] = (),
+    kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``param`` of a local step, ``encode({"func", "version", "args", "kwargs"})``;
+    without arguments the same few strings for every step of a function, encoded once."""
+    if args or kwargs:
+        named = dict(kwargs or {})
+        try:  # the usual case, small JSON arguments: one encoding
+            raw = to_json({"func": func, "version": version, "args": list(args), "kwargs": named})
+        except SerializationError:
+            raw = b""
+        if raw and len(raw) <= MAX_RECORDED_ARGS:
+            return {"data": base64.b64encode(raw).decode("ascii")}
+        payload: dict[str, Any] = {"func": func, "version": version}
+        payload.update(recorded_args(args, named))
+        return encode(payload, id)
     key = (func, version)
     data = _STEP_PARAMS.get(key)
     if data is None:
@@ -205,6 +227,62 @@ def step_param(func: str, version: int, id: str | None = None) -> dict[str, Any]
         if len(_STEP_PARAMS) < 4096:  # function names are few; never grow without bound
             _STEP_PARAMS[key] = data
     return {"data": data}
+
+
+def recorded_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``{"args", "kwargs"}`` as JSON, or a note when they are too large or not JSON.
+
+    The note is ``{"argsNote": why, "argsPreview": the first bytes of the JSON}``: extra
+    fields that every SDK ignores in a param (SDK-WIRE §1.3).
+    """
+    try:
+        raw = to_json({"args": list(args), "kwargs": kwargs})
+    except SerializationError:
+        shown = ", ".join(type(a).__name__ for a in (*args, *kwargs.values()))
+        return {"argsNote": f"arguments not JSON-serializable ({shown})"}
+    if len(raw) <= MAX_RECORDED_ARGS:
+        recorded: dict[str, Any] = from_json(raw)
+        return recorded
+    preview = raw[:MAX_RECORDED_ARGS].decode("utf-8", "ignore")
+    return {
+        "argsNote": f"arguments truncated: {len(raw)} bytes of JSON, first "
+        f"{MAX_RECORDED_ARGS} kept",
+        "argsPreview": preview,
+    }
+
+
+def call_mismatch(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> tuple[str, str] | None:
+    """How two invocation params differ, as ``(recorded, given)`` renderings of the calls
+    (``f(1, x=2)``), or None when func, args and kwargs agree (e.g. only the version or a
+    header differs)."""
+    try:
+        old, new = decode(recorded), decode(given)
+    except DecodingError:
+        return None
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return None
+    # The TypeScript SDK sends no kwargs: absent args and kwargs are the empty ones.
+    if (old.get("func"), old.get("args") or [], old.get("kwargs") or {}) == (
+        new.get("func"),
+        new.get("args") or [],
+        new.get("kwargs") or {},
+    ):
+        return None
+    return _call_text(old), _call_text(new)
+
+
+def _call_text(payload: dict[str, Any]) -> str:
+    args = payload.get("args") or []
+    kwargs = payload.get("kwargs") or {}
+    parts = [_short(a) for a in (args if isinstance(args, list) else [args])]
+    if isinstance(kwargs, dict):
+        parts += [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return f"{payload.get('func', '?')}({', '.join(parts)})"
+
+
+def _short(value: Any) -> str:
+    text = to_json(value).decode("utf-8", "replace")
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def recorded_func(param: Mapping[str, Any] | None) -> str | None:

@@ -69,6 +69,9 @@ class Call:
     retry: RetryPolicy | None = None
     version: int = 1
     tags: dict[str, str] = field(default_factory=dict)
+    # The id the counter minted when an explicit id replaced it: where the replay records
+    # the link from the caller to a promise of another origin (SDK-WIRE §2.1).
+    slot: str | None = None
 
 
 _NO_OPTIONS = CallOptions()  # frozen, and its tags are copied, never changed in place
@@ -141,6 +144,10 @@ class Context:
         self._counter.n += 1
         return self._opts.id or ids.child(self.id, self._counter.n)
 
+    def _slot(self) -> str | None:
+        """The minted id of the call just numbered, when an explicit id took its place."""
+        return ids.child(self.id, self._counter.n) if self._opts.id else None
+
     def _timeout_at(self, explicit: float | None = None) -> int:
         wanted = explicit if explicit is not None else self._opts.timeout
         if wanted is None:
@@ -172,7 +179,7 @@ class Context:
         call = Call(
             "rpc", self._next_id(), name, self, None, args, kwargs,
             target=self._pass.target(self._opts.target), timeout_at=self._timeout_at(),
-            version=version, tags=dict(self._opts.tags),
+            version=version, tags=dict(self._opts.tags), slot=self._slot(),
         )  # fmt: skip
         return self._start(call)
 
@@ -207,7 +214,7 @@ class Context:
         """A promise others settle (human in the loop); its id is ``future.id``."""
         at = self._timeout_at(seconds(timeout) if timeout is not None else None)
         call = Call("promise", self._next_id(), "promise", self, timeout_at=at,
-                    tags=dict(self._opts.tags))  # fmt: skip
+                    tags=dict(self._opts.tags), slot=self._slot())  # fmt: skip
         return self._start(call)
 
     # -- checkpointed nondeterminism ---------------------------------------------------

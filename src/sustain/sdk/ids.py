@@ -28,6 +28,9 @@ SCOPE = "resonate:scope"
 TARGET = "resonate:target"
 TIMER = "resonate:timer"
 EXTERNAL = "resonate:external"
+# Sustain's own: on a link record, the promise of another origin its caller awaits
+# (replay.py ``_link``); the official SDKs ignore tags they do not know.
+LINK = "sustain:link"
 
 MAX_ID = 1024
 

@@ -97,6 +97,10 @@ class Registry:
             raise FunctionNotFoundError(name, version)
         return versions[version]
 
+    def versions(self) -> dict[str, list[int]]:
+        """Every registered name with its versions, sorted (for ``sustain worker``'s banner)."""
+        return {name: sorted(v) for name, v in sorted(self._by_name.items())}
+
     def find_name(self, name: str) -> Function | None:
         """The latest version registered under ``name``, if any."""
         versions = self._by_name.get(name)

@@ -232,6 +232,8 @@ class Pass:
             await self._durable()  # nothing leaves this process before earlier steps are saved
         record = await self._create(call, param)
         self._check(call, record, param)
+        if call.slot is not None and ids.origin_of(call.id) != ids.origin_of(call.parent.id):
+            await self._link(call)
         if record["state"] != "pending":
             return self._settled(call, record)
         if call.kind == "detached":
@@ -263,7 +265,7 @@ class Pass:
 
     def _param(self, call: Call) -> dict[str, Any]:
         if call.kind == "run":
-            return codec.step_param(call.func, call.version, call.id)
+            return codec.step_param(call.func, call.version, call.id, call.args, call.kwargs)
         if call.kind in ("rpc", "detached"):
             return codec.encode_invocation(call.func, call.args, call.kwargs, call.version, call.id)
         return {}
@@ -430,6 +432,27 @@ class Pass:
         # (docs/decisions.md, "Volatile acknowledgement").
         action = {"kind": "promise.create", "head": {}, "data": data}
         return await self._fence(action, durable=call.kind != "run")
+
+    async def _link(self, call: Call) -> None:
+        """Record, in the caller's execution, that it awaits ``call.id`` of another origin.
+
+        Such a promise carries its own lineage in its tags (ORIGIN is its own id), and may
+        have been created by someone else before (a content-addressed id, as in the
+        factorial example), so nothing in it says who waits for it.  A resolved local record
+        at the call's minted id (``call.slot``), tagged ``sustain:link = <id>``, does: the
+        CLI's ``tree`` and the UI follow it to draw the whole chain.  Local scope puts it in
+        the caller's preload, so a replay finds it and writes nothing again.
+        """
+        assert call.slot is not None
+        if call.slot in self.cache:
+            return
+        parent = call.parent
+        tags = ids.local_tags(call.slot, ids.origin_of(parent.id), parent.branch, parent.id)
+        tags[ids.LINK] = call.id
+        data = {"id": call.slot, "timeoutAt": parent.info.timeout_at, "param": {}, "tags": tags}
+        created = await self._fence({"kind": "promise.create", "head": {}, "data": data}, False)
+        if created["state"] == "pending":
+            await self._settle(call.slot, "resolved", {})
 
     async def _settle(self, id: str, state: str, value: dict[str, Any]) -> dict[str, Any]:
         """The settle of a local step (the only promise a pass settles by fence)."""

@@ -34,6 +34,8 @@ PAGE_SIZE = 50
 SCAN_BUDGET = 5_000  # promises read per executions page, at most
 BATCH = 500
 MAX_NODES = 2_000  # promises drawn for one execution
+MAX_LINKED = 200  # executions of other origins followed from one (a chain, or a fan-out)
+LINK = "sustain:link"  # a link record's tag: the id of the call of another origin
 MAX_SCHEDULE_RUNS = 20
 NEVER = 2**63 - 1
 
@@ -163,14 +165,36 @@ def execution(tx: Tx, id: str) -> ExecutionDetail | None:
     """The promise ``id`` and every promise of its execution (origin = ``id``), with tasks.
 
     Asked for a promise inside an execution (its origin is another id), the answer is the
-    part of that execution below it, the ids that extend ``id`` (as ``sustain tree`` does)."""
+    part of that execution below it, the ids that extend ``id`` (as ``sustain tree`` does).
+    Calls of another origin the execution made are followed through their link records
+    (SDK-WIRE §2.1), with their own executions, as ``sustain tree`` does."""
     root = tx.get_promise(id)
     if root is None:
         return None
     origin = root.tags.get(ORIGIN) or id
     found: dict[str, Node] = {id: Node(root, tx.get_task(id))}
+    truncated = _collect(tx, origin, id, found)
+    linked: set[str] = {id}
+    pending = list(found.values())
+    while pending and not truncated:
+        target = pending.pop().promise.tags.get(LINK)
+        if not target or target in linked or len(linked) > MAX_LINKED:
+            continue
+        linked.add(target)
+        promise = tx.get_promise(target)
+        if promise is None or target in found:
+            continue
+        found[target] = Node(promise, tx.get_task(target))
+        before = set(found)
+        if (promise.tags.get(ORIGIN) or target) == target:
+            truncated = _collect(tx, target, target, found)
+        pending.extend(node for key, node in found.items() if key not in before)
+    return ExecutionDetail(root, found, truncated)
+
+
+def _collect(tx: Tx, origin: str, id: str, found: dict[str, Node]) -> bool:
+    """Add the promises of ``origin`` (below ``id``) to ``found``; True when cut short."""
     cursor: str | None = None
-    truncated = False
     while True:
         batch = tx.search_promises(None, {ORIGIN: origin}, BATCH, cursor)
         for promise in batch:
@@ -178,12 +202,10 @@ def execution(tx: Tx, id: str) -> ExecutionDetail | None:
                 continue
             found[promise.id] = Node(promise, tx.get_task(promise.id))
         if len(batch) < BATCH:
-            break
+            return False
         cursor = batch[-1].id
         if len(found) >= MAX_NODES:
-            truncated = True
-            break
-    return ExecutionDetail(root, found, truncated)
+            return True
 
 
 def promise_with_task(tx: Tx, id: str) -> Node | None:

@@ -301,6 +301,11 @@ def value_block(p: Promise) -> str:
 
 def args_block(p: Promise) -> str:
     inv = queries.invocation(p)
+    if inv is not None and "argsNote" in inv:
+        # A step whose arguments were too large (or not JSON) to record whole (sdk/codec.py)
+        preview = inv.get("argsPreview")
+        cut = f"<pre class=args>{esc(preview)}…</pre>" if isinstance(preview, str) else ""
+        return f"<p class=muted>{esc(inv['argsNote'])}</p>{cut}"
     if inv is not None:
         shown = {"args": inv.get("args", []), "kwargs": inv.get("kwargs", {})}
         return f"<pre class=args>{pretty(shown)}</pre>"
