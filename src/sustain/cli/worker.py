@@ -2,8 +2,20 @@
 
 The module is imported (the current directory is on ``sys.path``), ``attr`` (default
 ``sustain``) must be a ``Sustain``; it joins ``--group`` and serves until SIGTERM or SIGINT,
-then stops gracefully: it takes no new work and lets running tasks fulfill, suspend or
-release before it exits.  ``--metrics-port N`` serves the worker's Prometheus metrics
+then drains: it says ``draining N tasks (Ctrl-C again to stop now)``, takes no new work,
+lets running tasks fulfill or suspend for ``--drain-timeout`` seconds, releases the rest
+(another member of the group takes them at once) and exits 0.  A second signal ends the
+drain now: what still runs is released and the worker exits 1.
+
+Identity: the worker's pid names it across restarts, so a restarted worker takes back at
+once the tasks its previous incarnation held (sdk/recovery.py).  ``--pid`` (or the app's
+``Sustain(pid=...)``) sets it; otherwise the worker takes the first free **slot** of its
+group on this host: ``<host>-<group>-<n>``, held by an ``flock`` on
+``<state dir>/worker-<group>-<n>.lock`` for the life of the process.  Two workers of one
+group on one host get different slots, and a worker started after one died gets the dead
+one's (the lowest free), so its tasks come back without waiting for their leases.
+
+``--metrics-port N`` serves the worker's Prometheus metrics
 (``sustain.sdk.metrics``); ``OTEL_TRACES_EXPORTER=console|otlp`` turns tracing on
 (``sustain.sdk.tracing``).
 
@@ -17,14 +29,17 @@ the database file, the group, the pid and the functions with their versions.
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -91,6 +106,34 @@ def load(app: str) -> Sustain:
     return found
 
 
+MAX_SLOTS = 1024  # workers of one group on one host; more is a runaway, not a deployment
+_slot_files: list[IO[bytes]] = []  # the slot's lock lives as long as the process
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "sustain"
+
+
+def slot_pid(group: str, state_dir: Path) -> str:
+    """This host's first free pid for ``group`` (see the module docstring)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname() or "host"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in group)
+    for slot in range(MAX_SLOTS):
+        handle = (state_dir / f"worker-{safe}-{slot}.lock").open("ab")
+        try:
+            # The kernel drops the lock when the process dies, SIGKILL included: a slot is
+            # free exactly when no live worker holds it.
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _slot_files.append(handle)
+        return f"{host}-{group}-{slot}"
+    raise CliError(f"{MAX_SLOTS} workers of group {group!r} already run on this host")
+
+
 def _observability(metrics_port: int, metrics_bind: str) -> None:
     """Worker metrics (``--metrics-port``) and tracing (``OTEL_TRACES_EXPORTER``), or one
     ``Error:`` line when they cannot start."""
@@ -116,7 +159,24 @@ def _observability(metrics_port: int, metrics_bind: str) -> None:
 @click.pass_context
 @click.argument("app")
 @click.option("--group", default=None, help="Worker group to join (default: the app's).")
-@click.option("--pid", default=None, help="Process id (default: the app's, random).")
+@click.option(
+    "--pid",
+    default=None,
+    help="Process id, stable across restarts (default: the app's, else a per-host slot).",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Seconds running tasks get to finish on SIGTERM/SIGINT before they are released.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the per-host slot locks live (default: $XDG_STATE_HOME/sustain).",
+)
 @click.option("--level", default="info", help="Log level.")
 @click.option(
     "--metrics-port",
@@ -131,6 +191,8 @@ def worker(
     *,
     group: str | None,
     pid: str | None,
+    drain_timeout: float,
+    state_dir: Path | None,
     level: str,
     metrics_port: int,
     metrics_bind: str,
@@ -153,16 +215,28 @@ def worker(
             sustain.connect(server, token if isinstance(token, str) and token else None)
         except RuntimeError as exc:
             raise CliError(f"{app!r} cannot be pointed at {server}: {exc}") from None
+    if pid is None and not sustain.stable_pid:
+        pid = slot_pid(group or sustain.group, state_dir or default_state_dir())
     sustain.set_identity(group, pid)
     _observability(metrics_port, metrics_bind)
     done = threading.Event()
+    signals = 0
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            done.set()
+        else:  # the drain is in progress in sustain.stop(): end it now
+            sustain.hurry()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sustain.start()
     click.echo(banner(sustain), err=True)
     done.wait()
-    sustain.stop()
+    click.echo(f"draining {len(sustain.held())} tasks (Ctrl-C again to stop now)", err=True)
+    sustain.stop(grace=drain_timeout)
+    click.echo("stopped", err=True)
+    if signals > 1:
+        sys.exit(1)

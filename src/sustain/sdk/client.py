@@ -36,7 +36,8 @@ from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.handles import Handle, Subscriptions
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.loop import LoopThread, deliver
-from sustain.sdk.network import Network
+from sustain.sdk.network import Network, NetworkStopped
+from sustain.sdk.recovery import release_held
 from sustain.sdk.registry import Function, Registry
 from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.replay import Env
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 60.0  # re-register listeners of pending handles (unblocks are best effort)
 DEFAULT_TIMEOUT = 86400.0  # seconds: a top-level call's promise lives one day by default
+# The task lease: how long the group waits before another member takes over the tasks of a
+# worker that died and never came back (docs/decisions.md, "Lease and heartbeat").
+DEFAULT_TTL = 10.0
+STREAM_WAIT = 10.0  # seconds a restarted worker waits for its stream before releasing anyway
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -74,8 +79,15 @@ class Options:
 class _Core:
     """What every options-view of one ``Sustain`` shares."""
 
-    def __init__(self, network: Network, group: str, pid: str, ttl_ms: int, max_tasks: int):
+    def __init__(
+        self, network: Network, group: str, pid: str, ttl_ms: int, max_tasks: int,
+        *, stable_pid: bool = False,
+    ) -> None:  # fmt: skip
         self.network = network
+        # A pid given by the user names this process across restarts: at start it takes
+        # back what its previous incarnation held (recovery.py).  A random one held nothing.
+        self.stable_pid = stable_pid
+        self._recovery: asyncio.Future[None] | None = None
         self.registry = Registry()
         self.env = Env(network, self.registry, group, pid, ttl_ms)
         self.subs = Subscriptions(network, network.unicast(group, pid))
@@ -115,8 +127,32 @@ class _Core:
         self.network.on_reconnect(self.subs.refresh)
         await self.network.start()
         self.worker.start()
+        if isinstance(self.network, LocalNetwork):
+            # The file lock says every task still acquired in the file is a dead process's:
+            # released before the first call, so a run() of the same id finds it pending.
+            await release_held(self.network, None)
+        elif self.stable_pid:
+            self._recovery = asyncio.ensure_future(self._take_back())
         self._refresh = asyncio.ensure_future(self.subs.refresh_every(REFRESH_SECONDS))
         self.ready = True
+
+    async def _take_back(self) -> None:
+        """Release what this pid's previous incarnation held, once this process's stream is
+        up: the executes the releases send then reach this worker too, not only the others
+        of the group (and are not dropped when it is the only member)."""
+        listening = getattr(self.network, "listening", None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_WAIT
+        while callable(listening) and not listening(self.env.group, self.env.pid):
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.02)
+        try:
+            await release_held(self.network, self.env.pid)
+        except NetworkStopped:
+            return
+        except Exception:  # recovery then waits for the leases: never fatal for the worker
+            log.exception("taking back the tasks of pid %s failed", self.env.pid)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         self.worker.on_message(message)
@@ -127,14 +163,16 @@ class _Core:
         if self.sending:
             await asyncio.wait(list(self.sending))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 30.0) -> None:
         if self.started and not self.stopped:
             self.stopped = True
+            if self._recovery is not None:
+                self._recovery.cancel()
             await self.flush()
             # No new work reaches a stopping worker: an execute delivered to it now would
             # wait out the task retry timeout, while the group's other members could run it.
             await self.network.unlisten(self.env.group, self.env.pid)
-            await self.worker.stop()
+            await self.worker.stop(grace)
             if self._refresh is not None:
                 self._refresh.cancel()
             self.subs.cancel_all()
@@ -151,7 +189,7 @@ class Sustain:
         url: str | None = None,
         group: str = "default",
         pid: str | None = None,
-        ttl: float | timedelta = 60.0,
+        ttl: float | timedelta = DEFAULT_TTL,
         token: str | None = None,
         max_tasks: int = 64,
         network: Network | None = None,
@@ -163,7 +201,9 @@ class Sustain:
         net = network or _network(store, url, token)
         self._strict = strict
         ttl_ms = int(_seconds(ttl) * 1000)
-        self._core = _Core(net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks)
+        self._core = _Core(
+            net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks, stable_pid=pid is not None
+        )
         self._opts = Options()
         self.promises = Promises(self._core.ensure, self._bridge)
         self.schedules = Schedules(self._core.ensure, self._bridge)
@@ -181,6 +221,11 @@ class Sustain:
         return self._core.env.pid
 
     @property
+    def stable_pid(self) -> bool:
+        """True when the pid was given (``pid=`` or ``set_identity``), not drawn at random."""
+        return self._core.stable_pid
+
+    @property
     def network(self) -> Network:
         return self._core.network
 
@@ -192,6 +237,7 @@ class Sustain:
             raise RuntimeError("set_identity() must be called before the Sustain starts")
         core.env.group = group or core.env.group
         core.env.pid = pid or core.env.pid
+        core.stable_pid = core.stable_pid or pid is not None
         core.subs.address = core.network.unicast(core.env.group, core.env.pid)
 
     def connect(self, url: str, token: str | None = None) -> None:
@@ -207,6 +253,7 @@ class Sustain:
             old.env.pid,
             old.env.ttl_ms,
             old.worker.max_tasks,
+            stable_pid=old.stable_pid,
         )
         core.registry = old.registry
         core.env.registry = old.registry
@@ -228,12 +275,25 @@ class Sustain:
         what a short-lived caller, such as a Lambda handler, does before it answers."""
         return self._bridge(self._core.flush())
 
-    def stop(self) -> Any:
-        """Take no new work, let running tasks fulfill or suspend, close the network."""
+    def held(self) -> list[str]:
+        """The ids of the tasks this process holds a lease on right now."""
+        return list(self._core.worker.held)
+
+    def hurry(self) -> None:
+        """Make a ``stop()`` in progress (on any thread) end its grace now: what is still
+        running is cancelled and its tasks released.  Safe from a signal handler."""
+        core = self._core
+        if core.thread is not None and core.thread.loop.is_running():
+            core.thread.loop.call_soon_threadsafe(core.worker.hurry)
+
+    def stop(self, grace: float | timedelta = 30.0) -> Any:
+        """Take no new work, let running tasks fulfill or suspend for up to ``grace``
+        seconds, release the rest (another worker of the group takes them at once), close
+        the network."""
         core = self._core
         if core.thread is None or not core.thread.loop.is_running():
             return None
-        result = deliver(core.thread.submit(core.stop()))
+        result = deliver(core.thread.submit(core.stop(_seconds(grace))))
         if hasattr(result, "__await__"):
             return self._stop_async(result)
         core.thread.close()

@@ -2,9 +2,11 @@
 
 ``on_message`` takes ``execute`` messages; each becomes ``task.acquire`` then ``run_task``
 under a semaphore of ``max_tasks``.  Every task this process holds (acquired here or won by
-``Sustain.run`` through ``task.create``) is heartbeated every ttl/2, all in one
-``task.heartbeat`` request.  ``stop()`` stops taking work and waits for what is running to
-finish or suspend.
+``Sustain.run`` through ``task.create``) is heartbeated every ttl/3, all in one
+``task.heartbeat`` request: two beats may fail before the lease lapses.  ``stop(grace)``
+(the drain) stops taking work, waits up to ``grace`` seconds for what is running to finish
+or suspend, then cancels the rest and releases their tasks, so another worker takes them at
+once instead of after their leases; ``hurry()`` ends that wait now (a second Ctrl-C).
 
 A task awaiting a promise of another origin stays held and waits for it through a listener
 at this process's unicast address (replay.py): the worker keeps those listeners in its own
@@ -93,6 +95,7 @@ class Worker:
         self._slots: _Slots | None = None
         self._stopping = False
         self._beat: asyncio.Task[None] | None = None
+        self._hurry: asyncio.Event | None = None
         self._on_settled = on_settled
         self._on_unsettled = on_unsettled  # a run ended with its promise still pending
         self.waits = Subscriptions(env.network, "")  # awaited promises of another origin
@@ -194,7 +197,7 @@ class Worker:
             self._on_unsettled(task["id"])
 
     async def _heartbeat(self) -> None:
-        pause = max(self.env.ttl_ms / 2000, 0.05)
+        pause = max(self.env.ttl_ms / 3000, 0.05)
         loop = asyncio.get_running_loop()
         refresh_at = loop.time() + REFRESH_SECONDS
         while True:
@@ -226,23 +229,51 @@ class Worker:
                     # A failed beat is retried at the next tick; the lease is ttl.
                     log.warning("heartbeat failed", exc_info=answer)
 
+    def hurry(self) -> None:
+        """End the wait of a ``stop()`` in progress now (thread-safe through the loop)."""
+        if self._hurry is None:
+            self._hurry = asyncio.Event()
+        self._hurry.set()
+
     async def stop(self, grace: float = 30.0) -> None:
-        """Take no new work; wait up to ``grace`` seconds for running tasks to fulfill,
-        suspend or release, then abandon the rest (their leases lapse; the server hands them
-        to another worker)."""
+        """Take no new work; wait up to ``grace`` seconds (or until ``hurry()``) for running
+        tasks to fulfill, suspend or release, then cancel the rest and release their tasks."""
         self._stopping = True
         self.env.stopping.set()  # tasks waiting on another origin's promise are released
-        deadline = asyncio.get_running_loop().time() + grace
-        while self._running:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                for task in self._running:
-                    task.cancel()
-                await asyncio.wait(list(self._running))
-                break
-            await asyncio.wait(list(self._running), timeout=left)
+        if self._hurry is None:
+            self._hurry = asyncio.Event()
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        try:
+            while self._running and not hurry.done():
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                await asyncio.wait([*self._running, hurry], timeout=left)
+        finally:
+            hurry.cancel()
+        if self._running:
+            # Cancelling a pass loses its lease silently (the held map empties as the passes
+            # end): what it held is taken from before the cancel and given back explicitly.
+            held = dict(self.held)
+            for task in self._running:
+                task.cancel()
+            await asyncio.wait(list(self._running))
+            await self._release(held)
         if self._beat is not None:
             self._beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
         self.waits.cancel_all()
+
+    async def _release(self, held: dict[str, int]) -> None:
+        """Give these tasks back to their groups now; a 409 (settled meanwhile) is fine."""
+        requests = [
+            self.env.network.request("task.release", {"id": id, "version": version})
+            for id, version in held.items()
+        ]
+        answers = await asyncio.gather(*requests, return_exceptions=True)
+        released = sum(1 for a in answers if not isinstance(a, BaseException) and a.status == 200)
+        if held:
+            log.info("released %d of %d unfinished task(s)", released, len(held))
