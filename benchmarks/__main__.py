@@ -20,11 +20,14 @@ import signal
 import sys
 from collections.abc import Callable
 
-from benchmarks import bigstore, cluster, rss, throughput, timers, ui, workflows
+from benchmarks import bigstore, cluster, recovery, rss, throughput, timers, ui, workflows
 from benchmarks.harness import strace_available
 from benchmarks.stats import Row, cases, errors, fmt, median_row, span, table
 
-WORKLOADS = ("s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS, "bigstore")
+WORKLOADS = (
+    "s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS, "bigstore",
+    "recovery",
+)  # fmt: skip
 SDK = ("w1", "w2", "w3", "w4")
 
 
@@ -195,6 +198,7 @@ TABLES: dict[str, Callable[[list[Row]], str]] = {
     "ui": _ui_table,
     **cluster.TABLES,
     "bigstore": bigstore.bigstore_table,
+    "recovery": recovery.recovery_table,
 }
 
 
@@ -281,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = bigstore.runs(
                 args.quick, args.runs or 1, args.promises, args.bigstore_backends
             )
+        elif name == "recovery":
+            # A few seconds per run: 5 by default, so the median is not one restart's luck.
+            results[name] = recovery.runs(args.quick, args.runs or (1 if args.quick else 5))
         elif name in cluster.WORKLOADS:
             # PostgreSQL (issue 6): each run on its own database and replicas, cluster.py.
             results[name] = cluster.runs(

@@ -37,6 +37,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING
@@ -106,6 +107,7 @@ def load(app: str) -> Sustain:
     return found
 
 
+STREAM_WAIT = 10.0  # seconds the banner waits for the stream (it reconnects on its own)
 MAX_SLOTS = 1024  # workers of one group on one host; more is a runaway, not a deployment
 _slot_files: list[IO[bytes]] = []  # the slot's lock lives as long as the process
 
@@ -233,6 +235,13 @@ def worker(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sustain.start()
+    # "serving" means the stream is up: work sent to the group from now on reaches it
+    listening = getattr(sustain.network, "listening", None)
+    deadline = time.monotonic() + STREAM_WAIT
+    while callable(listening) and not listening(sustain.group, sustain.pid):
+        if time.monotonic() >= deadline or done.is_set():
+            break
+        time.sleep(0.02)
     click.echo(banner(sustain), err=True)
     done.wait()
     click.echo(f"draining {len(sustain.held())} tasks (Ctrl-C again to stop now)", err=True)

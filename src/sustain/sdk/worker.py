@@ -250,7 +250,9 @@ class Worker:
                 left = deadline - loop.time()
                 if left <= 0:
                     break
-                await asyncio.wait([*self._running, hurry], timeout=left)
+                await asyncio.wait(
+                    [*self._running, hurry], timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
         finally:
             hurry.cancel()
         if self._running:
