@@ -5,10 +5,10 @@ Theory of operation: ``start()`` builds the process ``Runtime`` that the server 
 from a small ``ServerConfig`` and starts its two loops on the running event loop; nothing of
 the HTTP server stack is imported.  Nothing is re-implemented here:
 
-* ``request(kind, data)`` is what ``POST /`` does without HTTP: one ``engine.apply`` in one
-  store transaction (``store.run_async``; SQLite group commit batches concurrent callers),
-  then the same wake-ups as the server's app (``wake_outbox`` rings the outbox loop,
-  ``deadline`` may move the timer loop earlier).  The request dict goes to the engine as is
+* ``request(kind, data)`` is what ``POST /`` does without HTTP: the runtime's ``Applier``
+  (runtime/apply.py), the one path every operation takes: prepared on the event loop, run in
+  one store transaction (SQLite group commit batches concurrent callers), then the same
+  wake-ups of the background loops as the server's.  The request dict goes to the engine as is
   and the answer is ``msgspec.to_builtins`` of the engine's records: no JSON on this path.
 * ``listen(group, pid, handler)`` adds an in-process subscriber to the poll registry, in the
   place an SSE stream would take, so executes and unblocks for ``poll://any@group``,
@@ -40,7 +40,6 @@ from typing import Any
 
 import msgspec
 
-from sustain.engine import Outcome
 from sustain.runtime.clock import Clock
 from sustain.runtime.config import (
     ObservabilityConfig,
@@ -54,7 +53,6 @@ from sustain.runtime.poll import PollConnection
 from sustain.sdk import netkit
 from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
 from sustain.store.errors import CommitError, StoreClosedError
-from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -176,24 +174,13 @@ class LocalNetwork:
             runtime = self.runtime
         payload = data if isinstance(data, dict) else dict(data)
         corr_id = f"local-{next(self._corr)}"
-        engine = runtime.engine
-        clock = runtime.clock
-        # Parsing and validation before the store, as the server does: off SQLite's writer.
-        prepared = engine.prepare(kind, payload)
-        if isinstance(prepared, Outcome):
-            return Answer(prepared.status, prepared.data)
-        ready = prepared
+        applier = runtime.applier
         attempt = 0
         while True:
             if self._stopped.is_set():
                 raise NetworkStopped("the network was stopped")
-            now = clock.now()
-
-            def op(tx: Tx, now: int = now) -> Outcome:
-                return engine.run(tx, ready, now, corr_id)
-
             try:
-                outcome = await runtime.store.run_async(op, durable)
+                outcome = await applier.apply(kind, payload, corr_id, durable=durable)
             except StoreClosedError:
                 raise NetworkStopped("the store is closed") from None
             except (CommitError, sqlite3.OperationalError) as exc:
@@ -206,7 +193,6 @@ class LocalNetwork:
                 log.exception("operation %s failed", kind)
                 return Answer(500, f"Internal error: {exc}")
             break
-        runtime.after(kind, outcome)
         data_out = outcome.data
         if not isinstance(data_out, str):
             data_out = msgspec.to_builtins(data_out)

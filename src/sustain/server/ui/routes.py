@@ -18,8 +18,8 @@ send ``Origin`` on a cross-site form post, and the SameSite=Strict cookie is not
 at all.  Each write also needs a second, explicit confirmation: the first POST answers a page
 restating what will happen, whose button posts again with ``confirmed=1``.
 
-Writes go through the engine exactly like the API's (``Engine.apply`` in one store
-transaction, then ``Runtime.after`` to wake the loops), so a resolve from the UI wakes a
+Writes go through the runtime's ``Applier`` exactly like the API's (one store transaction,
+then the after-effects that wake the loops), so a resolve from the UI wakes a
 waiting workflow the same way ``promise.settle`` over HTTP does.
 """
 
@@ -44,7 +44,7 @@ from sustain.server.ui.queries import Filters
 
 if TYPE_CHECKING:
     from sustain.server.app import Receive, Scope, Send
-    from sustain.server.runtime import Runtime
+    from sustain.server.ui.services import UiServices
     from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ def parse_tags(text: str) -> dict[str, str] | None:
 
 
 class UiRoutes:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    def __init__(self, services: UiServices) -> None:
+        self.rt = services
         self._static: dict[str, bytes] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -316,14 +316,7 @@ class UiRoutes:
     # -- writes ----------------------------------------------------------------------------
 
     async def _apply(self, kind: str, data: dict[str, Any]) -> tuple[int, Any]:
-        rt = self.rt
-        now = rt.clock.now()
-
-        def op(tx: Tx) -> Any:
-            return rt.engine.apply(tx, kind, data, now, f"ui-{time.monotonic_ns()}")
-
-        outcome = await rt.store.run_async(op)
-        rt.after(kind, outcome)
+        outcome = await self.rt.applier.apply(kind, data, f"ui-{time.monotonic_ns()}")
         return outcome.status, outcome.data
 
     async def _settle(self, claims: dict[str, Any] | None, form: dict[str, str]) -> Reply:
