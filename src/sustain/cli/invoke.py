@@ -14,9 +14,9 @@ from typing import Any
 import click
 
 from sustain.cli import output, payloads
-from sustain.cli.codec import encode_data
 from sustain.cli.errors import CliError
 from sustain.cli.session import Session, json_option, pass_session
+from sustain.protocol.values import encode_data
 
 DEFAULT_TARGET = "poll://any@default"
 

@@ -11,9 +11,9 @@ import json
 import time
 from typing import Any
 
-from sustain.cli.codec import encode_data
 from sustain.cli.durations import InvalidDuration, parse_duration
 from sustain.cli.errors import CliError
+from sustain.protocol.values import encode_data
 
 VALUE_KEYS = frozenset({"headers", "data"})
 

@@ -50,8 +50,16 @@ from sustain.runtime.config import (
 )
 from sustain.runtime.core import Runtime, open_store
 from sustain.runtime.poll import PollConnection
-from sustain.sdk import netkit
-from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
+from sustain.sdk.network import (
+    Answer,
+    MessageHandler,
+    NetworkStopped,
+    anycast,
+    backoff,
+    dispatch,
+    rest,
+    unicast,
+)
 from sustain.store.errors import CommitError, StoreClosedError
 
 log = logging.getLogger(__name__)
@@ -77,7 +85,7 @@ class _Subscriber(PollConnection):
         except msgspec.DecodeError:  # our own encoder wrote it: cannot happen, never fatal
             log.exception("undecodable message dropped")
             return False
-        self.loop.call_soon(netkit.dispatch, self.handlers, message)
+        self.loop.call_soon(dispatch, self.handlers, message)
         return True
 
 
@@ -110,7 +118,8 @@ class LocalNetwork:
             tasks=TasksConfig(retry_timeout=retry_timeout),
             observability=ObservabilityConfig(metrics=False),
         )
-        self._clock = clock
+        # One clock for requests, the timer loop and (through Sustain) the SDK's deadlines.
+        self.clock = clock if clock is not None else Clock()
         self._runtime: Runtime | None = None
         self._subscribers: dict[tuple[str, str], _Subscriber] = {}
         self._pending: list[tuple[str, str, MessageHandler]] = []
@@ -140,7 +149,7 @@ class LocalNetwork:
                 return
             # Opening runs migrations and takes the file lock: keep it off the event loop.
             store = await asyncio.to_thread(open_store, self.config)
-            runtime = Runtime(self.config, store, clock=self._clock)
+            runtime = Runtime(self.config, store, clock=self.clock)
             loop = asyncio.get_running_loop()
             for group, pid, handler in self._pending:
                 self._subscribe(runtime, loop, group, pid, handler)
@@ -185,7 +194,7 @@ class LocalNetwork:
                 raise NetworkStopped("the store is closed") from None
             except (CommitError, sqlite3.OperationalError) as exc:
                 log.warning("store unavailable for %s, retrying: %s", kind, exc)
-                if await netkit.rest(self._stopped, netkit.backoff(attempt)):
+                if await rest(self._stopped, backoff(attempt)):
                     raise NetworkStopped("the network was stopped") from None
                 attempt += 1
                 continue
@@ -236,7 +245,7 @@ class LocalNetwork:
         self._reconnect.append(callback)
 
     def anycast(self, group: str) -> str:
-        return netkit.anycast(group)
+        return anycast(group)
 
     def unicast(self, group: str, pid: str) -> str:
-        return netkit.unicast(group, pid)
+        return unicast(group, pid)

@@ -41,9 +41,17 @@ import msgspec
 from yarl import URL
 
 from sustain.protocol.records import VERSION
-from sustain.sdk import netkit
 from sustain.sdk.batcher import Batcher, Retry
-from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
+from sustain.sdk.network import (
+    Answer,
+    MessageHandler,
+    NetworkStopped,
+    anycast,
+    backoff,
+    quote_segment,
+    rest,
+    unicast,
+)
 from sustain.sdk.remote_sse import Stream
 
 log = logging.getLogger(__name__)
@@ -144,7 +152,7 @@ class RemoteNetwork:
                 log.warning(
                     "%s to %s failed, retrying (attempt %d): %r", kind, self.url, attempt + 1, exc
                 )
-            if await netkit.rest(self._stopped, netkit.backoff(attempt)):
+            if await rest(self._stopped, backoff(attempt)):
                 raise NetworkStopped("the network was stopped")
             attempt += 1
 
@@ -189,7 +197,7 @@ class RemoteNetwork:
         return stream is not None and stream.connected
 
     def _poll_url(self, group: str, pid: str) -> URL:
-        segments = [netkit.quote_segment(group), netkit.quote_segment(pid)]
+        segments = [quote_segment(group), quote_segment(pid)]
         return URL(f"{self.url}/poll/{segments[0]}/{segments[1]}", encoded=True)
 
     def _reconnected(self) -> None:
@@ -203,7 +211,7 @@ class RemoteNetwork:
         self._reconnect.append(callback)
 
     def anycast(self, group: str) -> str:
-        return netkit.anycast(group)
+        return anycast(group)
 
     def unicast(self, group: str, pid: str) -> str:
-        return netkit.unicast(group, pid)
+        return unicast(group, pid)

@@ -46,8 +46,8 @@ from sustain.protocol.errors import ProtocolError
 from sustain.runtime.budget import AnswerBudget
 from sustain.server import access
 from sustain.server.auth import bearer_token
+from sustain.server.request_spans import request_tracer, traced
 from sustain.server.sse import PollStreams
-from sustain.server.tracing import request_tracer, traced
 from sustain.store.errors import CommitError, StoreClosedError
 
 if TYPE_CHECKING:

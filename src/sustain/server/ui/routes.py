@@ -25,7 +25,6 @@ waiting workflow the same way ``promise.settle`` over HTTP does.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -38,6 +37,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import msgspec
 
 from sustain.protocol.records import PROMISE_STATES, PromiseState
+from sustain.protocol.values import to_base64
 from sustain.server.app import read_body
 from sustain.server.ui import queries, views
 from sustain.server.ui.queries import Filters
@@ -336,7 +336,7 @@ class UiRoutes:
         if form.get("confirmed") != "1":
             return Reply(200, views.confirm_settle_page(id, state, text, value))
         data = json.dumps(value, ensure_ascii=False).encode()
-        wire = {"headers": {}, "data": base64.b64encode(data).decode("ascii")}
+        wire = {"headers": {}, "data": to_base64(data)}
         status, answer = await self._apply(
             "promise.settle", {"id": id, "state": state, "value": wire}
         )

@@ -1,4 +1,4 @@
-"""The call graph of one execution, built from its promises (for ``sustain tree``).
+"""The call graph of one execution, built from its promises (for ``sustain tree`` and the UI).
 
 Every promise of an execution carries ``resonate:origin`` = the root id and
 ``resonate:parent`` = its caller (PROTOCOL.md §3.5); the graph links each promise to its
@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sustain.cli.codec import decode_data
+from sustain.protocol.values import decode_data
 
 
 @dataclass
