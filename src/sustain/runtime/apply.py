@@ -12,7 +12,9 @@ The server's ``POST /`` and ``sustain.batch`` elements, the UI's actions and the
 3. The after-effects on the background loops (``Runtime.after``): the outbox loop rung, the
    timer loop's wake-up moved earlier, ``debug.start`` / ``debug.stop`` pausing the loops.
 
-A ``ProtocolError`` is the operation's answer (its status and message).  A store that is
+An operation is the protocol's ``Request`` record (kind, corrId, data, debug time); the
+embedded network and the UI build one without an envelope.  A ``ProtocolError`` is the
+operation's answer (its status and message).  A store that is
 closing or whose commit failed raises through: the server answers 503, the embedded network
 retries or stops; that policy is the caller's (and the store's error classes are).
 Authentication and authorization stay in the server around this (server/access.py).
@@ -21,10 +23,10 @@ Authentication and authorization stay in the server around this (server/access.p
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sustain.engine import Outcome
 from sustain.engine.dispatch import Engine
+from sustain.protocol.envelope import Request
 from sustain.protocol.errors import ProtocolError
 from sustain.runtime.budget import AnswerBudget
 from sustain.runtime.clock import Clock
@@ -37,37 +39,33 @@ AfterEffects = Callable[[str, Outcome], None]
 class Applier:
     """Applies one operation: prepare, run in a store transaction, tell the loops."""
 
-    __slots__ = ("_after", "_clock", "_engine", "_store", "max_answer")
+    __slots__ = ("_after", "_clock", "_debug", "_engine", "_store", "max_answer")
 
     def __init__(self, engine: Engine, store: Store, clock: Clock, after: AfterEffects) -> None:
         self._engine = engine
         self._store = store
         self._clock = clock
         self._after = after
+        self._debug = engine.config.debug  # a request's debug time counts only then
         self.max_answer = engine.config.limits.max_answer_size
 
     async def apply(
-        self,
-        kind: str,
-        data: Any,
-        corr_id: str,
-        *,
-        debug_time: int | None = None,
-        budget: AnswerBudget | None = None,
-        durable: bool = True,
-        now: int | None = None,
+        self, request: Request, *, budget: AnswerBudget | None = None, durable: bool = True
     ) -> Outcome:
-        """The operation's outcome.  ``now`` (the clock's when None) is the operation's
-        time; a caller that retries a failed commit passes None again for a fresh one."""
+        """The operation's outcome, at the clock's "now" (read again by each call: a caller
+        that retries a failed commit gets a fresh one)."""
         engine = self._engine
+        kind = request.kind
+        corr_id = request.corr_id
+        debug_time = request.debug_time if self._debug else None
         try:
-            prepared = engine.prepare(kind, data)
+            prepared = engine.prepare(kind, request.data)
             if isinstance(prepared, Outcome):
                 return prepared
-            at = self._clock.now() if now is None else now
+            now = self._clock.now()
 
             def run(tx: Tx, max_answer: int | None) -> Outcome:
-                return engine.run(tx, prepared, at, corr_id, debug_time, max_answer)
+                return engine.run(tx, prepared, now, corr_id, debug_time, max_answer)
 
             if budget is None:
                 max_answer = self.max_answer

@@ -40,6 +40,7 @@ from typing import Any
 
 import msgspec
 
+from sustain.protocol.envelope import Request
 from sustain.runtime.clock import Clock
 from sustain.runtime.config import (
     ObservabilityConfig,
@@ -50,16 +51,8 @@ from sustain.runtime.config import (
 )
 from sustain.runtime.core import Runtime, open_store
 from sustain.runtime.poll import PollConnection
-from sustain.sdk.network import (
-    Answer,
-    MessageHandler,
-    NetworkStopped,
-    anycast,
-    backoff,
-    dispatch,
-    rest,
-    unicast,
-)
+from sustain.sdk import network
+from sustain.sdk.network import Answer, MessageHandler, NetworkStopped, PollAddresses
 from sustain.store.errors import CommitError, StoreClosedError
 
 log = logging.getLogger(__name__)
@@ -85,11 +78,11 @@ class _Subscriber(PollConnection):
         except msgspec.DecodeError:  # our own encoder wrote it: cannot happen, never fatal
             log.exception("undecodable message dropped")
             return False
-        self.loop.call_soon(dispatch, self.handlers, message)
+        self.loop.call_soon(network.dispatch, self.handlers, message)
         return True
 
 
-class LocalNetwork:
+class LocalNetwork(PollAddresses):
     """The ``Network`` of embedded mode (see the module docstring)."""
 
     def __init__(
@@ -182,19 +175,19 @@ class LocalNetwork:
             await self.start()
             runtime = self.runtime
         payload = data if isinstance(data, dict) else dict(data)
-        corr_id = f"local-{next(self._corr)}"
+        operation = Request(kind, f"local-{next(self._corr)}", "", None, None, payload)
         applier = runtime.applier
         attempt = 0
         while True:
             if self._stopped.is_set():
                 raise NetworkStopped("the network was stopped")
             try:
-                outcome = await applier.apply(kind, payload, corr_id, durable=durable)
+                outcome = await applier.apply(operation, durable=durable)
             except StoreClosedError:
                 raise NetworkStopped("the store is closed") from None
             except (CommitError, sqlite3.OperationalError) as exc:
                 log.warning("store unavailable for %s, retrying: %s", kind, exc)
-                if await rest(self._stopped, backoff(attempt)):
+                if await network.rest(self._stopped, network.backoff(attempt)):
                     raise NetworkStopped("the network was stopped") from None
                 attempt += 1
                 continue
@@ -243,9 +236,3 @@ class LocalNetwork:
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Kept for the protocol: an in-process subscriber never disconnects."""
         self._reconnect.append(callback)
-
-    def anycast(self, group: str) -> str:
-        return anycast(group)
-
-    def unicast(self, group: str, pid: str) -> str:
-        return unicast(group, pid)

@@ -128,3 +128,13 @@ def dispatch(handlers: list[MessageHandler], message: dict[str, Any]) -> None:
             handler(message)
         except Exception:
             log.exception("message handler %r failed on a %s message", handler, message.get("kind"))
+
+
+class PollAddresses:
+    """``Network.anycast`` / ``Network.unicast``, the same for every network."""
+
+    def anycast(self, group: str) -> str:
+        return anycast(group)
+
+    def unicast(self, group: str, pid: str) -> str:
+        return unicast(group, pid)

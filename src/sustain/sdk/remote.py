@@ -41,17 +41,9 @@ import msgspec
 from yarl import URL
 
 from sustain.protocol.records import VERSION
+from sustain.sdk import network
 from sustain.sdk.batcher import Batcher, Retry
-from sustain.sdk.network import (
-    Answer,
-    MessageHandler,
-    NetworkStopped,
-    anycast,
-    backoff,
-    quote_segment,
-    rest,
-    unicast,
-)
+from sustain.sdk.network import Answer, MessageHandler, NetworkStopped, PollAddresses
 from sustain.sdk.remote_sse import Stream
 
 log = logging.getLogger(__name__)
@@ -59,7 +51,7 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 
 
-class RemoteNetwork:
+class RemoteNetwork(PollAddresses):
     """The ``Network`` of remote mode (see the module docstring)."""
 
     def __init__(
@@ -152,7 +144,7 @@ class RemoteNetwork:
                 log.warning(
                     "%s to %s failed, retrying (attempt %d): %r", kind, self.url, attempt + 1, exc
                 )
-            if await rest(self._stopped, backoff(attempt)):
+            if await network.rest(self._stopped, network.backoff(attempt)):
                 raise NetworkStopped("the network was stopped")
             attempt += 1
 
@@ -197,7 +189,7 @@ class RemoteNetwork:
         return stream is not None and stream.connected
 
     def _poll_url(self, group: str, pid: str) -> URL:
-        segments = [quote_segment(group), quote_segment(pid)]
+        segments = [network.quote_segment(group), network.quote_segment(pid)]
         return URL(f"{self.url}/poll/{segments[0]}/{segments[1]}", encoded=True)
 
     def _reconnected(self) -> None:
@@ -209,9 +201,3 @@ class RemoteNetwork:
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         self._reconnect.append(callback)
-
-    def anycast(self, group: str) -> str:
-        return anycast(group)
-
-    def unicast(self, group: str, pid: str) -> str:
-        return unicast(group, pid)

@@ -25,7 +25,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -122,34 +122,31 @@ class Lifecycle(Protocol):
     async def stop(self) -> None: ...
 
 
+class AppParts(NamedTuple):
+    """What the app uses of the process runtime (``App.serving`` picks them out)."""
+
+    applier: Applier  # every operation, alone or in a batch
+    clock: Clock  # token expiry
+    metrics: Metrics  # request counters and the /metrics text
+    polls: PollStreams  # GET /poll/{group}/{id}
+    ready: Callable[[], bool]  # /ready: the store answers
+    lifecycle: Lifecycle  # the lifespan's start and stop
+    ui: Callable[[], UiRoutes]  # built on first use
+
+
 class App:
     """The ASGI callable served by uvicorn."""
 
     def __init__(
-        self,
-        config: ServerConfig,
-        *,
-        applier: Applier,
-        clock: Clock,
-        metrics: Metrics,
-        polls: PollStreams,
-        ready: Callable[[], bool],
-        lifecycle: Lifecycle,
-        ui: Callable[[], UiRoutes],
-        authenticator: Authenticator | None,
+        self, config: ServerConfig, parts: AppParts, authenticator: Authenticator | None
     ) -> None:
-        self._applier = applier
-        self._clock = clock
-        self._metrics_sink = metrics
-        self._polls = polls
-        self._ping = ready
-        self._lifecycle = lifecycle
-        self._make_ui = ui
+        # Unpacked once: the request path reads plain attributes.
+        (self._applier, self._clock, self._metrics_sink, self._polls) = parts[:4]
+        (self._ping, self._lifecycle, self._make_ui) = parts[4:]
         self._authenticator = authenticator
-        self._debug = config.debug
         self._limit = config.server.max_body_size
         self._origins = frozenset(config.server.cors.allow_origins)
-        self._metrics = metrics.enabled
+        self._metrics = parts.metrics.enabled
         self._batch = config.protocol.batch
         self._max_batch = config.limits.max_batch_requests
         self._max_answer = config.limits.max_answer_size
@@ -175,17 +172,10 @@ class App:
         polls = PollStreams(
             runtime.registry, config.transports.http_poll, runtime.clock, authenticator
         )
-        return cls(
-            config,
-            applier=runtime.applier,
-            clock=runtime.clock,
-            metrics=runtime.metrics,
-            polls=polls,
-            ready=runtime.store.ping,
-            lifecycle=runtime,
-            ui=ui,
-            authenticator=authenticator,
+        parts = AppParts(
+            runtime.applier, runtime.clock, runtime.metrics, polls, runtime.store.ping, runtime, ui
         )
+        return cls(config, parts, authenticator)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -310,21 +300,15 @@ class App:
         """Authorize and apply one operation.  ``claims`` are the batch's, already
         authenticated; a request sent alone is authenticated here.  ``budget`` is the batch's
         answer budget; a request sent alone has ``limits.max_answer_size`` to itself."""
-        kind = request.kind
-        data = request.data
-        now = self._clock.now()
         authenticator = self._authenticator
         if authenticator is not None:
             if claims is None:
-                claims = authenticator.authenticate(request.auth, now / 1000)
+                claims = authenticator.authenticate(request.auth, self._clock.now() / 1000)
                 if claims is None:
                     return 401, "Unauthorized"
-            if not authenticator.authorize(claims, kind, data):
+            if not authenticator.authorize(claims, request.kind, request.data):
                 return 403, "Forbidden"
-        debug_time = request.debug_time if self._debug else None
-        outcome = await self._applier.apply(
-            kind, data, request.corr_id, debug_time=debug_time, budget=budget, now=now
-        )
+        outcome = await self._applier.apply(request, budget=budget)
         if claims is not None:
             # A tenant's answer keeps only its own promises (a branch's preload is a tag
             # query, and a tag is not an id the request was authorized for).

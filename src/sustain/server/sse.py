@@ -19,7 +19,7 @@ through the registry.  Either way the connection leaves the registry.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from sustain.server import access
@@ -64,22 +64,13 @@ async def _watch_disconnect(receive: Receive, conn: PollConnection) -> None:
             return
 
 
-class PollStreams:
+class PollStreams(NamedTuple):
     """The ``GET /poll/...`` endpoint: what it uses of the runtime, and the authenticator."""
 
-    __slots__ = ("authenticator", "clock", "config", "registry")
-
-    def __init__(
-        self,
-        registry: PollRegistry,
-        config: HttpPollConfig,
-        clock: Clock,
-        authenticator: Authenticator | None,
-    ) -> None:
-        self.registry = registry
-        self.config = config
-        self.clock = clock
-        self.authenticator = authenticator
+    registry: PollRegistry  # where a stream registers
+    config: HttpPollConfig  # per-prefix limit, keep-alive interval
+    clock: Clock  # token expiry
+    authenticator: Authenticator | None  # None when auth is off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await serve_poll(self, scope, receive, send)

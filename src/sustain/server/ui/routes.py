@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
 
+from sustain.protocol.envelope import Request
 from sustain.protocol.records import PROMISE_STATES, PromiseState
 from sustain.protocol.values import to_base64
 from sustain.server.app import read_body
@@ -316,7 +317,8 @@ class UiRoutes:
     # -- writes ----------------------------------------------------------------------------
 
     async def _apply(self, kind: str, data: dict[str, Any]) -> tuple[int, Any]:
-        outcome = await self.rt.applier.apply(kind, data, f"ui-{time.monotonic_ns()}")
+        request = Request(kind, f"ui-{time.monotonic_ns()}", "", None, None, data)
+        outcome = await self.rt.applier.apply(request)
         return outcome.status, outcome.data
 
     async def _settle(self, claims: dict[str, Any] | None, form: dict[str, str]) -> Reply:
