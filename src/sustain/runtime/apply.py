@@ -63,20 +63,24 @@ class Applier:
             if isinstance(prepared, Outcome):
                 return prepared
             now = self._clock.now()
-
-            def run(tx: Tx, max_answer: int | None) -> Outcome:
-                return engine.run(tx, prepared, now, corr_id, debug_time, max_answer)
-
             if budget is None:
                 max_answer = self.max_answer
-                outcome = await self._store.run_async(lambda tx: run(tx, max_answer), durable)
-            else:
-                spend = budget.spend
 
+                # One closure, run on the store's writer: this is every request's path.
                 def op(tx: Tx) -> Outcome:
-                    return spend(lambda left: run(tx, left))
+                    return engine.run(tx, prepared, now, corr_id, debug_time, max_answer)
 
-                outcome = await budget.take_turn(kind, lambda: self._store.run_async(op, durable))
+                outcome = await self._store.run_async(op, durable)
+            else:
+
+                def spend(tx: Tx) -> Outcome:
+                    return budget.spend(
+                        lambda left: engine.run(tx, prepared, now, corr_id, debug_time, left)
+                    )
+
+                outcome = await budget.take_turn(
+                    kind, lambda: self._store.run_async(spend, durable)
+                )
         except ProtocolError as error:
             return Outcome(error.status, error.message)
         self._after(kind, outcome)
