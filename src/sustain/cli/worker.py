@@ -16,8 +16,8 @@ group on one host get different slots, and a worker started after one died gets 
 one's (the lowest free), so its tasks come back without waiting for their leases.
 
 ``--metrics-port N`` serves the worker's Prometheus metrics
-(``sustain.sdk.metrics``); ``OTEL_TRACES_EXPORTER=console|otlp`` turns tracing on
-(``sustain.sdk.tracing``).
+(``sustain.sdk.worker_metrics``); ``OTEL_TRACES_EXPORTER=console|otlp`` turns tracing on
+(``sustain.runtime.trace_context``).
 
 Where it connects: ``-S/--server`` (or ``SUSTAIN_SERVER`` / ``SUSTAIN_URL``) given
 explicitly wins over whatever the app built: the variable is set before the import (so a
@@ -139,15 +139,16 @@ def slot_pid(group: str, state_dir: Path) -> str:
 def _observability(metrics_port: int, metrics_bind: str) -> None:
     """Worker metrics (``--metrics-port``) and tracing (``OTEL_TRACES_EXPORTER``), or one
     ``Error:`` line when they cannot start."""
-    from sustain.sdk import metrics, tracing  # noqa: PLC0415
+    from sustain.runtime import trace_context  # noqa: PLC0415
+    from sustain.sdk import worker_metrics  # noqa: PLC0415
 
     try:
-        tracing.configure_from_env()
+        trace_context.configure_from_env()
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if metrics_port:
         try:
-            metrics.enable(metrics_port, metrics_bind)
+            worker_metrics.enable(metrics_port, metrics_bind)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise CliError(
