@@ -131,7 +131,7 @@ class _ClientState:
         if isinstance(self.network, LocalNetwork):
             # The file lock says every task still acquired in the file is a dead process's:
             # released before the first call, so a run() of the same id finds it pending.
-            await release_held(self.network, None)
+            await release_held(self.network, None, self.worker.holds)
         elif self.stable_pid:
             self._recovery = asyncio.ensure_future(self._take_back())
         self._refresh = asyncio.ensure_future(self.subs.refresh_every(REFRESH_SECONDS))
@@ -149,7 +149,7 @@ class _ClientState:
                 break
             await asyncio.sleep(0.02)
         try:
-            await release_held(self.network, self.env.pid)
+            await release_held(self.network, self.env.pid, self.worker.holds)
         except NetworkStopped:
             return
         except Exception:  # recovery then waits for the leases: never fatal for the worker
@@ -437,15 +437,26 @@ class Sustain:
             raise FunctionNotFoundError(getattr(fn, "__name__", repr(fn)))
         return found
 
-    async def _send(self, kind: str, data: dict[str, Any]) -> Any:
+    async def _send(self, kind: str, data: dict[str, Any], claim: str | None = None) -> Any:
         """A call's creating request, which ``stop()`` waits for (registered before the
-        first await, so a ``stop()`` submitted after the call always sees it)."""
+        first await, so a ``stop()`` submitted after the call always sees it).
+
+        ``claim``: a ``task.create`` that may acquire that task for this pid.  Once started,
+        it counts as an acquire in flight, so a takeover running meanwhile (recovery.py)
+        does not release what it acquires; not before, since the start's own takeover must
+        still release the task a dead process left acquired."""
         core = self._core
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         core.sending.add(sent)
         try:
             network = core.network if core.ready else await core.ensure()
-            return await network.request(kind, data)
+            if claim is None:
+                return await network.request(kind, data)
+            with core.worker.acquiring(claim):
+                answer = await network.request(kind, data)
+                if answer.status == 200 and answer.data["task"]["state"] == "acquired":
+                    core.worker.held[claim] = int(answer.data["task"]["version"])
+                return answer
         finally:
             core.sending.discard(sent)
             sent.set_result(None)
@@ -455,7 +466,7 @@ class Sustain:
         env = core.env
         action = {"kind": "promise.create", "head": {}, "data": promise}
         data = {"pid": env.pid, "ttl": env.ttl_ms, "action": action}
-        answer = await self._send("task.create", data)
+        answer = await self._send("task.create", data, claim=promise["id"])
         if answer.status == 200:
             task, record = answer.data["task"], answer.data["promise"]
             self._same_call(promise, record)

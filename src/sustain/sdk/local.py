@@ -19,10 +19,12 @@ the HTTP server stack is imported.  Nothing is re-implemented here:
 Durability: with a file, every acknowledged request is on disk (``synchronous=FULL`` by
 default).  A process that reopens the file gets every unfinished task again without doing
 anything: outbox entries not yet delivered go out as soon as the loops start, and a task
-whose execute was delivered but never finished is re-sent by the task retry timer (at most
-``retry_timeout`` ms after it was last (re)queued; the value in force when that happened) or
-after its lease expires (``ttl``).  Register listeners before ``start()`` (or before the
-first request) so that the undelivered executes of a previous run find them.
+whose execute was delivered but never acquired is re-sent by the task retry timer (at most
+``retry_timeout`` ms after it was last (re)queued; the value in force when that happened).
+A task the dead process had acquired does not wait for its lease: the file lock proves its
+holder dead, and the ``Sustain`` that starts this network releases every acquired task at
+once (sdk/recovery.py).  Register listeners before ``start()`` (or before the first
+request) so that the undelivered executes of a previous run find them.
 
 Store trouble: a failed commit (``CommitError``, a SQLite operational error) is retried with
 the 1 s doubling backoff like a remote 503; a closed store means the network was stopped

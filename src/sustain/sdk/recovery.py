@@ -22,6 +22,7 @@ search, a server without ``task.search``) is logged and recovery falls back on t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sustain.sdk.network import Network
@@ -31,8 +32,16 @@ log = logging.getLogger(__name__)
 PAGE = 100  # tasks per task.search page: the protocol's default limit
 
 
-async def release_held(network: Network, pid: str | None) -> int:
-    """Release every task acquired by ``pid`` (by anyone when None); the count released."""
+async def release_held(
+    network: Network, pid: str | None, ours: Callable[[str], bool] = lambda id: False
+) -> int:
+    """Release every task acquired by ``pid`` (by anyone when None) except those that
+    ``ours`` says this incarnation holds or is acquiring; the count released.
+
+    This process may acquire tasks while the takeover runs (an execute on the stream, a
+    ``run``): those are skipped when released, and one acquired after the search has a newer
+    version than the search saw, so its release is refused (409).  Either way a live pass
+    never loses its lease to the takeover."""
     held: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
@@ -53,6 +62,8 @@ async def release_held(network: Network, pid: str | None) -> int:
             break
     released = 0
     for task in held:
+        if ours(task["id"]):
+            continue
         # A 409 means the task moved on meanwhile (settled, lapsed, taken): nothing to do.
         answer = await network.request(
             "task.release", {"id": task["id"], "version": task["version"]}

@@ -21,7 +21,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sustain.sdk.handles import Subscriptions
@@ -116,6 +116,21 @@ class Worker:
         if isinstance(id, str) and isinstance(version, int):
             self._spawn(self._acquire(id, version))
 
+    @contextlib.contextmanager
+    def acquiring(self, id: str) -> Iterator[None]:
+        """Count an acquire of ``id`` in flight (``holds`` is then True) for the block."""
+        self._acquiring[id] = self._acquiring.get(id, 0) + 1
+        try:
+            yield
+        finally:
+            self._acquiring[id] -= 1
+            if not self._acquiring[id]:
+                del self._acquiring[id]
+
+    def holds(self, id: str) -> bool:
+        """True while this worker holds ``id`` or waits for the answer of its acquire."""
+        return id in self.held or id in self._acquiring
+
     def hold(self, task: dict[str, Any], promise: dict[str, Any], preload: list[Any]) -> None:
         """Run a task this process already holds (``task.create`` answered acquired)."""
         self.held[task["id"]] = int(task["version"])
@@ -135,15 +150,11 @@ class Worker:
             if self._stopping:
                 return
             data = {"id": id, "version": version, "pid": self.env.pid, "ttl": self.env.ttl_ms}
-            self._acquiring[id] = self._acquiring.get(id, 0) + 1
             try:
-                answer = await self.env.network.request("task.acquire", data)
+                with self.acquiring(id):
+                    answer = await self.env.network.request("task.acquire", data)
             except NetworkStopped:
                 return
-            finally:
-                self._acquiring[id] -= 1
-                if not self._acquiring[id]:
-                    del self._acquiring[id]
             if answer.status == 409:
                 await self._release_if_ours(id)
             if answer.status != 200:
