@@ -173,7 +173,9 @@ def record(tmp: Path) -> str:
             worker = subprocess.Popen(
                 [str(BIN / "sustain"), "-S", url, "worker", "tour_app:sustain",
                  "--group", "workers"],
-                stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=DOCS,
+                stdout=sink, stderr=subprocess.STDOUT, cwd=DOCS,
+                # its per-host pid slot (cli/worker.py) is locked here, not in $HOME
+                env={**env, "SUSTAIN_WORKER_STATE_DIR": str(tmp / "state")},
             )  # fmt: skip
         wait(lambda: "serving group" in worker_log.read_text(), "the worker")
         banner = next(

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "cli-tour.md"
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 DURATION = re.compile(r" \d+(?:\.\d+)?(?:ms|s)$", re.M)
-PID = re.compile(r"worker [0-9a-f]{32} ")
+PID = re.compile(r"worker \S+ (?=serving group)")
 
 
 def masked(text: str) -> str:

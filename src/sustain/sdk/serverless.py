@@ -11,7 +11,7 @@ the ASGI app and the Lambda handler (``sustain.integrations``) share:
 2. ``task.acquire`` the task with this process's pid and ttl.  A 404/409 means the message
    is stale (an earlier delivery won it, or the task moved on): nothing to do, answered 200.
 3. Run it with the SDK's replay runtime (``runner.run_task``, the same code a poll worker
-   uses), heartbeating its lease every ttl/2 while it runs, until it fulfills or suspends.
+   uses), heartbeating its lease every ttl/3 while it runs, until it fulfills or suspends.
 4. Report what became of the task, read from the task requests the run made (no extra round
    trip, no race with a timer firing right after a suspend): ``fulfilled`` and ``suspended``
    answer 200; ``released`` (the function raised a platform error, or it is not registered
@@ -193,7 +193,7 @@ def _outcome(last: tuple[str, int] | None, timer: bool) -> tuple[int, str]:
 
 
 async def _heartbeat(network: Network, env: WorkerState, id: str, version: int) -> None:
-    pause = max(env.ttl_ms / 2000, 0.05)
+    pause = max(env.ttl_ms / 3000, 0.05)
     beat = {"pid": env.pid, "tasks": [{"id": id, "version": version}]}
     while True:
         await env.clock.sleep(pause)
