@@ -6,7 +6,6 @@ It returns the root promise record when this process fulfilled it (handles use i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -19,14 +18,14 @@ from sustain.errors import (
     Suspend,
     SustainError,
 )
-from sustain.sdk import codec, ids, observe
+from sustain.sdk import codec, ids, telemetry
 from sustain.sdk.context import Context, Info
 from sustain.sdk.network import NetworkStopped
 from sustain.sdk.replay import (
     HALT_AFTER_MISSES,
-    Env,
-    Pass,
     Released,
+    ReplayPass,
+    WorkerState,
     call_with_retry,
     returned,
 )
@@ -35,12 +34,12 @@ log = logging.getLogger(__name__)
 
 
 async def run_task(
-    env: Env, task: dict[str, Any], promise: dict[str, Any], preload: list[dict[str, Any]]
+    env: WorkerState, task: dict[str, Any], promise: dict[str, Any], preload: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
     id, version = task["id"], int(task["version"])
     try:
         run = _run(env, id, version, promise, preload)
-        record = await observe.task(env.pid, task, promise, run)
+        record = await telemetry.task(env.pid, task, promise, run)
         env.failures.pop(id, None)
         return record
     except (Cancel, NetworkStopped):
@@ -49,12 +48,12 @@ async def run_task(
         failures = env.failures[id] = env.failures.get(id, 0) + 1
         pause = min(2.0 ** (failures - 1), 30.0)  # no hot acquire/release loop
         log.exception("task %s failed; releasing it in %.0fs", id, pause)
-        await asyncio.sleep(pause)
+        await env.clock.sleep(pause)
         await _request(env, "task.release", {"id": id, "version": version})
         return None
 
 
-async def _request(env: Env, kind: str, data: dict[str, Any]) -> Any:
+async def _request(env: WorkerState, kind: str, data: dict[str, Any]) -> Any:
     try:
         return await env.network.request(kind, data)
     except NetworkStopped:
@@ -62,7 +61,7 @@ async def _request(env: Env, kind: str, data: dict[str, Any]) -> Any:
 
 
 async def _fulfill(
-    env: Env, id: str, version: int, state: str, value: dict[str, Any] | None
+    env: WorkerState, id: str, version: int, state: str, value: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     settle = {"id": id, "state": state, "value": value or {}}
     answer = await env.network.request(
@@ -78,7 +77,7 @@ async def _fulfill(
 
 
 async def _run(
-    env: Env, id: str, version: int, promise: dict[str, Any], preload: list[dict[str, Any]]
+    env: WorkerState, id: str, version: int, promise: dict[str, Any], preload: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
     state = promise["state"]
     tags = promise.get("tags") or {}
@@ -98,7 +97,7 @@ async def _run(
     env.misses.pop(id, None)
     cache = {p["id"]: p for p in preload}
     while True:
-        p = Pass(env, id, version, cache)
+        p = ReplayPass(env, id, version, cache)
         branch = tags.get(ids.BRANCH) or id
         info = Info(
             id, tags.get(ids.PARENT, id), ids.origin_of(id), branch, int(promise["timeoutAt"]),
@@ -109,7 +108,7 @@ async def _run(
         error: BaseException | None = None
         suspended = False
         try:
-            value = await call_with_retry(function, ctx, inv.args, inv.kwargs)
+            value = await call_with_retry(function, ctx, inv.args, inv.kwargs, env.clock)
         except Suspend:
             suspended = True
         except Cancel:
@@ -147,14 +146,16 @@ async def _run(
         return await _fulfill(env, id, version, "resolved", wire)
 
 
-async def _give_back(env: Env, id: str, version: int, failure: BaseException | None) -> None:
+async def _give_back(
+    env: WorkerState, id: str, version: int, failure: BaseException | None
+) -> None:
     """A pass abandoned because the worker stops is released (another worker takes the task
     now); one abandoned because the lease is gone needs nothing."""
     if isinstance(failure, Released):
         await _request(env, "task.release", {"id": id, "version": version})
 
 
-async def _suspend(env: Env, id: str, version: int, todos: list[str]) -> list[Any] | None:
+async def _suspend(env: WorkerState, id: str, version: int, todos: list[str]) -> list[Any] | None:
     """None when suspended (or the lease is gone); the new preload on a 300."""
     actions = [
         {"kind": "promise.register_callback", "head": {}, "data": {"awaited": t, "awaiter": id}}
@@ -171,7 +172,7 @@ async def _suspend(env: Env, id: str, version: int, todos: list[str]) -> list[An
     raise SustainError(f"task.suspend {id}: {answer.status} {answer.data}")
 
 
-async def _unknown(env: Env, id: str, version: int, exc: FunctionNotFoundError) -> None:
+async def _unknown(env: WorkerState, id: str, version: int, exc: FunctionNotFoundError) -> None:
     """Back off, then release (another worker may know the function); halt after a few."""
     misses = env.misses[id] = env.misses.get(id, 0) + 1
     if misses >= HALT_AFTER_MISSES:
@@ -180,7 +181,7 @@ async def _unknown(env: Env, id: str, version: int, exc: FunctionNotFoundError) 
         await _request(env, "task.halt", {"id": id})
         return
     log.warning("task %s: %s; releasing it in %ss", id, exc, misses)
-    await asyncio.sleep(misses)
+    await env.clock.sleep(misses)
     await _request(env, "task.release", {"id": id, "version": version})
 
 

@@ -9,9 +9,8 @@ Two questions, both answered from the protocol's records, never from this proces
   function and ``sustain tasks continue ID`` runs it then.  A waiting handle therefore
   probes the task (``Probe``: a first look after ``PROBE_FIRST`` seconds, then less and less
   often, up to every ``PROBE_MAX``), and a halted task ends the wait with a
-  ``FunctionNotFoundError`` naming the group and the function.  The probe is a timer, not a
-  task, so a handle that settles quickly costs one timer; only a handle still waiting after
-  ``PROBE_FIRST`` seconds makes requests (one ``task.get`` per look).
+  ``FunctionNotFoundError`` naming the group and the function.  Only a handle still waiting
+  after ``PROBE_FIRST`` seconds makes requests (one ``task.get`` per look).
 
 * ``explain(network, id)``: what does it wait on?  What ``handle.result(timeout)`` puts in
   its ``ExecutionTimeoutError``: the state of the task (not claimed by any worker of the
@@ -23,12 +22,19 @@ Two questions, both answered from the protocol's records, never from this proces
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sustain.errors import DecodingError, FunctionNotFoundError
+from sustain.runtime.clock import Clock
 from sustain.sdk import codec, ids
 from sustain.sdk.network import Network, NetworkStopped
+
+log = logging.getLogger(__name__)
+
+Fail = Callable[[str, BaseException], None]
 
 PROBE_FIRST = 2.0  # seconds: most handles settle before anything is worth a request
 PROBE_MAX = 10.0
@@ -70,40 +76,38 @@ async def halted(network: Network, id: str) -> FunctionNotFoundError | None:
 
 
 class Probe:
-    """Looks at the task of a waited-on id now and then; fails the wait if it is halted."""
+    """Looks at the task of a waited-on id now and then; fails the wait if it is halted.
+    Its pauses are the SDK clock's (``Sustain(clock=...)``)."""
 
-    def __init__(self, network: Network, id: str, fail: Any) -> None:
+    def __init__(self, network: Network, clock: Clock, id: str, fail: Fail) -> None:
         self.network = network
+        self.clock = clock
         self.id = id
-        self.fail = fail  # fail(id, exc): ends every wait on id with exc
-        self.delay = PROBE_FIRST
-        self.timer: asyncio.TimerHandle | None = None
-        self.check: asyncio.Task[None] | None = None
+        self.fail = fail  # ends every wait on id with the error
+        self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.timer = asyncio.get_running_loop().call_later(self.delay, self._fire)
+        self.task = asyncio.ensure_future(self._watch())
 
     def stop(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if self.check is not None:
-            self.check.cancel()
+        if self.task is not None:
+            self.task.cancel()
 
-    def _fire(self) -> None:
-        self.check = asyncio.ensure_future(self._look())
-
-    async def _look(self) -> None:
-        try:
-            error = await halted(self.network, self.id)
-        except NetworkStopped:
-            return
-        except Exception:  # a failed look is not the execution's failure: look again later
-            error = None
-        if error is not None:
-            self.fail(self.id, error)
-            return
-        self.delay = min(self.delay * 2, PROBE_MAX)
-        self.start()
+    async def _watch(self) -> None:
+        delay = PROBE_FIRST
+        while True:
+            await self.clock.sleep(delay)
+            try:
+                error = await halted(self.network, self.id)
+            except NetworkStopped:
+                return
+            except Exception:  # a failed look is not the execution's failure: look again
+                log.debug("probing the task of %s failed", self.id, exc_info=True)
+                error = None
+            if error is not None:
+                self.fail(self.id, error)
+                return
+            delay = min(delay * 2, PROBE_MAX)
 
 
 async def explain(network: Network, id: str) -> list[str]:
