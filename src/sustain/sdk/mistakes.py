@@ -113,12 +113,20 @@ def bind_problem(function: Function, ctx: Context, args: Any, kwargs: Any) -> Si
     except TypeError:
         pass
     else:  # the arguments fit without the Context: the Context parameter is missing
-        first = next(iter(signature.parameters), "")
+        rest = _plain(signature)[1:]
         reason += (
-            f"; every registered function takes the Context first: write "
-            f"`def {name}(ctx: Context, {first}...)`"
+            "; every registered function takes the Context first: write "
+            f"`def {name}(ctx: Context, {rest}`"
         )
-    return SignatureError(name, str(signature), f"({given})", reason, ctx.id)
+    return SignatureError(name, _plain(signature), f"({given})", reason, ctx.id)
+
+
+def _plain(signature: inspect.Signature) -> str:
+    """``(ctx, a, b=1)``: the parameters without their annotations, which the message
+    does not need (and which are strings under ``from __future__ import annotations``)."""
+    empty = inspect.Parameter.empty
+    bare = [p.replace(annotation=empty) for p in signature.parameters.values()]
+    return str(signature.replace(parameters=bare, return_annotation=empty))
 
 
 def _short(value: Any) -> str:
