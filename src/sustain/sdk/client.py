@@ -482,4 +482,5 @@ class Sustain:
         return self._core.loop().submit(self._explained(id))
 
     async def _explained(self, id: str) -> list[str]:
-        return await waiting.explain(await self._core.ensure(), id)
+        network = await self._core.ensure()
+        return await waiting.explain(network, id, self._core.env.retrying)

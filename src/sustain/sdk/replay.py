@@ -83,6 +83,9 @@ class WorkerState:
     dependencies: dict[str, Any] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    # The last error of each call this process is retrying (its backoff is running), for a
+    # timed-out handle's explanation (waiting.py); written on the failure path only.
+    retrying: dict[str, str] = field(default_factory=dict)
     # The settled record of a promise, once it settles (a listener; set by the worker).
     watch: Callable[[str], Awaitable[dict[str, Any]]] | None = None
     # Set when the worker stops: waits on promises of another origin give their task back.
@@ -154,6 +157,7 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
     explicit = policy is not None or function.explicit_retry
     policy = policy or function.retry
     attempt = 1
+    retrying = ctx._pass.env.retrying
     while True:
         try:
             return await invoke(function, ctx, args, kwargs)
@@ -177,7 +181,11 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
                 attempt, pause, exc_info=exc, extra={"promise_id": ctx.id},
             )  # fmt: skip
             worker_metrics.retry(function.name)
-            await clock.sleep(pause)
+            retrying[ctx.id] = f"attempt {attempt} raised {exc!r}; retry in {pause:.1f}s"
+            try:
+                await clock.sleep(pause)
+            finally:
+                retrying.pop(ctx.id, None)  # an abandoned pass must not leave it behind
             attempt += 1
             ctx = ctx.retried(attempt)
 
@@ -199,6 +207,10 @@ def explain_type_error(
     found = mistakes.bind_problem(function, ctx, args, kwargs)
     if found is not None:
         return found
+    passed = mistakes.forgotten((args, kwargs))
+    if passed is not None:  # ctx.run(f, ctx.run(g)): the caller forgot the yield/await
+        where = f"an argument of this call, from {ctx.info.parent_id!r},"
+        return mistakes.forgotten_error(function.name, passed, where)
     if "DurableFuture" in str(exc):
         return DefinitionError(
             function.name,

@@ -110,8 +110,11 @@ class Probe:
             delay = min(delay * 2, PROBE_MAX)
 
 
-async def explain(network: Network, id: str) -> list[str]:
-    """What the execution ``id`` waits on, one phrase per thing (see the module docstring)."""
+async def explain(
+    network: Network, id: str, retrying: dict[str, str] | None = None
+) -> list[str]:
+    """What the execution ``id`` waits on, one phrase per thing (see the module docstring).
+    ``retrying``: the last error of each step this process is retrying, by id."""
     got = await _get(network, "promise.get", {"id": id})
     if got is None:
         return [f"no promise {id!r} exists"]
@@ -125,7 +128,7 @@ async def explain(network: Network, id: str) -> list[str]:
     search = {"state": "pending", "tags": {ids.ORIGIN: id}, "limit": MAX_LISTED + 1}
     listed = await _get(network, "promise.search", search)
     children = [p for p in (listed or {}).get("promises", []) if p.get("id") != id]
-    reasons.extend(_child_phrase(child) for child in children[:MAX_LISTED])
+    reasons.extend(_child_phrase(child, retrying or {}) for child in children[:MAX_LISTED])
     if len(children) > MAX_LISTED:
         reasons.append("and more pending promises (sustain tree ID lists them all)")
     return reasons
@@ -151,8 +154,8 @@ def _task_phrase(task: dict[str, Any] | None, func: str, group: str | None) -> s
     return f"its task ({func!r}) is {state}"
 
 
-def _child_phrase(child: dict[str, Any]) -> str:
-    id = child.get("id")
+def _child_phrase(child: dict[str, Any], retrying: dict[str, str]) -> str:
+    id = str(child.get("id"))
     tags = child.get("tags") or {}
     if tags.get(ids.TIMER) == "true":
         return f"sleep {id!r} until {_when(child.get('timeoutAt'))}"
@@ -160,6 +163,8 @@ def _child_phrase(child: dict[str, Any]) -> str:
         return f"promise {id!r}, settled by someone else (sustain.promises.resolve)"
     func = codec.recorded_func(child.get("param")) or "?"
     if tags.get(ids.SCOPE) == "local":
+        if id in retrying:
+            return f"step {id!r} ({func}), retrying: {retrying[id]}"
         return (
             f"step {id!r} ({func}), running or retrying: its failed attempts are logged "
             "at WARNING by the worker that runs it"
