@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
@@ -126,10 +127,13 @@ def test_mistakes_only_a_call_shows(make: Make) -> None:
 def test_a_timeout_says_what_the_execution_waits_on(make: Make) -> None:
     sustain = make()
     attempts: list[int] = []
+    recovered = threading.Event()
 
     def flaky(ctx: Context) -> str:
         attempts.append(ctx.info.attempt)
-        raise ConnectionError("the payment service is down")
+        if not recovered.is_set():
+            raise ConnectionError("the payment service is down")
+        return "paid"
 
     @sustain.register
     def waits(ctx: Context):
@@ -141,24 +145,34 @@ def test_a_timeout_says_what_the_execution_waits_on(make: Make) -> None:
 
     @sustain.register
     def retries(ctx: Context):
-        yield ctx.options(retry=Exponential(delay=3600, max_retries=1)).run(flaky)
+        return (yield ctx.options(retry=Exponential(delay=0.05, max_retries=None)).run(flaky))
 
-    ids = {name: unique(name) for name in ("waits", "sleeps", "retries")}
-    for name, fn in (("waits", waits), ("sleeps", sleeps), ("retries", retries)):
-        handle = sustain.run(ids[name], fn)
+    for fn in (waits, sleeps):
+        id = unique(fn.__name__)
         with pytest.raises(ExecutionTimeoutError) as waited:
-            handle.result(timeout=0.5 if name != "retries" else 3)
-        assert waited.value.id == ids[name]
+            sustain.run(id, fn).result(timeout=0.5)
         text = str(waited.value)
-        assert isinstance(waited.value, TimeoutError) and "(it goes on)" in text
-        if name == "waits":
-            assert f"promise '{ids[name]}:1', settled by someone else" in text
+        assert waited.value.id == id and isinstance(waited.value, TimeoutError)
+        assert f"{id!r} did not settle within 0.5s (it goes on)" in text
+        if fn is waits:
+            assert f"promise '{id}:1', settled by someone else" in text
             assert "is suspended until what it awaits settles" in text
-        elif name == "sleeps":
-            assert f"sleep '{ids[name]}:1' until 20" in text and " UTC" in text
         else:
-            assert f"step '{ids[name]}:1' (flaky), retrying: attempt 1 raised" in text
-            assert "ConnectionError('the payment service is down')" in text
+            assert f"sleep '{id}:1' until 20" in text and " UTC" in text
+
+    id = unique("retries")
+    handle = sustain.run(id, retries)
+    deadline = time.monotonic() + 60  # a bound on the wait, not an assertion on speed
+    while len(attempts) < 2:  # the first failure is recorded before the second attempt
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    with pytest.raises(ExecutionTimeoutError) as waited:
+        handle.result(timeout=0.1)
+    text = str(waited.value)
+    assert f"step '{id}:1' (flaky), retrying: attempt " in text
+    assert "raised ConnectionError('the payment service is down')" in text
+    recovered.set()
+    assert handle.result(timeout=60) == "paid"  # the timeout left the handle usable
 
 
 @pytest.fixture
@@ -192,7 +206,9 @@ def group_worker(sdk_server: ServerProcess, tmp_path: Path) -> Iterator[str]:
             proc.wait()
 
 
-def test_a_function_no_worker_of_the_group_has(sdk_server: ServerProcess, group_worker: str) -> None:
+def test_a_function_no_worker_of_the_group_has(
+    sdk_server: ServerProcess, group_worker: str
+) -> None:
     caller = Sustain(url=sdk_server.url, group=unique("caller"))
     try:
         id = unique("nope")

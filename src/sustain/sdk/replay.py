@@ -156,38 +156,40 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
     """
     explicit = policy is not None or function.explicit_retry
     policy = policy or function.retry
-    attempt = 1
     retrying = ctx._pass.env.retrying
-    while True:
-        try:
-            return await invoke(function, ctx, args, kwargs)
-        except Exception as exc:
-            if isinstance(exc, TypeError):
-                mistake = explain_type_error(function, ctx, args, kwargs, exc)
-                if mistake is not None:
-                    raise mistake from exc
-            if ctx.calls and not explicit:
-                raise
-            pause = policy.next_delay(attempt, exc, clock.now(), ctx.info.timeout_at)
-            if pause is None:
-                if attempt > 1:
-                    log.warning(
-                        "%s (%s) failed on attempt %d; not retried again", ctx.id,
-                        function.name, attempt, exc_info=exc, extra={"promise_id": ctx.id},
-                    )  # fmt: skip
-                raise
-            log.warning(
-                "%s (%s) failed on attempt %d; retrying in %.1fs", ctx.id, function.name,
-                attempt, pause, exc_info=exc, extra={"promise_id": ctx.id},
-            )  # fmt: skip
-            worker_metrics.retry(function.name)
-            retrying[ctx.id] = f"attempt {attempt} raised {exc!r}; retry in {pause:.1f}s"
+    attempt = 1
+    try:
+        while True:
             try:
+                return await invoke(function, ctx, args, kwargs)
+            except Exception as exc:
+                if isinstance(exc, TypeError):
+                    mistake = explain_type_error(function, ctx, args, kwargs, exc)
+                    if mistake is not None:
+                        raise mistake from exc
+                if ctx.calls and not explicit:
+                    raise
+                pause = policy.next_delay(attempt, exc, clock.now(), ctx.info.timeout_at)
+                if pause is None:
+                    if attempt > 1:
+                        log.warning(
+                            "%s (%s) failed on attempt %d; not retried again", ctx.id,
+                            function.name, attempt, exc_info=exc, extra={"promise_id": ctx.id},
+                        )  # fmt: skip
+                    raise
+                log.warning(
+                    "%s (%s) failed on attempt %d; retrying in %.1fs", ctx.id, function.name,
+                    attempt, pause, exc_info=exc, extra={"promise_id": ctx.id},
+                )  # fmt: skip
+                worker_metrics.retry(function.name)
+                # kept through the next attempt too: the last error known, until the call ends
+                retrying[ctx.id] = f"attempt {attempt} raised {exc!r}"
                 await clock.sleep(pause)
-            finally:
-                retrying.pop(ctx.id, None)  # an abandoned pass must not leave it behind
-            attempt += 1
-            ctx = ctx.retried(attempt)
+                attempt += 1
+                ctx = ctx.retried(attempt)
+    finally:
+        if retrying:  # ended or abandoned: its last error is no longer "retrying"
+            retrying.pop(ctx.id, None)
 
 
 def returned(function: str, value: Any, exc: SerializationError) -> SustainError:
