@@ -110,9 +110,7 @@ class Probe:
             delay = min(delay * 2, PROBE_MAX)
 
 
-async def explain(
-    network: Network, id: str, retrying: dict[str, str] | None = None
-) -> list[str]:
+async def explain(network: Network, id: str, retrying: dict[str, str] | None = None) -> list[str]:
     """What the execution ``id`` waits on, one phrase per thing (see the module docstring).
     ``retrying``: the last error of each step this process is retrying, by id."""
     got = await _get(network, "promise.get", {"id": id})
