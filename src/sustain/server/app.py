@@ -265,15 +265,19 @@ class App:
         rt = self.rt
         kind = request.kind
         data = request.data
-        now = rt.clock.now()
         if rt.authenticator is not None:
             if claims is None:
-                claims = rt.authenticator.authenticate(request.auth, now / 1000)
+                claims = rt.authenticator.authenticate(request.auth, rt.clock.now() / 1000)
                 if claims is None:
                     return 401, "Unauthorized"
             if not rt.authenticator.authorize(claims, kind, data):
                 return 403, "Forbidden"
+        # §1.5: in debug mode the request's debug time is the operation's "now" (createdAt,
+        # deadlines, leases, a schedule's next run), taken as sent: a test harness moves it
+        # backwards when it resets.  Without debug mode it is dropped.  A token's expiry is
+        # still judged by the wall clock above: debug time must not revive an expired token.
         debug_time = request.debug_time if self._debug else None
+        now = rt.clock.now() if debug_time is None else debug_time
         corr_id = request.corr_id
         engine = rt.engine
         # Off the store's writer: parsing and validation grow with the request (module doc).
