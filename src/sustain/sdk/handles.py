@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from sustain.errors import ServerError
+from sustain.errors import ServerError, SustainError
 from sustain.sdk import codec
 from sustain.sdk.loop import deliver
 from sustain.sdk.network import Network, NetworkStopped
@@ -147,6 +148,17 @@ class Handle:
 
     async def _await(self, got: Any) -> Any:
         return self._value(await got)
+
+    # Set by the ``Sustain`` that made the handle: its ``cancel(id, detached=...)``.
+    canceler: Callable[..., Any] | None = None
+
+    def cancel(self, *, detached: bool = False) -> Any:
+        """Cancel this execution and its pending descendants (``Sustain.cancel``): a
+        ``CancelReport``, awaitable in async code; ``result()`` then raises
+        ``CanceledError``."""
+        if self.canceler is None:
+            raise SustainError(f"the handle on {self.id!r} was not made by a Sustain")
+        return self.canceler(self.id, detached=detached)
 
     def __repr__(self) -> str:
         return f"Handle({self.id!r}, done={self.done()})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from sustain.errors import (
@@ -24,6 +25,9 @@ from sustain.sdk.network import NetworkStopped
 from sustain.sdk.replay import HALT_AFTER_MISSES, Env, Pass, Released, call_with_retry
 
 log = logging.getLogger(__name__)
+
+# How long a pass runs before it watches its promise for a settle by someone else (a cancel).
+CANCEL_GRACE_S = 1.0
 
 
 async def run_task(
@@ -101,7 +105,7 @@ async def _run(
         error: BaseException | None = None
         suspended = False
         try:
-            value = await call_with_retry(function, ctx, inv.args, inv.kwargs)
+            value = await _watched(env, id, p, call_with_retry(function, ctx, inv.args, inv.kwargs))
         except Suspend:
             suspended = True
         except Cancel:
@@ -134,6 +138,56 @@ async def _run(
         except SustainError as exc:
             return await _fulfill(env, id, version, "rejected", codec.encode_error(exc, id))
         return await _fulfill(env, id, version, "resolved", wire)
+
+
+async def _watched(env: Env, id: str, p: Pass, body: Coroutine[Any, Any, Any]) -> Any:
+    """Run a pass's body; stop it if the task's promise is settled by someone else meanwhile.
+
+    A cancel (protocol/cancel.py) or any external settle fulfils the task, and this worker
+    would otherwise learn it only at its next task operation: never, while a leaf runs for
+    hours or a step backs off between retries.  So a body still running after
+    ``CANCEL_GRACE_S`` watches the promise through the worker's listener (short passes pay
+    nothing but a timer); once it settles, the body and the pass's children are cancelled
+    (``asyncio.CancelledError`` inside a running async leaf; a sync leaf's thread cannot be
+    interrupted, so it finishes and its result is dropped) and the pass ends with ``Cancel``,
+    writing nothing: the task is fulfilled already.
+    """
+    running = asyncio.ensure_future(body)
+    watch = env.watch
+    if watch is None:  # no listener here (serverless): the next task operation tells
+        return await running
+    loop = asyncio.get_running_loop()
+    canceled = False
+    watcher: asyncio.Future[dict[str, Any]] | None = None
+
+    def settled(done: asyncio.Future[dict[str, Any]]) -> None:
+        nonlocal canceled
+        if done.cancelled() or done.exception() is not None or running.done():
+            return
+        log.info("task %s: its promise was settled elsewhere (%s); stopping its pass",
+                 id, done.result().get("state"))  # fmt: skip
+        canceled = True
+        running.cancel()
+        for child in p.spawned:
+            child.cancel()
+
+    def start() -> None:
+        nonlocal watcher
+        watcher = asyncio.ensure_future(watch(id))
+        watcher.add_done_callback(settled)
+
+    timer = loop.call_later(CANCEL_GRACE_S, start)
+    try:
+        return await running
+    except asyncio.CancelledError:
+        if canceled:
+            raise Cancel() from None
+        raise
+    finally:
+        timer.cancel()
+        if watcher is not None:
+            watcher.remove_done_callback(settled)
+            watcher.cancel()
 
 
 async def _give_back(env: Env, id: str, version: int, failure: BaseException | None) -> None:
