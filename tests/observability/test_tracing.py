@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sustain.sdk import tracing
+from sustain.runtime import trace_context
 from tests.servers import start_server
 
 pytest.importorskip("opentelemetry.sdk")
@@ -74,14 +74,14 @@ def test_a_promise_without_traceparent_gets_its_origins_trace() -> None:
     pytest.importorskip("opentelemetry.trace")
     from opentelemetry import trace
 
-    a = trace.get_current_span(tracing.context_of({"id": "order-7:3.1"})).get_span_context()
-    b = trace.get_current_span(tracing.context_of({"id": "order-7"})).get_span_context()
-    c = trace.get_current_span(tracing.context_of({"id": "order-8"})).get_span_context()
+    a = trace.get_current_span(trace_context.context_of({"id": "order-7:3.1"})).get_span_context()
+    b = trace.get_current_span(trace_context.context_of({"id": "order-7"})).get_span_context()
+    c = trace.get_current_span(trace_context.context_of({"id": "order-8"})).get_span_context()
     assert a.trace_id == b.trace_id != c.trace_id
     assert a.is_valid and a.is_remote
     header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     d = trace.get_current_span(
-        tracing.context_of({"id": "order-7", "param": {"headers": {"traceparent": header}}})
+        trace_context.context_of({"id": "order-7", "param": {"headers": {"traceparent": header}}})
     ).get_span_context()
     assert f"{d.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
 
@@ -89,9 +89,9 @@ def test_a_promise_without_traceparent_gets_its_origins_trace() -> None:
 def test_tracing_is_off_without_a_configured_provider() -> None:
     # In this pytest process no tracer provider is ever installed (the traced SDK runs in a
     # child process), so the SDK's hooks must be pass-throughs and inject must add nothing.
-    assert tracing.tracer() is None
+    assert trace_context.tracer() is None
     param: dict = {"data": "e30="}
-    assert tracing.inject(param) == {"data": "e30="}
+    assert trace_context.inject(param) == {"data": "e30="}
 
 
 def test_an_unknown_exporter_is_one_error_line(tmp_path: Path) -> None:

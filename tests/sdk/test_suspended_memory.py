@@ -17,7 +17,7 @@ from typing import Any
 
 from sustain import Context, Sustain
 from sustain.sdk.context import Context as ContextType
-from sustain.sdk.replay import Pass
+from sustain.sdk.replay import ReplayPass
 from tests.sdk.conftest import unique
 from tests.servers import ServerProcess
 
@@ -61,7 +61,7 @@ def test_suspended_workflows_leave_nothing_in_the_worker(sdk_server: ServerProce
         return [doubled, approval]
 
     try:
-        baseline = live(Pass), live(ContextType)
+        baseline = live(ReplayPass), live(ContextType)
         ids = [unique("mem") for _ in range(N)]
         handles = [
             sustain.begin_run(id, gen_wf if i % 2 else async_wf, i) for i, id in enumerate(ids)
@@ -72,7 +72,7 @@ def test_suspended_workflows_leave_nothing_in_the_worker(sdk_server: ServerProce
         while core.worker.held and time.monotonic() < deadline:
             time.sleep(0.02)
         assert core.worker.held == {}
-        assert (live(Pass), live(ContextType)) == baseline
+        assert (live(ReplayPass), live(ContextType)) == baseline
         frames = [
             o for o in gc.get_objects()
             if (isinstance(o, GeneratorType) and o.gi_code.co_name == "gen_wf")

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from sustain.cli import callgraph
-from sustain.cli.codec import decode_data, encode_data
 from sustain.cli.errors import CliError
 from sustain.cli.invocation import group_of, target_address
 from sustain.cli.payloads import action, kwarg, tags, user_json, user_value
+from sustain.protocol import callgraph
+from sustain.protocol.values import decode_data, encode_data
 
 
 def _p(

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import click
 
 from sustain.cli import payloads
-from sustain.cli.codec import encode_data
 from sustain.cli.errors import CliError
+from sustain.protocol.values import encode_data
 
 F = TypeVar("F", bound=Callable[..., Any])
 

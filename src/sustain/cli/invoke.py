@@ -25,9 +25,9 @@ from typing import Any
 import click
 
 from sustain.cli import invocation, output, payloads, waiting
-from sustain.cli.codec import decode_data
 from sustain.cli.errors import CliError
 from sustain.cli.session import Session, json_option, pass_session
+from sustain.protocol.values import decode_data
 
 
 def recorded_call(promise: dict[str, Any]) -> dict[str, Any] | None:

@@ -24,11 +24,11 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from sustain.cli.codec import decode_data
 from sustain.cli.durations import format_duration
+from sustain.protocol.values import decode_data
 
 if TYPE_CHECKING:
-    from sustain.cli.callgraph import CallNode
+    from sustain.protocol.callgraph import CallNode
 
 # Ids, tags and values are user data: never read them as rich markup ("[red]") or emoji
 # codes (":x:"), or a promise id could vanish or crash the printer.

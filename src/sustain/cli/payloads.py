@@ -17,9 +17,9 @@ import sys
 import time
 from typing import Any
 
-from sustain.cli.codec import decode_data, encode_data
 from sustain.cli.durations import InvalidDuration, parse_duration
 from sustain.cli.errors import CliError
+from sustain.protocol.values import decode_data, encode_data
 
 VALUE_KEYS = frozenset({"headers", "data"})
 

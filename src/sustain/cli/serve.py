@@ -326,7 +326,7 @@ def _serve(config_path: str | None, flags: dict[str, Any]) -> None:
     try:
         # Imported here: the server stack (uvicorn, JWT: the server extra) is not needed by
         # client commands, and a base install must answer with the extra to install.
-        from sustain.server.runtime import run  # noqa: PLC0415
+        from sustain.server.http_server import run  # noqa: PLC0415
 
         run(config)
     except ModuleNotFoundError as exc:

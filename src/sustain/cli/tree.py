@@ -18,8 +18,9 @@ from typing import Any
 
 import click
 
-from sustain.cli import callgraph, output
+from sustain.cli import output
 from sustain.cli.session import Session, json_option, pass_session
+from sustain.protocol import callgraph
 from sustain.protocol.tags import is_prefixed_by
 
 PAGE = 100

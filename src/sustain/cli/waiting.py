@@ -18,9 +18,9 @@ import time
 from typing import Any
 
 from sustain.cli import output
-from sustain.cli.codec import decode_data
 from sustain.cli.errors import CliError
 from sustain.cli.session import Session
+from sustain.protocol.values import decode_data
 
 NOTICE_AFTER = 5.0  # seconds without a claim before the "no worker" note
 POLL_FIRST, POLL_MAX = 0.1, 1.0

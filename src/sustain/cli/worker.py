@@ -4,8 +4,8 @@ The module is imported (the current directory is on ``sys.path``), ``attr`` (def
 ``sustain``) must be a ``Sustain``; it joins ``--group`` and serves until SIGTERM or SIGINT,
 then stops gracefully: it takes no new work and lets running tasks fulfill, suspend or
 release before it exits.  ``--metrics-port N`` serves the worker's Prometheus metrics
-(``sustain.sdk.metrics``); ``OTEL_TRACES_EXPORTER=console|otlp`` turns tracing on
-(``sustain.sdk.tracing``).
+(``sustain.sdk.worker_metrics``); ``OTEL_TRACES_EXPORTER=console|otlp`` turns tracing on
+(``sustain.runtime.trace_context``).
 
 Where it connects: ``-S/--server`` (or ``SUSTAIN_SERVER`` / ``SUSTAIN_URL``) given
 explicitly wins over whatever the app built: the variable is set before the import (so a
@@ -94,15 +94,16 @@ def load(app: str) -> Sustain:
 def _observability(metrics_port: int, metrics_bind: str) -> None:
     """Worker metrics (``--metrics-port``) and tracing (``OTEL_TRACES_EXPORTER``), or one
     ``Error:`` line when they cannot start."""
-    from sustain.sdk import metrics, tracing  # noqa: PLC0415
+    from sustain.runtime import trace_context  # noqa: PLC0415
+    from sustain.sdk import worker_metrics  # noqa: PLC0415
 
     try:
-        tracing.configure_from_env()
+        trace_context.configure_from_env()
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if metrics_port:
         try:
-            metrics.enable(metrics_port, metrics_bind)
+            worker_metrics.enable(metrics_port, metrics_bind)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise CliError(

@@ -3,7 +3,7 @@
 A single server (SQLite, memory) has no ``Cluster``: ``Runtime.cluster`` is None and every
 hook below is skipped by one ``is None`` test, so that path runs exactly as before.  A
 server on PostgreSQL is a replica of a cluster (possibly of one) and gets a
-``PostgresCluster`` (sustain/store/postgres_cluster.py, which documents the design):
+``PostgresCluster`` (sustain/store/postgres/cluster.py, which documents the design):
 
 * ``announce`` after every local write that rings the local loops: the other replicas are
   told (``NOTIFY``) that the outbox has entries or that a timer moved earlier.

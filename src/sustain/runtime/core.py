@@ -1,14 +1,15 @@
 """``Runtime``: every long-lived piece of one Sustain process, without HTTP.
 
 The store, the engine, the clock, the poll registry, the outbox delivery and the timer loop,
-built from a ``ServerConfig``.  The server (sustain/server/runtime.py) serves it over uvicorn
-and adds the authenticator of its HTTP requests; the embedded SDK (sustain/sdk/local.py) uses
-it as is, in the user's process.  Nothing here imports the HTTP server stack (uvicorn,
+built from a ``ServerConfig``, and the ``Applier`` (runtime/apply.py) through which every
+operation is applied.  The server (sustain/server/http_server.py) serves it over uvicorn,
+handing each HTTP handler the parts it uses; the embedded SDK (sustain/sdk/local.py) uses it
+in the user's process.  Nothing here imports the HTTP server stack (uvicorn,
 httptools), JWT or, unless metrics are served, prometheus-client: that is what keeps
 ``import sustain`` light for embedded use (tests/release/test_imports.py).
 
 On PostgreSQL the runtime also holds the replica's ``Cluster`` (runtime/cluster.py,
-store/postgres_cluster.py): it announces local writes to the other replicas, publishes the
+store/postgres/cluster.py): it announces local writes to the other replicas, publishes the
 poll streams held here, and claims the outbox entries this replica can deliver; on a single
 server or in embedded mode ``cluster`` is None and none of it runs.
 
@@ -25,6 +26,7 @@ import msgspec
 
 from sustain.engine import Engine, EngineConfig, Outcome
 from sustain.protocol.limits import Limits
+from sustain.runtime.apply import Applier
 from sustain.runtime.clock import Clock
 from sustain.runtime.cluster import Cluster, replica_id
 from sustain.runtime.config import ServerConfig
@@ -114,12 +116,13 @@ class Runtime:
             claim=self.delivery.claim_in if self.cluster is None else None,
             on_claimed=self.delivery.hand,
         )
+        self.applier = Applier(self.engine, store, self.clock, self.after)
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
     def after(self, kind: str, outcome: Outcome) -> None:
-        """Tell the background loops what an operation changed (the server's ``POST /`` and
-        the embedded network both call this): a write to the outbox rings the outbox loop, a
+        """Tell the background loops what an operation changed (the ``Applier`` calls this
+        after every operation): a write to the outbox rings the outbox loop, a
         new timer may move the timer loop's wake-up earlier, and a successful
         ``debug.start`` / ``debug.stop`` pauses / resumes both loops."""
         if outcome.wake_outbox:

@@ -23,7 +23,7 @@ schemes (gcps, bash) are not served by Sustain: dropped with a warning.
 On PostgreSQL (``cluster`` given) the replica's ``Cluster`` claims instead: it takes only
 the entries this replica can deliver and marks them rather than deleting them; each message
 is acknowledged (``done``) once it went out or was dropped, and the next claim deletes it
-(sustain/store/postgres_cluster.py).  A single server skips all of this.
+(sustain/store/postgres/cluster.py).  A single server skips all of this.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ counts each owner's streams so that one tenant cannot take every slot.
 
 On PostgreSQL the registry's ``watcher`` (the replica's ``Cluster``) is told of every stream
 that opens or closes, so that poll messages are claimed by the replica holding a matching
-stream (sustain/store/postgres_cluster.py).
+stream (sustain/store/postgres/cluster.py).
 
 Everything runs on the event loop thread; no locks.
 """

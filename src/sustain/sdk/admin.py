@@ -5,12 +5,12 @@ and for the code that settles a human-in-the-loop promise.  Values are plain Pyt
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
 from sustain.errors import ServerError
+from sustain.runtime.clock import Clock
 from sustain.sdk import codec
 from sustain.sdk.network import Network
 
@@ -25,15 +25,17 @@ async def _ok(net: Net, kind: str, data: dict[str, Any], *ok: int) -> Any:
     return answer.data
 
 
-def _ms(timeout: float | timedelta) -> int:
+def _ms(clock: Clock, timeout: float | timedelta) -> int:
+    """The deadline ``timeout`` from now, on the Sustain's clock."""
     seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-    return int(time.time() * 1000 + seconds * 1000)
+    return clock.now() + int(seconds * 1000)
 
 
 class Promises:
-    def __init__(self, net: Net, bridge: Bridge) -> None:
+    def __init__(self, net: Net, bridge: Bridge, clock: Clock) -> None:
         self._net = net
         self._bridge = bridge
+        self._clock = clock
 
     def get(self, id: str) -> Any:
         return self._bridge(self._get(id))
@@ -44,7 +46,7 @@ class Promises:
 
     def create(self, id: str, timeout: float | timedelta = 86400.0, value: Any = None,
                tags: dict[str, str] | None = None) -> Any:  # fmt: skip
-        data = {"id": id, "timeoutAt": _ms(timeout), "param": codec.encode(value),
+        data = {"id": id, "timeoutAt": _ms(self._clock, timeout), "param": codec.encode(value),
                 "tags": tags or {}}  # fmt: skip
         return self._bridge(self._promise("promise.create", data))
 

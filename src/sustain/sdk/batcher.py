@@ -44,8 +44,7 @@ import aiohttp
 import msgspec
 
 from sustain.protocol.limits import MSG_ANSWER_TOO_LARGE
-from sustain.sdk import netkit
-from sustain.sdk.network import Answer, NetworkStopped
+from sustain.sdk.network import Answer, NetworkStopped, backoff, rest
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +273,7 @@ class Batcher:
             self._active -= 1
             self._schedule()
             try:
-                stopped = await netkit.rest(self._stopped, netkit.backoff(attempt))
+                stopped = await rest(self._stopped, backoff(attempt))
             finally:
                 self._active += 1
             if stopped:

@@ -23,7 +23,6 @@ import asyncio
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -32,7 +31,9 @@ from typing import Any
 
 from sustain.errors import ArgumentsMismatchError, FunctionNotFoundError, ServerError
 from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, walk
-from sustain.sdk import codec, ids, tracing
+from sustain.runtime import trace_context
+from sustain.runtime.clock import Clock
+from sustain.sdk import codec, ids
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.handles import Handle, Subscriptions
 from sustain.sdk.local import LocalNetwork
@@ -40,7 +41,7 @@ from sustain.sdk.loop import LoopThread, deliver
 from sustain.sdk.network import Network
 from sustain.sdk.registry import Function, Registry
 from sustain.sdk.remote import RemoteNetwork
-from sustain.sdk.replay import Env
+from sustain.sdk.replay import WorkerState
 from sustain.sdk.retry import RetryPolicy
 from sustain.sdk.worker import Worker
 
@@ -54,13 +55,13 @@ def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def _network(store: str | None, url: str | None, token: str | None) -> Network:
+def _network(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
     if url is None and store is None:
         url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
     if url:
         token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
         return RemoteNetwork(url, token=token)
-    return LocalNetwork(store or "sustain.db")
+    return LocalNetwork(store or "sustain.db", clock=clock)
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,15 @@ class Options:
     retry: RetryPolicy | None = None
 
 
-class _Core:
+class _ClientState:
     """What every options-view of one ``Sustain`` shares."""
 
-    def __init__(self, network: Network, group: str, pid: str, ttl_ms: int, max_tasks: int):
+    def __init__(  # noqa: PLR0917 - the Sustain's own arguments
+        self, network: Network, group: str, pid: str, ttl_ms: int, max_tasks: int, clock: Clock
+    ) -> None:
         self.network = network
         self.registry = Registry()
-        self.env = Env(network, self.registry, group, pid, ttl_ms)
+        self.env = WorkerState(network, self.registry, group, pid, ttl_ms, clock=clock)
         self.subs = Subscriptions(network, network.unicast(group, pid))
         self.worker = Worker(
             self.env, max_tasks, on_settled=self.subs.settled, on_unsettled=self.subs.listen
@@ -157,16 +160,24 @@ class Sustain:
         max_tasks: int = 64,
         network: Network | None = None,
         strict: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         """``strict``: calling an id that already holds another call (other function or
         arguments) raises ``ArgumentsMismatchError`` from the handle, instead of a logged
-        warning (the existing execution's result is returned either way otherwise)."""
-        net = network or _network(store, url, token)
+        warning (the existing execution's result is returned either way otherwise).
+
+        ``clock`` (a ``Clock`` subclass, runtime/clock.py) is where every deadline,
+        ``ctx.now()``, retry delay and heartbeat gets its time; in embedded mode the store's
+        timers run on it too.  By default: a ``LocalNetwork``'s clock, else the wall clock."""
+        if clock is None and isinstance(network, LocalNetwork):
+            clock = network.clock
+        clock = clock if clock is not None else Clock()
+        net = network or _network(store, url, token, clock)
         self._strict = strict
         ttl_ms = int(_seconds(ttl) * 1000)
-        self._core = _Core(net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks)
+        self._core = _ClientState(net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks, clock)
         self._opts = Options()
-        self.promises = Promises(self._core.ensure, self._bridge)
+        self.promises = Promises(self._core.ensure, self._bridge, clock)
         self.schedules = Schedules(self._core.ensure, self._bridge)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -202,18 +213,19 @@ class Sustain:
         old = self._core
         if old.started:
             raise RuntimeError("connect() must be called before the Sustain starts")
-        core = _Core(
+        core = _ClientState(
             RemoteNetwork(url, token=token),
             old.env.group,
             old.env.pid,
             old.env.ttl_ms,
             old.worker.max_tasks,
+            old.env.clock,
         )
         core.registry = old.registry
         core.env.registry = old.registry
         core.env.dependencies = old.env.dependencies
         self._core = core
-        self.promises = Promises(core.ensure, self._bridge)
+        self.promises = Promises(core.ensure, self._bridge, old.env.clock)
         self.schedules = Schedules(core.ensure, self._bridge)
 
     def functions(self) -> dict[str, list[int]]:
@@ -299,9 +311,9 @@ class Sustain:
     def _promise(self, id: str, func: str, version: int, args: Any, kwargs: Any) -> dict[str, Any]:
         return {
             "id": id,
-            "timeoutAt": int(time.time() * 1000 + self._opts.timeout * 1000),
+            "timeoutAt": self._core.env.clock.now() + int(self._opts.timeout * 1000),
             # the caller's current span (if tracing is on) becomes the execution's parent
-            "param": tracing.inject(codec.encode_invocation(func, args, kwargs, version, id)),
+            "param": trace_context.inject(codec.encode_invocation(func, args, kwargs, version, id)),
             "tags": ids.root_tags(id, self._target(), self._opts.tags),
         }
 

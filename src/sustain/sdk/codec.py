@@ -1,7 +1,7 @@
 """Values across the durability boundary, in the SDK-WIRE encoding (§1.3).
 
-A value is ``{"data": base64(utf-8 JSON)}``; an invocation is the JSON object
-``{"func", "args", "kwargs", "version"}``; an error is
+A value is ``{"data": base64(utf-8 JSON)}`` (base64 as protocol/values.py writes it); an
+invocation is the JSON object ``{"func", "args", "kwargs", "version"}``; an error is
 ``{"__type": "error", "message", "name"}`` and decodes to ``ApplicationError`` (never
 unpickled: only JSON ever comes off the wire).  Dataclasses, msgspec Structs, datetimes and
 pydantic models (when pydantic is installed) encode as JSON and are rebuilt from the
@@ -18,8 +18,6 @@ have gone) or a marker.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -34,6 +32,7 @@ from sustain.errors import (
     PromiseTimeoutError,
     SerializationError,
 )
+from sustain.protocol.values import from_base64, to_base64
 
 
 def _enc_hook(obj: Any) -> Any:
@@ -98,7 +97,7 @@ def from_json(data: bytes, id: str | None = None) -> Any:
 
 def encode(obj: Any, id: str | None = None) -> dict[str, Any]:
     """A wire ``Value`` holding ``obj``."""
-    return {"data": base64.b64encode(to_json(obj, id)).decode("ascii")}
+    return {"data": to_base64(to_json(obj, id))}
 
 
 def decode(value: Mapping[str, Any] | None, id: str | None = None) -> Any:
@@ -108,10 +107,9 @@ def decode(value: Mapping[str, Any] | None, id: str | None = None) -> Any:
         return None
     if not isinstance(data, str):
         raise DecodingError("Value data is not a string", id)
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise DecodingError("Value data is not base64", id) from None
+    raw = from_base64(data)
+    if raw is None:
+        raise DecodingError("Value data is not base64", id)
     return from_json(raw, id)
 
 
@@ -216,7 +214,7 @@ def step_param(
         except SerializationError:
             raw = b""
         if raw and len(raw) <= MAX_RECORDED_ARGS:
-            return {"data": base64.b64encode(raw).decode("ascii")}
+            return {"data": to_base64(raw)}
         payload: dict[str, Any] = {"func": func, "version": version}
         payload.update(recorded_args(args, named))
         return encode(payload, id)

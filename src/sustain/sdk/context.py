@@ -11,7 +11,6 @@ checkpointed ``now``/``random``/``uuid`` all give a future (``await`` it or ``yi
 from __future__ import annotations
 
 import random as _random
-import time
 import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from sustain.sdk.registry import Function
 from sustain.sdk.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from sustain.sdk.replay import Pass
+    from sustain.sdk.replay import ReplayPass
 
 Kind = Literal["run", "rpc", "sleep", "promise", "detached"]
 
@@ -91,7 +90,7 @@ class _Counter:
 class Context:
     def __init__(
         self,
-        pass_: Pass,
+        pass_: ReplayPass,
         info: Info,
         branch: str,
         opts: CallOptions | None = None,
@@ -152,7 +151,12 @@ class Context:
         wanted = explicit if explicit is not None else self._opts.timeout
         if wanted is None:
             return self.info.timeout_at
-        return min(self.info.timeout_at, int(time.time() * 1000 + wanted * 1000))
+        return min(self.info.timeout_at, self._now_ms() + int(wanted * 1000))
+
+    def _now_ms(self) -> int:
+        # The worker's clock (runtime/clock.py), never time.time(): a test's virtual time
+        # must reach every deadline a call is created with.
+        return self._pass.env.clock.now()
 
     def _start(self, call: Call) -> DurableFuture:
         return self._pass.start(call)
@@ -195,7 +199,7 @@ class Context:
         call = Call(
             "detached", id, name, self, None, args, kwargs,
             target=self._pass.target(self._opts.target),
-            timeout_at=int(time.time() * 1000 + timeout * 1000), version=version,
+            timeout_at=self._now_ms() + int(timeout * 1000), version=version,
             tags=dict(self._opts.tags),
         )  # fmt: skip
         return self._start(call)
@@ -206,7 +210,7 @@ class Context:
         call = Call(
             "sleep", self._next_id(), "sleep", self,
             target=self._pass.target(None),
-            timeout_at=min(self.info.timeout_at, int(time.time() * 1000 + wait * 1000)),
+            timeout_at=min(self.info.timeout_at, self._now_ms() + int(wait * 1000)),
         )  # fmt: skip
         return self._start(call)
 
@@ -232,9 +236,9 @@ class Context:
 
 
 # Coroutines, not plain functions: a sync leaf runs in a thread (it may block), and a hop
-# to a thread and back for ``time.time()`` would cost more than the value itself.
+# to a thread and back for the clock would cost more than the value itself.
 async def _now(ctx: Context) -> float:
-    return time.time()
+    return ctx._now_ms() / 1000
 
 
 async def _rand(ctx: Context) -> float:

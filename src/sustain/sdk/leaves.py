@@ -7,7 +7,7 @@ With many short leaves (a workflow step that adds 1) that bookkeeping, not the l
 what the loop spends its time on.  Here a call is an asyncio future and a queue entry; a
 finished call appends its result to a list, and only the first result of a burst schedules
 a ``drain`` on the loop: one wake-up answers every leaf that finished meanwhile (the same
-pattern as the SQLite writer's answers, ``store/sqlite_waiters.py``).
+pattern as the SQLite writer's answers, ``store/sqlite/waiters.py``).
 
 Behaviour is ``to_thread``'s: the leaf runs in a copy of the caller's context variables, on
 a thread that is not the loop's; threads are started on demand, one per leaf waiting to run

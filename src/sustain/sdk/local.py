@@ -5,10 +5,10 @@ Theory of operation: ``start()`` builds the process ``Runtime`` that the server 
 from a small ``ServerConfig`` and starts its two loops on the running event loop; nothing of
 the HTTP server stack is imported.  Nothing is re-implemented here:
 
-* ``request(kind, data)`` is what ``POST /`` does without HTTP: one ``engine.apply`` in one
-  store transaction (``store.run_async``; SQLite group commit batches concurrent callers),
-  then the same wake-ups as the server's app (``wake_outbox`` rings the outbox loop,
-  ``deadline`` may move the timer loop earlier).  The request dict goes to the engine as is
+* ``request(kind, data)`` is what ``POST /`` does without HTTP: the runtime's ``Applier``
+  (runtime/apply.py), the one path every operation takes: prepared on the event loop, run in
+  one store transaction (SQLite group commit batches concurrent callers), then the same
+  wake-ups of the background loops as the server's.  The request dict goes to the engine as is
   and the answer is ``msgspec.to_builtins`` of the engine's records: no JSON on this path.
 * ``listen(group, pid, handler)`` adds an in-process subscriber to the poll registry, in the
   place an SSE stream would take, so executes and unblocks for ``poll://any@group``,
@@ -39,7 +39,7 @@ from typing import Any
 
 import msgspec
 
-from sustain.engine import Outcome
+from sustain.protocol.envelope import Request
 from sustain.runtime.clock import Clock
 from sustain.runtime.config import (
     ObservabilityConfig,
@@ -50,10 +50,9 @@ from sustain.runtime.config import (
 )
 from sustain.runtime.core import Runtime, open_store
 from sustain.runtime.poll import PollConnection
-from sustain.sdk import netkit
-from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
+from sustain.sdk import network
+from sustain.sdk.network import Answer, MessageHandler, NetworkStopped, PollAddresses
 from sustain.store.errors import CommitError, StoreClosedError, StoreStatementError
-from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +77,11 @@ class _Subscriber(PollConnection):
         except msgspec.DecodeError:  # our own encoder wrote it: cannot happen, never fatal
             log.exception("undecodable message dropped")
             return False
-        self.loop.call_soon(netkit.dispatch, self.handlers, message)
+        self.loop.call_soon(network.dispatch, self.handlers, message)
         return True
 
 
-class LocalNetwork:
+class LocalNetwork(PollAddresses):
     """The ``Network`` of embedded mode (see the module docstring)."""
 
     def __init__(
@@ -111,7 +110,8 @@ class LocalNetwork:
             tasks=TasksConfig(retry_timeout=retry_timeout),
             observability=ObservabilityConfig(metrics=False),
         )
-        self._clock = clock
+        # One clock for requests, the timer loop and (through Sustain) the SDK's deadlines.
+        self.clock = clock if clock is not None else Clock()
         self._runtime: Runtime | None = None
         self._subscribers: dict[tuple[str, str], _Subscriber] = {}
         self._pending: list[tuple[str, str, MessageHandler]] = []
@@ -141,7 +141,7 @@ class LocalNetwork:
                 return
             # Opening runs migrations and takes the file lock: keep it off the event loop.
             store = await asyncio.to_thread(open_store, self.config)
-            runtime = Runtime(self.config, store, clock=self._clock)
+            runtime = Runtime(self.config, store, clock=self.clock)
             loop = asyncio.get_running_loop()
             for group, pid, handler in self._pending:
                 self._subscribe(runtime, loop, group, pid, handler)
@@ -174,30 +174,19 @@ class LocalNetwork:
             await self.start()
             runtime = self.runtime
         payload = data if isinstance(data, dict) else dict(data)
-        corr_id = f"local-{next(self._corr)}"
-        engine = runtime.engine
-        clock = runtime.clock
-        # Parsing and validation before the store, as the server does: off SQLite's writer.
-        prepared = engine.prepare(kind, payload)
-        if isinstance(prepared, Outcome):
-            return Answer(prepared.status, prepared.data)
-        ready = prepared
+        operation = Request(kind, f"local-{next(self._corr)}", "", None, None, payload)
+        applier = runtime.applier
         attempt = 0
         while True:
             if self._stopped.is_set():
                 raise NetworkStopped("the network was stopped")
-            now = clock.now()
-
-            def op(tx: Tx, now: int = now) -> Outcome:
-                return engine.run(tx, ready, now, corr_id)
-
             try:
-                outcome = await runtime.store.run_async(op, durable)
+                outcome = await applier.apply(operation, durable=durable)
             except StoreClosedError:
                 raise NetworkStopped("the store is closed") from None
             except (CommitError, StoreStatementError) as exc:
                 log.warning("store unavailable for %s, retrying: %s", kind, exc)
-                if await netkit.rest(self._stopped, netkit.backoff(attempt)):
+                if await network.rest(self._stopped, network.backoff(attempt)):
                     raise NetworkStopped("the network was stopped") from None
                 attempt += 1
                 continue
@@ -205,7 +194,6 @@ class LocalNetwork:
                 log.exception("operation %s failed", kind)
                 return Answer(500, f"Internal error: {exc}")
             break
-        runtime.after(kind, outcome)
         data_out = outcome.data
         if not isinstance(data_out, str):
             data_out = msgspec.to_builtins(data_out)
@@ -247,9 +235,3 @@ class LocalNetwork:
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Kept for the protocol: an in-process subscriber never disconnects."""
         self._reconnect.append(callback)
-
-    def anycast(self, group: str) -> str:
-        return netkit.anycast(group)
-
-    def unicast(self, group: str, pid: str) -> str:
-        return netkit.unicast(group, pid)

@@ -41,9 +41,9 @@ import msgspec
 from yarl import URL
 
 from sustain.protocol.records import VERSION
-from sustain.sdk import netkit
+from sustain.sdk import network
 from sustain.sdk.batcher import Batcher, Retry
-from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
+from sustain.sdk.network import Answer, MessageHandler, NetworkStopped, PollAddresses
 from sustain.sdk.remote_sse import Stream
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 
 
-class RemoteNetwork:
+class RemoteNetwork(PollAddresses):
     """The ``Network`` of remote mode (see the module docstring)."""
 
     def __init__(
@@ -144,7 +144,7 @@ class RemoteNetwork:
                 log.warning(
                     "%s to %s failed, retrying (attempt %d): %r", kind, self.url, attempt + 1, exc
                 )
-            if await netkit.rest(self._stopped, netkit.backoff(attempt)):
+            if await network.rest(self._stopped, network.backoff(attempt)):
                 raise NetworkStopped("the network was stopped")
             attempt += 1
 
@@ -189,7 +189,7 @@ class RemoteNetwork:
         return stream is not None and stream.connected
 
     def _poll_url(self, group: str, pid: str) -> URL:
-        segments = [netkit.quote_segment(group), netkit.quote_segment(pid)]
+        segments = [network.quote_segment(group), network.quote_segment(pid)]
         return URL(f"{self.url}/poll/{segments[0]}/{segments[1]}", encoded=True)
 
     def _reconnected(self) -> None:
@@ -201,9 +201,3 @@ class RemoteNetwork:
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         self._reconnect.append(callback)
-
-    def anycast(self, group: str) -> str:
-        return netkit.anycast(group)
-
-    def unicast(self, group: str, pid: str) -> str:
-        return netkit.unicast(group, pid)

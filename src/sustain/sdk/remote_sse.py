@@ -31,8 +31,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from sustain.sdk import netkit
-from sustain.sdk.network import MessageHandler, NetworkStopped
+from sustain.sdk.network import MessageHandler, NetworkStopped, backoff, dispatch, rest
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ class Stream:
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 log.warning("poll stream %s failed: %r", self.url, exc)
             self.connected = False
-            if await netkit.rest(self._stopped, netkit.backoff(failures)):
+            if await rest(self._stopped, backoff(failures)):
                 return
             failures += 1
 
@@ -139,7 +138,7 @@ class Stream:
         if not isinstance(message, dict):
             log.warning("poll stream %s: non-object event dropped: %r", self.url, raw[:200])
             return
-        loop.call_soon(netkit.dispatch, self.handlers, message)
+        loop.call_soon(dispatch, self.handlers, message)
 
 
 class _Refused(Exception):

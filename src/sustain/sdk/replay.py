@@ -19,7 +19,7 @@ Theory of operation (PROTOCOL.md §2, SDK-WIRE §2.2):
    ``factorial-5`` awaited by ``factorial-6``) cannot be a todo: callbacks and ``task.suspend``
    only join promises of one origin (PROTOCOL.md §2.4).  The pass waits for it instead, with
    the task still acquired (the worker keeps heartbeating its lease): a listener at this
-   process's unicast address (``Env.watch``, the worker's ``Subscriptions``) is woken by the
+   process's unicast address (``WorkerState.watch``, the worker's ``Subscriptions``) is woken by the
    ``unblock`` message, or answers at once when the promise is already settled.  If the
    process dies the lease lapses and another worker replays and waits the same way; if the
    worker stops gracefully the wait ends with ``Released`` and the task is released at once.
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -52,7 +51,9 @@ from sustain.errors import (
     Suspend,
     SustainError,
 )
-from sustain.sdk import codec, ids, leaves, metrics, observe, tracing
+from sustain.runtime import trace_context
+from sustain.runtime.clock import Clock
+from sustain.sdk import codec, ids, leaves, telemetry, worker_metrics
 from sustain.sdk.context import Call, Context, Info
 from sustain.sdk.futures import PENDING, Begin, DurableFuture, Outcome
 from sustain.sdk.network import Network
@@ -68,14 +69,16 @@ _OWN_FUNC = frozenset({"run", "rpc", "detached"})  # calls whose param names the
 
 
 @dataclass
-class Env:
-    """What every pass of this process shares."""
+class WorkerState:
+    """What every replay pass of this process shares."""
 
     network: Network
     registry: Registry
     group: str
     pid: str
     ttl_ms: int
+    # Every "now" of a pass (deadlines, ctx.now(), retries) and every backoff sleep.
+    clock: Clock = field(default_factory=Clock)
     dependencies: dict[str, Any] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
@@ -91,10 +94,6 @@ class Env:
 class Released(Exception):
     """The worker stops while a task waits on a promise of another origin: the task is
     released so that another worker of the group takes it over now, not after its lease."""
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def invoke(function: Function, ctx: Context, args: Any, kwargs: Any) -> Any:
@@ -135,8 +134,13 @@ async def drive(gen: Generator[Any, Any, Any]) -> Any:
             error = TypeError(f"a workflow must yield durable calls, not {item!r}")
 
 
-async def call_with_retry(
-    function: Function, ctx: Context, args: Any, kwargs: Any, policy: RetryPolicy | None = None
+async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
+    function: Function,
+    ctx: Context,
+    args: Any,
+    kwargs: Any,
+    clock: Clock,
+    policy: RetryPolicy | None = None,
 ) -> Any:
     """Run the function, retrying by its policy; a body that made durable calls is a
     workflow and is not retried by a *default* policy (new attempts would mint new ids)."""
@@ -149,20 +153,20 @@ async def call_with_retry(
         except Exception as exc:
             if ctx.calls and not explicit:
                 raise
-            pause = policy.next_delay(attempt, exc, now_ms(), ctx.info.timeout_at)
+            pause = policy.next_delay(attempt, exc, clock.now(), ctx.info.timeout_at)
             if pause is None:
                 raise
             log.info("retrying %s in %.1fs after %r", ctx.id, pause, exc)
-            metrics.retry(function.name)
-            await asyncio.sleep(pause)
+            worker_metrics.retry(function.name)
+            await clock.sleep(pause)
             attempt += 1
             ctx = ctx.retried(attempt)
 
 
-class Pass:
+class ReplayPass:
     """One replay of one task's function from the top."""
 
-    def __init__(self, env: Env, task_id: str, version: int, cache: dict[str, Any]) -> None:
+    def __init__(self, env: WorkerState, task_id: str, version: int, cache: dict[str, Any]) -> None:
         self.env = env
         self.task_id = task_id
         self.version = version
@@ -201,7 +205,7 @@ class Pass:
         return Function(name, fn, 1, Never(), "coroutine", Any)
 
     def start(self, call: Call) -> DurableFuture:
-        op = observe.call(self.cache, call.kind, call.id, call.func, self._op(call))
+        op = telemetry.call(self.cache, call.kind, call.id, call.func, self._op(call))
         task = asyncio.get_running_loop().create_task(op)
         self.spawned.append(task)
         return DurableFuture(call.id, task)
@@ -228,7 +232,7 @@ class Pass:
         except SerializationError as exc:
             return Outcome(error=exc)
         if call.kind != "run":
-            tracing.inject(param)  # the callee's task span joins this call's trace
+            trace_context.inject(param)  # the callee's task span joins this call's trace
             await self._durable()  # nothing leaves this process before earlier steps are saved
         record = await self._create(call, param)
         self._check(call, record, param)
@@ -327,7 +331,9 @@ class Pass:
         ctx = Context(self, info, parent.branch)
         await self._durable()  # a step's body never starts before the earlier steps are saved
         try:
-            value = await call_with_retry(call.function, ctx, call.args, call.kwargs, call.retry)
+            value = await call_with_retry(
+                call.function, ctx, call.args, call.kwargs, self.env.clock, call.retry
+            )
         except Suspend:
             return Outcome(PENDING)  # it waits on a remote todo, already recorded
         except Exception as exc:

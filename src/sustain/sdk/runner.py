@@ -19,10 +19,10 @@ from sustain.errors import (
     Suspend,
     SustainError,
 )
-from sustain.sdk import codec, ids, observe
+from sustain.sdk import codec, ids, telemetry
 from sustain.sdk.context import Context, Info
 from sustain.sdk.network import NetworkStopped
-from sustain.sdk.replay import HALT_AFTER_MISSES, Env, Pass, Released, call_with_retry
+from sustain.sdk.replay import HALT_AFTER_MISSES, Released, ReplayPass, WorkerState, call_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,12 @@ CANCEL_GRACE_S = 1.0
 
 
 async def run_task(
-    env: Env, task: dict[str, Any], promise: dict[str, Any], preload: list[dict[str, Any]]
+    env: WorkerState, task: dict[str, Any], promise: dict[str, Any], preload: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
     id, version = task["id"], int(task["version"])
     try:
         run = _run(env, id, version, promise, preload)
-        record = await observe.task(env.pid, task, promise, run)
+        record = await telemetry.task(env.pid, task, promise, run)
         env.failures.pop(id, None)
         return record
     except (Cancel, NetworkStopped):
@@ -45,12 +45,12 @@ async def run_task(
         failures = env.failures[id] = env.failures.get(id, 0) + 1
         pause = min(2.0 ** (failures - 1), 30.0)  # no hot acquire/release loop
         log.exception("task %s failed; releasing it in %.0fs", id, pause)
-        await asyncio.sleep(pause)
+        await env.clock.sleep(pause)
         await _request(env, "task.release", {"id": id, "version": version})
         return None
 
 
-async def _request(env: Env, kind: str, data: dict[str, Any]) -> Any:
+async def _request(env: WorkerState, kind: str, data: dict[str, Any]) -> Any:
     try:
         return await env.network.request(kind, data)
     except NetworkStopped:
@@ -58,7 +58,7 @@ async def _request(env: Env, kind: str, data: dict[str, Any]) -> Any:
 
 
 async def _fulfill(
-    env: Env, id: str, version: int, state: str, value: dict[str, Any] | None
+    env: WorkerState, id: str, version: int, state: str, value: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     settle = {"id": id, "state": state, "value": value or {}}
     answer = await env.network.request(
@@ -74,7 +74,7 @@ async def _fulfill(
 
 
 async def _run(
-    env: Env, id: str, version: int, promise: dict[str, Any], preload: list[dict[str, Any]]
+    env: WorkerState, id: str, version: int, promise: dict[str, Any], preload: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
     state = promise["state"]
     tags = promise.get("tags") or {}
@@ -94,7 +94,7 @@ async def _run(
     env.misses.pop(id, None)
     cache = {p["id"]: p for p in preload}
     while True:
-        p = Pass(env, id, version, cache)
+        p = ReplayPass(env, id, version, cache)
         branch = tags.get(ids.BRANCH) or id
         info = Info(
             id, tags.get(ids.PARENT, id), ids.origin_of(id), branch, int(promise["timeoutAt"]),
@@ -105,7 +105,8 @@ async def _run(
         error: BaseException | None = None
         suspended = False
         try:
-            value = await _watched(env, id, p, call_with_retry(function, ctx, inv.args, inv.kwargs))
+            body = call_with_retry(function, ctx, inv.args, inv.kwargs, env.clock)
+            value = await _watched(env, id, p, body)
         except Suspend:
             suspended = True
         except Cancel:
@@ -140,14 +141,14 @@ async def _run(
         return await _fulfill(env, id, version, "resolved", wire)
 
 
-async def _watched(env: Env, id: str, p: Pass, body: Coroutine[Any, Any, Any]) -> Any:
+async def _watched(env: WorkerState, id: str, p: ReplayPass, body: Coroutine[Any, Any, Any]) -> Any:
     """Run a pass's body; stop it if the task's promise is settled by someone else meanwhile.
 
     A cancel (protocol/cancel.py) or any external settle fulfils the task, and this worker
     would otherwise learn it only at its next task operation: never, while a leaf runs for
     hours or a step backs off between retries.  So a body still running after
     ``CANCEL_GRACE_S`` watches the promise through the worker's listener (short passes pay
-    nothing but a timer); once it settles, the body and the pass's children are cancelled
+    nothing but a sleeping task); once it settles, the body and the pass's children are cancelled
     (``asyncio.CancelledError`` inside a running async leaf; a sync leaf's thread cannot be
     interrupted, so it finishes and its result is dropped) and the pass ends with ``Cancel``,
     writing nothing: the task is fulfilled already.
@@ -156,9 +157,7 @@ async def _watched(env: Env, id: str, p: Pass, body: Coroutine[Any, Any, Any]) -
     watch = env.watch
     if watch is None:  # no listener here (serverless): the next task operation tells
         return await running
-    loop = asyncio.get_running_loop()
     canceled = False
-    watcher: asyncio.Future[dict[str, Any]] | None = None
 
     def settled(done: asyncio.Future[dict[str, Any]]) -> None:
         nonlocal canceled
@@ -171,12 +170,12 @@ async def _watched(env: Env, id: str, p: Pass, body: Coroutine[Any, Any, Any]) -
         for child in p.spawned:
             child.cancel()
 
-    def start() -> None:
-        nonlocal watcher
-        watcher = asyncio.ensure_future(watch(id))
-        watcher.add_done_callback(settled)
+    async def after_grace() -> dict[str, Any]:
+        await env.clock.sleep(CANCEL_GRACE_S)  # the SDK's clock: a test's fake time too
+        return await watch(id)
 
-    timer = loop.call_later(CANCEL_GRACE_S, start)
+    watcher = asyncio.ensure_future(after_grace())
+    watcher.add_done_callback(settled)
     try:
         return await running
     except asyncio.CancelledError:
@@ -184,20 +183,20 @@ async def _watched(env: Env, id: str, p: Pass, body: Coroutine[Any, Any, Any]) -
             raise Cancel() from None
         raise
     finally:
-        timer.cancel()
-        if watcher is not None:
-            watcher.remove_done_callback(settled)
-            watcher.cancel()
+        watcher.remove_done_callback(settled)
+        watcher.cancel()
 
 
-async def _give_back(env: Env, id: str, version: int, failure: BaseException | None) -> None:
+async def _give_back(
+    env: WorkerState, id: str, version: int, failure: BaseException | None
+) -> None:
     """A pass abandoned because the worker stops is released (another worker takes the task
     now); one abandoned because the lease is gone needs nothing."""
     if isinstance(failure, Released):
         await _request(env, "task.release", {"id": id, "version": version})
 
 
-async def _suspend(env: Env, id: str, version: int, todos: list[str]) -> list[Any] | None:
+async def _suspend(env: WorkerState, id: str, version: int, todos: list[str]) -> list[Any] | None:
     """None when suspended (or the lease is gone); the new preload on a 300."""
     actions = [
         {"kind": "promise.register_callback", "head": {}, "data": {"awaited": t, "awaiter": id}}
@@ -214,7 +213,7 @@ async def _suspend(env: Env, id: str, version: int, todos: list[str]) -> list[An
     raise SustainError(f"task.suspend {id}: {answer.status} {answer.data}")
 
 
-async def _unknown(env: Env, id: str, version: int, exc: FunctionNotFoundError) -> None:
+async def _unknown(env: WorkerState, id: str, version: int, exc: FunctionNotFoundError) -> None:
     """Back off, then release (another worker may know the function); halt after a few."""
     misses = env.misses[id] = env.misses.get(id, 0) + 1
     if misses >= HALT_AFTER_MISSES:
@@ -223,7 +222,7 @@ async def _unknown(env: Env, id: str, version: int, exc: FunctionNotFoundError) 
         await _request(env, "task.halt", {"id": id})
         return
     log.warning("task %s: %s; releasing it in %ss", id, exc, misses)
-    await asyncio.sleep(misses)
+    await env.clock.sleep(misses)
     await _request(env, "task.release", {"id": id, "version": version})
 
 

@@ -42,7 +42,7 @@ import msgspec
 
 from sustain.sdk import ids
 from sustain.sdk.network import Answer, MessageHandler, Network, NetworkStopped
-from sustain.sdk.replay import Env
+from sustain.sdk.replay import WorkerState
 from sustain.sdk.runner import run_task
 
 if TYPE_CHECKING:
@@ -136,7 +136,9 @@ def parse(message: bytes | str | Mapping[str, Any]) -> tuple[str, int] | Outcome
     return id, version
 
 
-async def run(env: Env, network: Network, message: bytes | str | Mapping[str, Any]) -> Outcome:
+async def run(
+    env: WorkerState, network: Network, message: bytes | str | Mapping[str, Any]
+) -> Outcome:
     """Acquire and run the pushed task on ``network`` (already started); see the module doc."""
     parsed = parse(message)
     if isinstance(parsed, Outcome):
@@ -190,11 +192,11 @@ def _outcome(last: tuple[str, int] | None, timer: bool) -> tuple[int, str]:
     return 500, "released"  # run_task gave the task back after a failure: it is re-sent
 
 
-async def _heartbeat(network: Network, env: Env, id: str, version: int) -> None:
+async def _heartbeat(network: Network, env: WorkerState, id: str, version: int) -> None:
     pause = max(env.ttl_ms / 2000, 0.05)
     beat = {"pid": env.pid, "tasks": [{"id": id, "version": version}]}
     while True:
-        await asyncio.sleep(pause)
+        await env.clock.sleep(pause)
         try:
             await network.request("task.heartbeat", beat)
         except NetworkStopped:

@@ -24,7 +24,7 @@ from typing import Any
 
 from sustain.sdk.handles import Subscriptions
 from sustain.sdk.network import NetworkStopped
-from sustain.sdk.replay import Env
+from sustain.sdk.replay import WorkerState
 from sustain.sdk.runner import run_task
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class _Slots:
 class Worker:
     def __init__(
         self,
-        env: Env,
+        env: WorkerState,
         max_tasks: int = 64,
         on_settled: Settled | None = None,
         on_unsettled: Callable[[str], None] | None = None,
@@ -195,12 +195,13 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         pause = max(self.env.ttl_ms / 2000, 0.05)
-        loop = asyncio.get_running_loop()
-        refresh_at = loop.time() + REFRESH_SECONDS
+        # The lease is on the store's clock: in embedded mode that is this very clock.
+        clock = self.env.clock
+        refresh_at = clock.now() + REFRESH_SECONDS * 1000
         while True:
-            await asyncio.sleep(pause)
-            if loop.time() >= refresh_at:
-                refresh_at = loop.time() + REFRESH_SECONDS
+            await clock.sleep(pause)
+            if clock.now() >= refresh_at:
+                refresh_at = clock.now() + REFRESH_SECONDS * 1000
                 self.waits.refresh()
             held = [{"id": id, "version": version} for id, version in list(self.held.items())]
             if not held:

@@ -1,12 +1,9 @@
 """The raw ASGI app (PROTOCOL.md §1.2): routing, ``POST /``, health, legacy 410, CORS.
 
-No framework: the hot path is read body -> ``parse_request`` -> auth -> one store
-transaction running ``engine.apply`` -> encode -> two ``send`` calls.  Everything an
-operation needs is built once in ``Runtime`` (see ``runtime.py``).
-
-After an operation the app tells the background loops what it changed (``Runtime.after``):
-``wake_outbox`` rings the outbox loop, ``deadline`` may move the timer loop's next wake-up
-earlier, and a successful ``debug.start`` / ``debug.stop`` pauses / resumes both loops.
+No framework: the hot path is read body -> ``parse_request`` -> auth -> the runtime's
+``Applier`` (runtime/apply.py: prepare, one store transaction, the after-effects on the
+background loops) -> encode -> two ``send`` calls.  ``App.serving`` hands the app the parts of
+the process ``Runtime`` it uses, and the authenticator (None when auth is off).
 
 Failure policy: bad input is a 4xx from the envelope or the engine; a store that is closing or
 whose commit failed answers 503 ``Service unavailable: retry`` (the client retries); any other
@@ -18,12 +15,7 @@ speaks WebSocket.
 element runs through the same ``_answer`` as a request sent alone (authorization, the engine,
 the failure policy, ``Runtime.after``), all of them concurrently, each in its own store
 transaction; the answers go back in one body, in request order.  The elements share one
-answer budget (``budget.py``): past it, an element answers 413 without running.
-
-Bounded work (docs/security.md, "Limits"): the engine's ``prepare`` (parsing, validation
-against the configured limits, a schedule's cron) runs here, on the event loop, before the
-operation is handed to the store, so nothing that grows with a request's size waits in line
-on SQLite's single writer thread; only ``Engine.run`` runs there.
+answer budget (runtime/budget.py): past it, an element answers 413 without running.
 """
 
 from __future__ import annotations
@@ -32,11 +24,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import msgspec
 
-from sustain.engine import Outcome
 from sustain.protocol.envelope import (
     BATCH,
     EnvelopeError,
@@ -51,17 +42,21 @@ from sustain.protocol.envelope import (
     too_large,
 )
 from sustain.protocol.errors import ProtocolError
+from sustain.runtime.budget import AnswerBudget
 from sustain.server import access
 from sustain.server.auth import bearer_token
-from sustain.server.budget import AnswerBudget
-from sustain.server.sse import serve_poll
-from sustain.server.tracing import request_tracer, traced
+from sustain.server.request_spans import request_tracer, traced
+from sustain.server.sse import PollStreams
 from sustain.store.errors import CommitError, StoreClosedError, StoreStatementError
 
 if TYPE_CHECKING:
-    from sustain.server.runtime import Runtime
+    from sustain.runtime.apply import Applier
+    from sustain.runtime.clock import Clock
+    from sustain.runtime.config import ServerConfig
+    from sustain.runtime.core import Runtime
+    from sustain.runtime.metrics import Metrics
+    from sustain.server.auth import Authenticator
     from sustain.server.ui import UiRoutes
-    from sustain.store.tx import Tx
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -118,16 +113,39 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks) if size <= limit else None
 
 
+class Lifecycle(Protocol):
+    """What the lifespan events start and stop: the process runtime's loops and store."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class AppParts(NamedTuple):
+    """What the app uses of the process runtime (``App.serving`` picks them out)."""
+
+    applier: Applier  # every operation, alone or in a batch
+    clock: Clock  # token expiry
+    metrics: Metrics  # request counters and the /metrics text
+    polls: PollStreams  # GET /poll/{group}/{id}
+    ready: Callable[[], bool]  # /ready: the store answers
+    lifecycle: Lifecycle  # the lifespan's start and stop
+    ui: Callable[[], UiRoutes]  # built on first use
+
+
 class App:
     """The ASGI callable served by uvicorn."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
-        config = runtime.config
-        self._debug = config.debug
+    def __init__(
+        self, config: ServerConfig, parts: AppParts, authenticator: Authenticator | None
+    ) -> None:
+        # Unpacked once: the request path reads plain attributes.
+        (self._applier, self._clock, self._metrics_sink, self._polls) = parts[:4]
+        (self._ping, self._lifecycle, self._make_ui) = parts[4:]
+        self._authenticator = authenticator
         self._limit = config.server.max_body_size
         self._origins = frozenset(config.server.cors.allow_origins)
-        self._metrics = runtime.metrics.enabled
+        self._metrics = parts.metrics.enabled
         self._batch = config.protocol.batch
         self._max_batch = config.limits.max_batch_requests
         self._max_answer = config.limits.max_answer_size
@@ -135,6 +153,28 @@ class App:
         tracer = request_tracer()
         if tracer is not None:  # only then: with tracing off the request path is unchanged
             self._operate = traced(tracer, self._operate)  # type: ignore[method-assign,assignment]
+
+    @classmethod
+    def serving(cls, runtime: Runtime, authenticator: Authenticator | None) -> App:
+        """The app over ``runtime``'s parts; ``authenticator`` is None when auth is off."""
+
+        def ui() -> UiRoutes:
+            # Imported on first use: a server nobody browses never imports the UI.
+            from sustain.server.ui import UiRoutes, UiServices  # noqa: PLC0415
+
+            services = UiServices(
+                runtime.store, runtime.clock, runtime.registry, runtime.applier, authenticator
+            )
+            return UiRoutes(services)
+
+        config = runtime.config
+        polls = PollStreams(
+            runtime.registry, config.transports.http_poll, runtime.clock, authenticator
+        )
+        parts = AppParts(
+            runtime.applier, runtime.clock, runtime.metrics, polls, runtime.store.ping, runtime, ui
+        )
+        return cls(config, parts, authenticator)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -159,7 +199,7 @@ class App:
             else:
                 await respond(send, 405, b"Method Not Allowed", b"text/plain; charset=utf-8")
         elif path.startswith("/poll/"):
-            await serve_poll(self.rt, scope, receive, send)
+            await self._polls(scope, receive, send)
         elif path == "/metrics" and self._metrics:
             await self._serve_metrics(scope, send)
         elif path in ("/health", "/ready"):
@@ -184,31 +224,28 @@ class App:
         if scope["method"] not in ("GET", "HEAD"):
             await respond(send, 405, b"Method Not Allowed", text)
             return
-        authenticator = self.rt.authenticator
+        authenticator = self._authenticator
         if authenticator is not None:
             token = bearer_token(scope["headers"])
-            claims = authenticator.authenticate(token, self.rt.clock.now() / 1000)
+            claims = authenticator.authenticate(token, self._clock.now() / 1000)
             if claims is None:
                 await respond(send, 401, b"Unauthorized", text)
                 return
             if access.scope_of(claims) != "":
                 await respond(send, 403, b"Forbidden", text)
                 return
-        body, content_type = self.rt.metrics.exposition()
+        body, content_type = self._metrics_sink.exposition()
         await respond(send, 200, body, content_type)
 
     def _ui_routes(self) -> UiRoutes:
-        # Built on first use: a server nobody browses never imports the UI.
         if self._ui is None:
-            from sustain.server.ui import UiRoutes  # noqa: PLC0415
-
-            self._ui = UiRoutes(self.rt)
+            self._ui = self._make_ui()
         return self._ui
 
     async def _ready(self) -> bool:
         try:
             # ping() blocks until the store answers: keep it off the event loop.
-            return await asyncio.to_thread(self.rt.store.ping)
+            return await asyncio.to_thread(self._ping)
         except Exception:
             log.exception("readiness probe failed")
             return False
@@ -231,7 +268,7 @@ class App:
         except EnvelopeError as error:
             await respond(send, error.status, encode_error(error))
             if self._metrics:
-                self.rt.metrics.request(error.kind, error.status, time.perf_counter() - started)
+                self._metrics_sink.request(error.kind, error.status, time.perf_counter() - started)
             return
         if request.kind == BATCH and self._batch:
             await self._rpc_batch(request, send, started)
@@ -239,7 +276,7 @@ class App:
         status, payload = _encode(request.kind, request.corr_id, *await self._answer(request))
         await respond(send, status, payload)
         if self._metrics:
-            self.rt.metrics.request(request.kind, status, time.perf_counter() - started)
+            self._metrics_sink.request(request.kind, status, time.perf_counter() - started)
 
     async def _answer(
         self, request: Request, claims: Claims | None = None, budget: AnswerBudget | None = None
@@ -262,42 +299,15 @@ class App:
         """Authorize and apply one operation.  ``claims`` are the batch's, already
         authenticated; a request sent alone is authenticated here.  ``budget`` is the batch's
         answer budget; a request sent alone has ``limits.max_answer_size`` to itself."""
-        rt = self.rt
-        kind = request.kind
-        data = request.data
-        if rt.authenticator is not None:
+        authenticator = self._authenticator
+        if authenticator is not None:
             if claims is None:
-                claims = rt.authenticator.authenticate(request.auth, rt.clock.now() / 1000)
+                claims = authenticator.authenticate(request.auth, self._clock.now() / 1000)
                 if claims is None:
                     return 401, "Unauthorized"
-            if not rt.authenticator.authorize(claims, kind, data):
+            if not authenticator.authorize(claims, request.kind, request.data):
                 return 403, "Forbidden"
-        # §1.5: in debug mode the request's debug time is the operation's "now" (createdAt,
-        # deadlines, leases, a schedule's next run), taken as sent: a test harness moves it
-        # backwards when it resets.  Without debug mode it is dropped.  A token's expiry is
-        # still judged by the wall clock above: debug time must not revive an expired token.
-        debug_time = request.debug_time if self._debug else None
-        now = rt.clock.now() if debug_time is None else debug_time
-        corr_id = request.corr_id
-        engine = rt.engine
-        # Off the store's writer: parsing and validation grow with the request (module doc).
-        prepared = engine.prepare(kind, data)
-        if isinstance(prepared, Outcome):
-            return prepared.status, prepared.data
-
-        def run(tx: Tx, max_answer: int | None = None) -> Outcome:
-            return engine.run(tx, prepared, now, corr_id, debug_time, max_answer)
-
-        def op(tx: Tx) -> Outcome:
-            if budget is None:
-                return run(tx, self._max_answer)
-            return budget.spend(lambda left: run(tx, left))
-
-        if budget is None:
-            outcome = await rt.store.run_async(op)
-        else:
-            outcome = await budget.take_turn(kind, lambda: rt.store.run_async(op))
-        rt.after(kind, outcome)
+        outcome = await self._applier.apply(request, budget=budget)
         if claims is not None:
             # A tenant's answer keeps only its own promises (a branch's preload is a tag
             # query, and a tag is not an id the request was authorized for).
@@ -305,23 +315,23 @@ class App:
         return outcome.status, outcome.data
 
     async def _rpc_batch(self, batch: Request, send: Send, started: float) -> None:
-        rt = self.rt
+        metrics = self._metrics_sink
         claims: Claims | None = None
-        if rt.authenticator is not None:
+        if self._authenticator is not None:
             # Once for the batch (§1.5 step 6 comes before dispatch): a bad token is the
             # whole batch's 401, and the elements are only authorized.
-            claims = rt.authenticator.authenticate(batch.auth, rt.clock.now() / 1000)
+            claims = self._authenticator.authenticate(batch.auth, self._clock.now() / 1000)
             if claims is None:
                 await respond(send, 401, encode_response(BATCH, batch.corr_id, 401, "Unauthorized"))
                 if self._metrics:
-                    rt.metrics.request(BATCH, 401, time.perf_counter() - started)
+                    metrics.request(BATCH, 401, time.perf_counter() - started)
                 return
         try:
             elements = parse_batch(batch, self._max_batch)
         except EnvelopeError as error:
             await respond(send, error.status, encode_error(error))
             if self._metrics:
-                rt.metrics.request(BATCH, error.status, time.perf_counter() - started)
+                metrics.request(BATCH, error.status, time.perf_counter() - started)
             return
         requests = [e for e in elements if isinstance(e, Request)]
         # One task per element, all at once: on SQLite they queue in order for the same group
@@ -347,13 +357,13 @@ class App:
             # An element's answer leaves with the batch: its duration is the batch's.
             elapsed = time.perf_counter() - started
             for r in responses:
-                rt.metrics.request(r.kind, r.head.status, elapsed)
-            rt.metrics.request(BATCH, 200, elapsed)
+                metrics.request(r.kind, r.head.status, elapsed)
+            metrics.request(BATCH, 200, elapsed)
 
     async def _too_large(self, send: Send) -> None:
         # The unread rest of the body makes the connection unusable: close it after answering.
         await respond(send, 413, too_large(), extra=[(b"connection", b"close")])
-        self.rt.metrics.request("unknown", 413, 0.0)
+        self._metrics_sink.request("unknown", 413, 0.0)
 
     # -- CORS (PROTOCOL.md §1.2) ---------------------------------------------------------------
 
@@ -391,7 +401,7 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    await self.rt.start()
+                    await self._lifecycle.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -399,7 +409,7 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
-                    await self.rt.stop()
+                    await self._lifecycle.stop()
                 except Exception as exc:
                     log.exception("shutdown failed")
                     await send({"type": "lifespan.shutdown.failed", "message": str(exc)})

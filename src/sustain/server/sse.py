@@ -19,16 +19,18 @@ through the registry.  Either way the connection leaves the registry.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from sustain.server import access
 from sustain.server.auth import bearer_token
 
 if TYPE_CHECKING:
-    from sustain.runtime.poll import PollConnection
+    from sustain.runtime.clock import Clock
+    from sustain.runtime.config import HttpPollConfig
+    from sustain.runtime.poll import PollConnection, PollRegistry
     from sustain.server.app import Receive, Scope, Send
-    from sustain.server.runtime import Runtime
+    from sustain.server.auth import Authenticator
 
 TEXT = b"text/plain; charset=utf-8"
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -62,7 +64,19 @@ async def _watch_disconnect(receive: Receive, conn: PollConnection) -> None:
             return
 
 
-async def serve_poll(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
+class PollStreams(NamedTuple):
+    """The ``GET /poll/...`` endpoint: what it uses of the runtime, and the authenticator."""
+
+    registry: PollRegistry  # where a stream registers
+    config: HttpPollConfig  # per-prefix limit, keep-alive interval
+    clock: Clock  # token expiry
+    authenticator: Authenticator | None  # None when auth is off
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await serve_poll(self, scope, receive, send)
+
+
+async def serve_poll(streams: PollStreams, scope: Scope, receive: Receive, send: Send) -> None:
     if scope["method"] != "GET":
         await _plain(send, 405, b"Method Not Allowed")
         return
@@ -72,9 +86,9 @@ async def serve_poll(rt: Runtime, scope: Scope, receive: Receive, send: Send) ->
         return
     group, id = segments
     owner: str | None = None
-    if rt.authenticator is not None:
+    if streams.authenticator is not None:
         token = bearer_token(scope["headers"])
-        claims = rt.authenticator.authenticate(token, rt.clock.now() / 1000)
+        claims = streams.authenticator.authenticate(token, streams.clock.now() / 1000)
         if claims is None:
             await _plain(send, 401, b"Unauthorized")
             return
@@ -83,17 +97,17 @@ async def serve_poll(rt: Runtime, scope: Scope, receive: Receive, send: Send) ->
             return
         # Operators' tokens (admin, prefix "") are bounded by max_connections only.
         owner = access.scope_of(claims) or None
-    limit = rt.config.transports.http_poll.max_connections_per_prefix
-    if owner is not None and rt.registry.owned(owner) >= limit:
+    limit = streams.config.max_connections_per_prefix
+    if owner is not None and streams.registry.owned(owner) >= limit:
         message = f"Too many poll streams for this token's prefix (limit {limit})"
         await _plain(send, 429, message.encode())
         return
-    conn = rt.registry.register(group, id, owner)
+    conn = streams.registry.register(group, id, owner)
     if conn is None:
         await _plain(send, 503, b"Poll registration at capacity")
         return
     watcher = asyncio.create_task(_watch_disconnect(receive, conn))
-    keepalive = rt.config.transports.http_poll.keepalive_interval / 1000
+    keepalive = streams.config.keepalive_interval / 1000
     try:
         await send(
             {
@@ -121,5 +135,5 @@ async def serve_poll(rt: Runtime, scope: Scope, receive: Receive, send: Send) ->
     except OSError:
         pass  # the client went away mid-write; nothing to answer
     finally:
-        rt.registry.unregister(conn)
+        streams.registry.unregister(conn)
         watcher.cancel()

@@ -7,5 +7,6 @@ CDN).  ``server.app.App`` hands every ``/ui`` and ``/workers`` request to ``UiRo
 """
 
 from sustain.server.ui.routes import UiRoutes
+from sustain.server.ui.services import UiServices
 
-__all__ = ["UiRoutes"]
+__all__ = ["UiRoutes", "UiServices"]

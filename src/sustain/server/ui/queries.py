@@ -18,8 +18,6 @@ offers without a new index.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,7 @@ import msgspec
 
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN, SCHEDULE, TARGET, is_prefixed_by
+from sustain.protocol.values import decode_json
 from sustain.store.tx import LEASE, TaskRow, Tx
 
 PAGE_SIZE = 50
@@ -44,17 +43,6 @@ def to_dict(promise: Promise) -> dict[str, Any]:
     """A promise as its wire JSON (what ``sustain tree``'s call graph is built from)."""
     out: dict[str, Any] = msgspec.to_builtins(promise)
     return out
-
-
-def decode_json(data: str | None) -> tuple[bool, Any]:
-    """``(True, value)`` for base64 JSON data, ``(False, text)`` for anything else."""
-    if not data:
-        return True, None
-    try:
-        raw = base64.b64decode(data, validate=True)
-        return True, json.loads(raw)
-    except (ValueError, RecursionError):  # not base64, not UTF-8, not JSON, nested too deep
-        return False, data
 
 
 def invocation(promise: Promise) -> dict[str, Any] | None:

@@ -19,14 +19,13 @@ send ``Origin`` on a cross-site form post, and the SameSite=Strict cookie is not
 at all.  Each write also needs a second, explicit confirmation: the first POST answers a page
 restating what will happen, whose button posts again with ``confirmed=1``.
 
-Writes go through the engine exactly like the API's (``Engine.apply`` in one store
-transaction, then ``Runtime.after`` to wake the loops), so a resolve from the UI wakes a
+Writes go through the runtime's ``Applier`` exactly like the API's (one store transaction,
+then the after-effects that wake the loops), so a resolve from the UI wakes a
 waiting workflow the same way ``promise.settle`` over HTTP does.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -39,14 +38,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import msgspec
 
 from sustain.protocol.cancel import CancelFailed, drive_async, walk
+from sustain.protocol.envelope import Request
 from sustain.protocol.records import PROMISE_STATES, PromiseState
+from sustain.protocol.values import to_base64
 from sustain.server.app import read_body
 from sustain.server.ui import queries, views
 from sustain.server.ui.queries import Filters
 
 if TYPE_CHECKING:
     from sustain.server.app import Receive, Scope, Send
-    from sustain.server.runtime import Runtime
+    from sustain.server.ui.services import UiServices
     from sustain.store.tx import Tx
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,8 @@ def parse_tags(text: str) -> dict[str, str] | None:
 
 
 class UiRoutes:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    def __init__(self, services: UiServices) -> None:
+        self.rt = services
         self._static: dict[str, bytes] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -320,14 +321,8 @@ class UiRoutes:
     # -- writes ----------------------------------------------------------------------------
 
     async def _apply(self, kind: str, data: dict[str, Any]) -> tuple[int, Any]:
-        rt = self.rt
-        now = rt.clock.now()
-
-        def op(tx: Tx) -> Any:
-            return rt.engine.apply(tx, kind, data, now, f"ui-{time.monotonic_ns()}")
-
-        outcome = await rt.store.run_async(op)
-        rt.after(kind, outcome)
+        request = Request(kind, f"ui-{time.monotonic_ns()}", "", None, None, data)
+        outcome = await self.rt.applier.apply(request)
         return outcome.status, outcome.data
 
     async def _settle(self, claims: dict[str, Any] | None, form: dict[str, str]) -> Reply:
@@ -347,7 +342,7 @@ class UiRoutes:
         if form.get("confirmed") != "1":
             return Reply(200, views.confirm_settle_page(id, state, text, value))
         data = json.dumps(value, ensure_ascii=False).encode()
-        wire = {"headers": {}, "data": base64.b64encode(data).decode("ascii")}
+        wire = {"headers": {}, "data": to_base64(data)}
         status, answer = await self._apply(
             "promise.settle", {"id": id, "state": state, "value": wire}
         )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sustain.cli import callgraph
+from sustain.protocol import callgraph, values
 from sustain.protocol.records import PROMISE_STATES, Promise, Schedule
 from sustain.protocol.tags import ORIGIN, PARENT, SCOPE, TARGET, TIMER
 from sustain.server.ui import queries
@@ -289,7 +289,7 @@ def value_block(p: Promise) -> str:
         return "<p class=error>canceled</p>"
     if p.state == "rejected_timedout":
         return "<p class=error>timed out</p>"
-    ok, value = queries.decode_json(p.value.data)
+    ok, value = values.decode_json(p.value.data)
     if not ok:
         return f"<pre class=raw>{esc(value)}</pre>"
     if isinstance(value, dict) and value.get("__type") in ("error", "aggregate_error"):
@@ -309,7 +309,7 @@ def args_block(p: Promise) -> str:
     if inv is not None:
         shown = {"args": inv.get("args", []), "kwargs": inv.get("kwargs", {})}
         return f"<pre class=args>{pretty(shown)}</pre>"
-    ok, value = queries.decode_json(p.param.data)
+    ok, value = values.decode_json(p.param.data)
     if value is None:
         return "<p class=muted>none</p>"
     return f"<pre class=args>{pretty(value) if ok else esc(value)}</pre>"

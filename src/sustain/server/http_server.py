@@ -1,10 +1,11 @@
 """Serve a ``Runtime`` over HTTP with uvicorn.
 
 The long-lived pieces (store, engine, clock, poll registry, outbox and timer loops, metrics)
-are the process runtime's (sustain/runtime/core.py), shared with the embedded SDK; the
-server's ``Runtime`` adds the authenticator of its HTTP requests.  ``run(config)`` builds it
-(a store that cannot open is a start-up error, reported in one line by the CLI), then serves
-the ASGI app with uvicorn's ``Server`` API.  This module is the only one that imports uvicorn:
+are the process runtime's (sustain/runtime/core.py), shared with the embedded SDK.
+``run(config)`` builds it (a store that cannot open is a start-up error, reported in one line
+by the CLI) and the authenticator of the HTTP requests (server/auth.py), hands each HTTP
+handler the parts it uses (``App.serving``), then serves the ASGI app with uvicorn's
+``Server`` API.  This module is the only one that imports uvicorn:
 nothing the embedded SDK imports leads here.
 
 Shutdown order matters: uvicorn waits for open responses before running the lifespan
@@ -36,13 +37,10 @@ from typing import Any, cast
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from sustain.runtime import core
-from sustain.runtime.clock import Clock
 from sustain.runtime.config import ServerConfig
-from sustain.runtime.core import open_store
+from sustain.runtime.core import Runtime, open_store
 from sustain.server.app import App
 from sustain.server.auth import AuthConfig, Authenticator
-from sustain.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +50,6 @@ def authenticator_for(config: ServerConfig) -> Authenticator | None:
     if auth.publickey is None:
         return None
     return Authenticator(AuthConfig(auth.publickey, iss=auth.iss, aud=auth.aud))
-
-
-class Runtime(core.Runtime):
-    """The process runtime of a server: the shared one, plus the authenticator that its HTTP
-    requests, poll streams and UI go through (None when auth is off)."""
-
-    def __init__(
-        self,
-        config: ServerConfig,
-        store: Store,
-        authenticator: Authenticator | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(config, store, clock)
-        self.authenticator = authenticator
 
 
 class _CoalescingTransport:
@@ -215,7 +198,7 @@ def run(config: ServerConfig) -> None:
     store = open_store(config)
     try:
         authenticator = authenticator_for(config)
-        runtime = Runtime(config, store, authenticator)
+        runtime = Runtime(config, store)
         port = config.observability.metrics_port
         if port:
             try:
@@ -231,7 +214,8 @@ def run(config: ServerConfig) -> None:
         raise
     _tune_gc()
     try:
-        _Server(uvicorn_config(config, App(runtime)), runtime).run()
+        app = App.serving(runtime, authenticator)
+        _Server(uvicorn_config(config, app), runtime).run()
     finally:
         # Lifespan shutdown normally closed it; this covers a failed start (port in use).
         if not runtime._closed:

@@ -1,15 +1,16 @@
 """One OpenTelemetry span per ``POST /`` operation of the server (off unless configured).
 
 ``request_tracer()`` is called once when the app is built: it installs a provider from
-``OTEL_TRACES_EXPORTER`` when the process has none (``sustain.sdk.tracing.configure_from_env``)
-and answers the tracer, or None when tracing is off.  Only then does ``App`` replace its
+``OTEL_TRACES_EXPORTER`` when the process has none (``configure_from_env`` of
+runtime/trace_context.py, the trace-context module the SDK uses too) and answers the tracer,
+or None when tracing is off.  Only then does ``App`` replace its
 ``_operate`` with ``traced(...)``: with tracing off the request path is unchanged.
 
 The span's parent is the execution's trace, so the server's work shows up in the same trace
 as the SDK's spans: the ``traceparent`` in the promise ``param.headers`` of a create (plain,
 or inside ``task.create`` / ``task.fence``), else the trace derived from the origin of the id
-the operation touches (see ``sustain.sdk.tracing``); an operation on no id (a search) starts
-a trace of its own.  Each element of a ``sustain.batch`` is such an operation, with its own
+the operation touches (see runtime/trace_context.py); an operation on no id (a search)
+starts a trace of its own.  Each element of a ``sustain.batch`` is such an operation, with its own
 span in its own execution's trace (a batch may carry the steps of many executions).
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sustain.sdk import tracing
+from sustain.runtime import trace_context
 
 if TYPE_CHECKING:
     from sustain.protocol.envelope import Request
@@ -28,8 +29,8 @@ Operate = Callable[["Request", "dict[str, Any] | None", Any], Coroutine[Any, Any
 
 
 def request_tracer() -> Any | None:
-    tracing.configure_from_env()
-    return tracing.tracer()
+    trace_context.configure_from_env()
+    return trace_context.tracer()
 
 
 def _target(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -57,7 +58,7 @@ def traced(tracer: Any, operate: Operate) -> Operate:
         request: Request, claims: dict[str, Any] | None = None, budget: Any = None
     ) -> tuple[int, Any]:
         target = _target(request.data)
-        context = tracing.context_of(target) if target is not None else None
+        context = trace_context.context_of(target) if target is not None else None
         attributes: dict[str, Any] = {
             "sustain.kind": request.kind,
             "sustain.corr_id": request.corr_id,

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sustain.cli.codec import decode_data
+from sustain.protocol.values import decode_data
 
 LINK = "sustain:link"
 _DETACHED = re.compile(r"^(?P<origin>.+):d[0-9a-f]{16}$")

@@ -1,11 +1,12 @@
-"""The seam between the replay runtime and observability (tracing.py, metrics.py).
+"""The seam between the replay runtime and observability (runtime/trace_context.py,
+worker_metrics.py).
 
-``runner.run_task`` passes each task attempt through ``task`` and ``Pass.start`` passes each
-durable call through ``call``.  Both answer the coroutine they were given, untouched, when
-tracing is off and no metrics port is open: the hot path then costs one function call and a
-dictionary lookup per call.  Otherwise the coroutine is wrapped in one that opens a span
-(made current, so the durable calls of a pass are children of its task span and a remote
-call's ``traceparent`` names its own span) and records the metrics.
+``runner.run_task`` passes each task attempt through ``task`` and ``ReplayPass.start``
+passes each durable call through ``call``.  Both answer the coroutine they were given,
+untouched, when tracing is off and no metrics port is open: the hot path then costs one
+function call and a dictionary lookup per call.  Otherwise the coroutine is wrapped in one
+that opens a span (made current, so the durable calls of a pass are children of its task
+span and a remote call's ``traceparent`` names its own span) and records the metrics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from sustain.sdk import metrics, tracing
+from sustain.runtime import trace_context
+from sustain.sdk import worker_metrics
 
 T = TypeVar("T")
 
@@ -23,8 +25,8 @@ def task(
     pid: str, task: Mapping[str, Any], promise: Mapping[str, Any], run: Coroutine[Any, Any, T]
 ) -> Coroutine[Any, Any, T]:
     """One task attempt (``run_task``): a span child of the promise's trace context."""
-    tracer = tracing.tracer()
-    if tracer is None and metrics.current is None:
+    tracer = trace_context.tracer()
+    if tracer is None and worker_metrics.current is None:
         return run
     return _task(tracer, pid, task, promise, run)
 
@@ -36,7 +38,7 @@ async def _task(
     promise: Mapping[str, Any],
     run: Coroutine[Any, Any, T],
 ) -> T:
-    stats = metrics.current
+    stats = worker_metrics.current
     if stats is not None:
         stats.running.inc()
     outcome = "error"
@@ -53,7 +55,7 @@ async def _task(
             }
             with tracer.start_as_current_span(
                 f"sustain.task {func}" if func else "sustain.task",
-                context=tracing.context_of(promise),
+                context=trace_context.context_of(promise),
                 attributes=attributes,
             ):
                 result = await run
@@ -75,8 +77,8 @@ def call(
     cache: Mapping[str, Any], kind: str, id: str, func: str, op: Coroutine[Any, Any, T]
 ) -> Coroutine[Any, Any, T]:
     """One durable call of a pass; a call the replay cache answers is not observed."""
-    tracer = tracing.tracer()
-    if tracer is None and metrics.current is None:
+    tracer = trace_context.tracer()
+    if tracer is None and worker_metrics.current is None:
         return op
     cached = cache.get(id)
     if cached is not None and cached.get("state") != "pending":
@@ -85,7 +87,7 @@ def call(
 
 
 async def _call(tracer: Any, kind: str, id: str, func: str, op: Coroutine[Any, Any, T]) -> T:
-    stats = metrics.current
+    stats = worker_metrics.current
     started = time.perf_counter()
     try:
         if tracer is None:
