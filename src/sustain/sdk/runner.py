@@ -147,26 +147,32 @@ async def _watched(env: WorkerState, id: str, p: ReplayPass, body: Coroutine[Any
     A cancel (protocol/cancel.py) or any external settle fulfils the task, and this worker
     would otherwise learn it only at its next task operation: never, while a leaf runs for
     hours or a step backs off between retries.  So a body still running after
-    ``CANCEL_GRACE_S`` watches the promise through the worker's listener (short passes pay
-    nothing but a sleeping task); once it settles, the body and the pass's children are cancelled
+    ``CANCEL_GRACE_S`` watches the promise through the worker's listener (a short pass pays
+    one sleeping task); once it settles, the body and the pass's children are cancelled
     (``asyncio.CancelledError`` inside a running async leaf; a sync leaf's thread cannot be
     interrupted, so it finishes and its result is dropped) and the pass ends with ``Cancel``,
     writing nothing: the task is fulfilled already.
+
+    The body runs in this very task (no task of its own per pass): the watch cancels this
+    task while it awaits the body, and ``uncancel`` takes that request back once it has
+    become ``Cancel``.
     """
-    running = asyncio.ensure_future(body)
     watch = env.watch
     if watch is None:  # no listener here (serverless): the next task operation tells
-        return await running
+        return await body
+    me = asyncio.current_task()
+    assert me is not None
+    awaiting = True  # a done-callback may already be queued when the body ends
     canceled = False
 
     def settled(done: asyncio.Future[dict[str, Any]]) -> None:
         nonlocal canceled
-        if done.cancelled() or done.exception() is not None or running.done():
+        if not awaiting or done.cancelled() or done.exception() is not None:
             return
         log.info("task %s: its promise was settled elsewhere (%s); stopping its pass",
                  id, done.result().get("state"))  # fmt: skip
         canceled = True
-        running.cancel()
+        me.cancel()
         for child in p.spawned:
             child.cancel()
 
@@ -177,12 +183,15 @@ async def _watched(env: WorkerState, id: str, p: ReplayPass, body: Coroutine[Any
     watcher = asyncio.ensure_future(after_grace())
     watcher.add_done_callback(settled)
     try:
-        return await running
+        return await body
     except asyncio.CancelledError:
         if canceled:
             raise Cancel() from None
         raise
     finally:
+        awaiting = False
+        if canceled:  # also when the body swallowed the CancelledError and returned
+            me.uncancel()
         watcher.remove_done_callback(settled)
         watcher.cancel()
 
