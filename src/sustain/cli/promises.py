@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 import click
 
 from sustain.cli import output, payloads
-from sustain.cli.session import Session, all_tags_option, json_option, pass_session
+from sustain.cli.session import (
+    Paging,
+    Session,
+    all_tags_option,
+    json_option,
+    paging_options,
+    pass_session,
+)
 from sustain.protocol.records import PROMISE_STATES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -142,30 +149,18 @@ promises.add_command(
 @promises.command("search")
 @click.option("--state", type=click.Choice(PROMISE_STATES), help="Only promises in this state.")
 @click.option("--tags", help="Only promises with all these tags (JSON object of strings).")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
-@click.option("--cursor", help="Continue a previous search (the cursor it printed).")
-@click.option("--all", "everything", is_flag=True, help="Fetch every page, not just one.")
+@paging_options(100)
 @all_tags_option
 @json_option
 @pass_session
-def search(
-    session: Session,
-    *,
-    state: str | None,
-    tags: str | None,
-    limit: int,
-    cursor: str | None,
-    everything: bool,
-) -> None:
+def search(session: Session, *, state: str | None, tags: str | None, paging: Paging) -> None:
     """List promises by state and tags, ordered by id; a page at a time, or --all."""
-    data: dict[str, Any] = {"limit": limit}
+    data = paging.data()
     if state is not None:
         data["state"] = state
     if tags is not None:
         data["tags"] = payloads.tags("--tags", tags)
-    if cursor is not None:
-        data["cursor"] = cursor
-    answer = session.search("promise.search", data, "promises", everything)
+    answer = session.search("promise.search", data, "promises", paging.everything)
     session.show(answer, output.promise_list)
 
 

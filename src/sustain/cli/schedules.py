@@ -21,7 +21,14 @@ import click
 from sustain.cli import invocation, output, payloads
 from sustain.cli.errors import CliError, ErrorAnswer
 from sustain.cli.promises import value_options
-from sustain.cli.session import Session, all_tags_option, json_option, pass_session
+from sustain.cli.session import (
+    Paging,
+    Session,
+    all_tags_option,
+    json_option,
+    paging_options,
+    pass_session,
+)
 from sustain.engine.cron import Cron, InvalidCron
 
 DEFAULT_PROMISE_ID = "{{.id}}.{{.timestamp}}"
@@ -180,19 +187,13 @@ def delete(session: Session, id: str) -> None:
 
 @schedules.command("search")
 @click.option("--tags", help="Only schedules whose promise tags include these (JSON object).")
-@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
-@click.option("--cursor", help="Continue a previous search (the cursor it printed).")
-@click.option("--all", "everything", is_flag=True, help="Fetch every page, not just one.")
+@paging_options(10)
 @json_option
 @pass_session
-def search(
-    session: Session, tags: str | None, limit: int, cursor: str | None, everything: bool
-) -> None:
+def search(session: Session, tags: str | None, paging: Paging) -> None:
     """List schedules, ordered by id; a page at a time, or --all."""
-    data: dict[str, Any] = {"limit": limit}
+    data = paging.data()
     if tags is not None:
         data["tags"] = payloads.tags("--tags", tags)
-    if cursor is not None:
-        data["cursor"] = cursor
-    answer = session.search("schedule.search", data, "schedules", everything)
+    answer = session.search("schedule.search", data, "schedules", paging.everything)
     session.show(answer, output.schedule_list)

@@ -7,8 +7,9 @@ The root group builds one ``Session``; commands receive it with ``@pass_session`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import click
 
@@ -122,3 +123,44 @@ def json_option(func: F) -> F:
         callback=_set_json,
         help="Print the server's answer data as JSON.",
     )(func)
+
+
+class Paging(NamedTuple):
+    """A search's ``--limit``, ``--cursor`` and ``--all``."""
+
+    limit: int
+    cursor: str | None
+    everything: bool
+
+    def data(self) -> dict[str, Any]:
+        """The request's paging fields (a search command adds its filters)."""
+        data: dict[str, Any] = {"limit": self.limit}
+        if self.cursor is not None:
+            data["cursor"] = self.cursor
+        return data
+
+
+def paging_options(default_limit: int) -> Callable[[F], F]:
+    """``--limit``, ``--cursor`` and ``--all`` on a search command, given to it as one
+    ``paging: Paging`` argument."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def command(
+            *args: Any, limit: int, cursor: str | None, everything: bool, **kwargs: Any
+        ) -> Any:
+            return func(*args, paging=Paging(limit, cursor, everything), **kwargs)
+
+        for option in (
+            click.option(
+                "--all", "everything", is_flag=True, help="Fetch every page, not just one."
+            ),
+            click.option("--cursor", help="Continue a previous search (the cursor it printed)."),
+            click.option(
+                "--limit", type=click.IntRange(1, 1000), default=default_limit, show_default=True
+            ),
+        ):
+            command = option(command)
+        return cast(F, command)
+
+    return decorate

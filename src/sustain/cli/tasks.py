@@ -7,14 +7,12 @@ without ``data`` and ``kind`` is taken as the action's data itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from sustain.cli import output, payloads
 from sustain.cli.errors import CliError
 from sustain.cli.promises import value_options
-from sustain.cli.session import Session, json_option, pass_session
+from sustain.cli.session import Paging, Session, json_option, paging_options, pass_session
 from sustain.protocol.records import TASK_STATES
 
 DEFAULT_TARGET = "poll://any@default"
@@ -192,18 +190,13 @@ def continue_(session: Session, id: str) -> None:
 
 @tasks.command("search")
 @click.option("--state", type=click.Choice(TASK_STATES), help="Only tasks in this state.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
-@click.option("--cursor", help="Continue a previous search (the cursor it printed).")
-@click.option("--all", "everything", is_flag=True, help="Fetch every page, not just one.")
+@paging_options(100)
 @json_option
 @pass_session
-def search(
-    session: Session, state: str | None, limit: int, cursor: str | None, everything: bool
-) -> None:
+def search(session: Session, state: str | None, paging: Paging) -> None:
     """List tasks by state, ordered by id; a page at a time, or --all."""
-    data: dict[str, Any] = {"limit": limit}
+    data = paging.data()
     if state is not None:
         data["state"] = state
-    if cursor is not None:
-        data["cursor"] = cursor
-    session.show(session.search("task.search", data, "tasks", everything), output.task_list)
+    answer = session.search("task.search", data, "tasks", paging.everything)
+    session.show(answer, output.task_list)

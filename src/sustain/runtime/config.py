@@ -22,6 +22,7 @@ from typing import Any, get_origin
 import msgspec
 
 from sustain.errors import SustainError
+from sustain.protocol.limits import Limits
 
 DEFAULT_FILE = "sustain.toml"
 ENV_PREFIX = "SUSTAIN_"
@@ -145,16 +146,9 @@ class ProtocolConfig(_Section, frozen=True):
     batch: bool = True
 
 
-class LimitsConfig(_Section, frozen=True):
-    """Bounds on one request's work and answer (docs/security.md, "Limits"); the defaults
-    are ``protocol.limits.Limits``'s."""
-
-    max_answer_size: int = 16 * 1024 * 1024
-    max_batch_requests: int = 1000
-    max_heartbeat_tasks: int = 10_000
-    max_cron_length: int = 1024
-    max_cron_terms: int = 256
-    max_tags: int = 64
+class LimitsConfig(Limits, frozen=True, forbid_unknown_fields=True):
+    """Bounds on one request's work and answer (docs/security.md, "Limits"): the protocol
+    layer's ``Limits`` as a configuration section (same fields, same defaults)."""
 
 
 class ServerConfig(_Section, frozen=True):

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
-
 from sustain.engine import Engine, EngineConfig, Outcome
 from sustain.protocol.limits import Limits
 from sustain.runtime.apply import Applier
@@ -85,7 +83,7 @@ class Runtime:
     def __init__(self, config: ServerConfig, store: Store, clock: Clock | None = None) -> None:
         self.config = config
         self.store = store
-        self.limits = Limits(**msgspec.structs.asdict(config.limits))
+        self.limits: Limits = config.limits
         self.engine = Engine(
             EngineConfig(
                 retry_timeout=config.tasks.retry_timeout, debug=config.debug, limits=self.limits
