@@ -4,7 +4,18 @@
 
     SustainError(Exception)                  root of everything the SDK raises on purpose
     ├── InvalidIdError(id, reason)           an id the protocol cannot take (raised before sending)
-    ├── FunctionNotFoundError(name, version) no registered function under that name/version
+    ├── FunctionNotFoundError(name, version, group)  no registered function under that
+    │                                        name/version (in this process, or on the
+    │                                        workers of ``group``: they halted the task)
+    ├── DefinitionError(function, problem)   a registered function written so that it cannot
+    │                                        work (no Context parameter, a plain ``def``
+    │                                        making durable calls, a forgotten yield/await)
+    ├── SignatureError(function, id)         a call whose arguments do not bind to the
+    │                                        function's parameters (never retried)
+    ├── NonRetryableError(message)           raised by a step: fail now, do not retry
+    ├── AsyncUsageError(method, instead)     a blocking method called on a running event loop
+    ├── ExecutionTimeoutError(id, waiting)   also a TimeoutError: ``handle.result(timeout)``
+    │                                        ran out; says what the execution waits on
     ├── AlreadyRegisteredError(name, version)
     ├── SerializationError(id)               a value that cannot cross the durability boundary
     ├── DecodingError(id)                    stored bytes that are not the SDK-WIRE encoding
@@ -54,11 +65,80 @@ class InvalidIdError(SustainError):
 class FunctionNotFoundError(SustainError):
     """Function not registered."""
 
-    def __init__(self, name: str, version: int | None = None) -> None:
+    def __init__(
+        self, name: str, version: int | None = None, group: str | None = None,
+        id: str | None = None,
+    ) -> None:  # fmt: skip
         where = f"{name!r}" if version is None else f"{name!r} version {version}"
-        super().__init__(f"Function {where} is not registered")
+        if group is None:
+            message = f"Function {where} is not registered"
+        else:
+            # the workers of the group halted the task: say how to get it going again
+            message = (
+                f"Function {where} is not registered on any worker of group {group!r}: "
+                f"they halted the task of {id!r}; register it there, then "
+                f"`sustain tasks continue {id}`"
+            )
+        super().__init__(message)
         self.name = name
         self.version = version
+        self.group = group
+        self.id = id
+
+
+class DefinitionError(SustainError):
+    """A registered function is written in a way that cannot work."""
+
+    def __init__(self, function: str, problem: str) -> None:
+        super().__init__(f"{function}: {problem}")
+        self.function = function
+        self.problem = problem
+
+
+class SignatureError(SustainError):
+    """The call's arguments do not bind to the function's parameters."""
+
+    def __init__(
+        self, function: str, parameters: str, given: str, reason: str, id: str | None = None
+    ) -> None:
+        at = f" (promise {id!r})" if id is not None else ""
+        super().__init__(f"{function}{parameters} cannot be called with {given}{at}: {reason}")
+        self.function = function
+        self.parameters = parameters
+        self.given = given
+        self.reason = reason
+        self.id = id
+
+
+class NonRetryableError(SustainError):
+    """A step failed and must not be retried."""
+
+
+class AsyncUsageError(SustainError):
+    """A blocking method was called on a running event loop."""
+
+    def __init__(self, method: str, instead: str) -> None:
+        super().__init__(
+            f"{method} blocks, and this thread runs an event loop (async code, or a Jupyter "
+            f"notebook): write `{instead}` instead"
+        )
+        self.method = method
+        self.instead = instead
+
+
+class ExecutionTimeoutError(SustainError, TimeoutError):
+    """The wait for an execution's result ran out; the execution goes on."""
+
+    def __init__(self, id: str, timeout: float | None, waiting: list[str]) -> None:
+        what = "; ".join(waiting) if waiting else "nothing known"
+        super().__init__(
+            f"{id!r} did not settle within {timeout:g}s (it goes on); waiting on: {what}"
+            if timeout is not None
+            else f"{id!r} did not settle; waiting on: {what}"
+        )
+        self.id = id
+        self.timeout = timeout
+        self.waiting = waiting
 
 
 class MissingExtraError(SustainError):

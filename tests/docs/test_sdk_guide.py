@@ -1,6 +1,7 @@
 """The SDK guide's programs run as written.
 
-Every ```python block of docs/sdk.md whose first line is ``# NAME.py`` is a complete program
+Every ```python block of docs/sdk.md (and of docs/errors.md, its companion page) whose first
+line is ``# NAME.py`` is a complete program
 in embedded mode that checks its own results with ``assert``; each runs in a fresh process in
 a temporary directory and must exit 0.  The guide's import block must name exactly the public
 surface of ``sustain``.
@@ -19,11 +20,12 @@ import pytest
 import sustain
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
+PAGES = [PAGE, PAGE.with_name("errors.md")]
 BLOCK = re.compile(r"```python\n(# (\S+\.py)\n.*?)```", re.S)
 
 
 def programs() -> dict[str, str]:
-    return {m.group(2): m.group(1) for m in BLOCK.finditer(PAGE.read_text())}
+    return {m.group(2): m.group(1) for page in PAGES for m in BLOCK.finditer(page.read_text())}
 
 
 def test_the_guide_imports_the_whole_public_surface() -> None:

@@ -46,5 +46,6 @@ def test_unknown_function_on_a_worker_is_halted_not_looped(make: Make) -> None:
             break
         time.sleep(0.1)
     assert state == "halted"
-    assert not handle.done()
+    with pytest.raises(FunctionNotFoundError, match="not_registered_anywhere"):
+        handle.result(timeout=60)  # the handle's probe sees the halted task
     assert sustain.promises.get(id)["state"] == "pending"

@@ -248,13 +248,13 @@ async def test_async_caller_awaits_result(make: Make) -> None:
         return int(await ctx.run(triple, n))
 
     sustain.register(wf)
-    assert await sustain.run(unique("async"), wf, 4).result() == 12
+    assert await sustain.run(unique("async"), wf, 4) == 12
     pid = unique("raw")
     created = await sustain.promises.create(pid, timeout=60, value={"q": 1})
     assert created["state"] == "pending"
     resolved = await sustain.promises.resolve(pid, "fine")
     assert resolved["state"] == "resolved"
-    await sustain.stop()  # drains and closes from async code too
+    await sustain.astop()  # drains and closes from async code too
     assert not sustain._core.loop().loop.is_running()
 
 

@@ -6,6 +6,11 @@ import sustain
 from sustain.errors import Cancel, EngineSignal, Suspend, SustainError
 
 EXPORTS = {
+    "AsyncUsageError",
+    "DefinitionError",
+    "ExecutionTimeoutError",
+    "NonRetryableError",
+    "SignatureError",
     "AlreadyRegisteredError",
     "ApplicationError",
     "ArgumentsMismatchError",

@@ -106,7 +106,7 @@ def test_a_retry_never_outlives_the_promise_timeout(make: Make) -> None:
 
 
 def test_policies_and_defaults() -> None:
-    assert [Exponential().pause(n) for n in (1, 2, 3, 6, 7)] == [1, 2, 4, 30, 30]
+    assert [Exponential().pause(n) for n in (1, 2, 3, 6, 7, 9, 10)] == [1, 2, 4, 32, 60, 60, None]
     assert [Linear(delay=2).pause(n) for n in (1, 2, 3, 4)] == [2, 4, 6, None]
     assert Constant(delay=5, max_retries=1).pause(2) is None
     assert Never().pause(1) is None
@@ -117,5 +117,5 @@ def test_policies_and_defaults() -> None:
     def flow(ctx: Context) -> Any:
         yield ctx.run(leaf)
 
-    assert registry.add(leaf).retry == Exponential(delay=1, factor=2, max_delay=30)
+    assert registry.add(leaf).retry == Exponential(delay=1, factor=2, max_delay=60, max_retries=9)
     assert registry.add(flow).retry == Never()

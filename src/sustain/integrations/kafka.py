@@ -286,7 +286,7 @@ class WorkflowConsumer:
                 if exc.status != 404:
                     raise
             if finished:  # the handle ended before the promise existed: the create failed
-                await handle.result()  # raises the create's error
+                await handle  # raises the create's error
                 raise RuntimeError(f"the promise {id!r} was not created")
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"the promise {id!r} was not created")
@@ -304,14 +304,12 @@ class WorkflowConsumer:
         try:
             await self.run()
         finally:
-            stopping = self._sustain.stop()  # None when it never started
-            if stopping is not None:
-                try:
-                    await asyncio.wait_for(stopping, STOP_TIMEOUT)
-                except TimeoutError:
-                    # a begun create still retrying against an unreachable server: exit
-                    # anyway, nothing unconfirmed was committed
-                    log.warning("the Sustain did not stop within %.0f s; exiting", STOP_TIMEOUT)
+            try:
+                await asyncio.wait_for(self._sustain.astop(), STOP_TIMEOUT)
+            except TimeoutError:
+                # a begun create still retrying against an unreachable server: exit
+                # anyway, nothing unconfirmed was committed
+                log.warning("the Sustain did not stop within %.0f s; exiting", STOP_TIMEOUT)
 
 
 class _LogAssignments(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -8,10 +8,17 @@ picks remote mode.
 
 Sync and async: the facade runs its own event loop in a background thread, where workflows,
 the worker and the network live.  ``run``/``rpc``/``get`` return a ``Handle`` at once from
-any code; ``handle.result()`` blocks in sync code and is awaitable in async code
-(``await handle.result()``), and so are ``promises.*``, ``schedules.*``, ``schedule``,
-``start`` and ``stop``.  The network starts on first use (or ``start()``): register
-functions first, so that work a previous run left unfinished finds them.
+any code; ``handle.result()`` blocks in sync code, and async code (or a notebook, whose
+cells run on an event loop) writes ``await handle``: ``result()`` on a running loop raises
+``AsyncUsageError`` saying so.  Likewise ``stop()`` blocks and ``await sustain.astop()`` (or
+``async with Sustain(...)``) is its async form.  ``promises.*``, ``schedules.*``,
+``schedule``, ``start`` and ``flush`` block in sync code and are awaitable in async code.
+The network starts on first use (or ``start()``): register functions first, so that work a
+previous run left unfinished finds them.
+
+A handle waiting on an execution that runs elsewhere probes its task now and then
+(waiting.py): a task the group's workers halted, because none has the function, ends the
+wait with a ``FunctionNotFoundError`` naming the group and the function.
 
 The facade only delegates: the registry (registry.py), the worker (worker.py), the replay
 runtime (replay.py, runner.py), handles (handles.py), raw clients (admin.py).
@@ -20,6 +27,7 @@ runtime (replay.py, runner.py), handles (handles.py), raw clients (admin.py).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import threading
@@ -29,15 +37,20 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sustain.errors import ArgumentsMismatchError, FunctionNotFoundError, ServerError
+from sustain.errors import (
+    ArgumentsMismatchError,
+    AsyncUsageError,
+    FunctionNotFoundError,
+    ServerError,
+)
 from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, walk
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
-from sustain.sdk import codec, ids
+from sustain.sdk import codec, ids, waiting
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.handles import Handle, Subscriptions
 from sustain.sdk.local import LocalNetwork
-from sustain.sdk.loop import LoopThread, deliver
+from sustain.sdk.loop import LoopThread, caller_is_async, deliver
 from sustain.sdk.network import Network
 from sustain.sdk.registry import Function, Registry
 from sustain.sdk.remote import RemoteNetwork
@@ -241,27 +254,36 @@ class Sustain:
         what a short-lived caller, such as a Lambda handler, does before it answers."""
         return self._bridge(self._core.flush())
 
-    def stop(self) -> Any:
-        """Take no new work, let running tasks fulfill or suspend, close the network."""
+    def stop(self) -> None:
+        """Take no new work, let running tasks fulfill or suspend, close the network;
+        ``await sustain.astop()`` in async code."""
+        if caller_is_async():
+            raise AsyncUsageError("Sustain.stop()", "await sustain.astop()")
         core = self._core
         if core.thread is None or not core.thread.loop.is_running():
-            return None
-        result = deliver(core.thread.submit(core.stop()))
-        if hasattr(result, "__await__"):
-            return self._stop_async(result)
+            return
+        core.thread.submit(core.stop()).result()
         core.thread.close()
-        return None
 
-    async def _stop_async(self, pending: Any) -> None:
-        await pending
-        assert self._core.thread is not None
-        self._core.thread.close()
+    async def astop(self) -> None:
+        """``stop()`` for async code."""
+        core = self._core
+        if core.thread is None or not core.thread.loop.is_running():
+            return
+        await asyncio.wrap_future(core.thread.submit(core.stop()))
+        await asyncio.to_thread(core.thread.close)  # joins the loop's thread: not on this loop
 
     def __enter__(self) -> Sustain:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    async def __aenter__(self) -> Sustain:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.astop()
 
     # -- registration -----------------------------------------------------------------------
     def register(
@@ -323,7 +345,8 @@ class Sustain:
         ids.validate_root(id)
         function = self._registered(fn)
         data = self._promise(id, function.name, function.version, args, kwargs)
-        return self._handle(Handle(id, self._core.loop().submit(self._run(data)), function.returns))
+        record = self._core.loop().submit(self._run(data))
+        return self._handle(Handle(id, record, function.returns, self._explain))
 
     begin_run = run
 
@@ -336,14 +359,16 @@ class Sustain:
             function = self._registered(fn)
             name, version, returns = function.name, function.version, function.returns
         data = self._promise(id, name, version, args, kwargs)
-        return self._handle(Handle(id, self._core.loop().submit(self._rpc(data)), returns))
+        record = self._core.loop().submit(self._rpc(data))
+        return self._handle(Handle(id, record, returns, self._explain))
 
     begin_rpc = rpc
 
     def get(self, id: str) -> Handle:
         """A handle on an existing promise."""
         ids.validate_child(id)
-        return self._handle(Handle(id, self._core.loop().submit(self._watch(id))))
+        record = self._core.loop().submit(self._watch(id))
+        return self._handle(Handle(id, record, explain=self._explain))
 
     def _handle(self, handle: Handle) -> Handle:
         handle.canceler = self.cancel
@@ -440,14 +465,14 @@ class Sustain:
                 self._same_call(promise, found.data["promise"])
         else:
             raise ServerError(answer.status, str(answer.data), "task.create")
-        return await core.subs.watch(promise["id"])
+        return await self._await(promise["id"])
 
     async def _rpc(self, promise: dict[str, Any]) -> dict[str, Any]:
         answer = await self._send("promise.create", promise)
         if answer.status != 200:
             raise ServerError(answer.status, str(answer.data), "promise.create")
         self._same_call(promise, answer.data["promise"])
-        return await self._core.subs.watch(promise["id"])
+        return await self._await(promise["id"])
 
     def _same_call(self, sent: dict[str, Any], record: dict[str, Any]) -> None:
         """Warn (or raise, ``strict``) when an existing promise records another call."""
@@ -468,4 +493,23 @@ class Sustain:
 
     async def _watch(self, id: str) -> dict[str, Any]:
         await self._core.ensure()
-        return await self._core.subs.watch(id)
+        return await self._await(id)
+
+    async def _await(self, id: str) -> dict[str, Any]:
+        """The settled record of ``id``, run elsewhere: the probe ends the wait if the
+        group's workers halt its task (waiting.py)."""
+        core = self._core
+        probe = waiting.Probe(core.network, core.env.clock, id, core.subs.fail)
+        probe.start()
+        try:
+            return await core.subs.watch(id)
+        finally:
+            probe.stop()
+
+    def _explain(self, id: str) -> concurrent.futures.Future[list[str]]:
+        """What ``id`` waits on (for a timed-out ``result()``), on this Sustain's loop."""
+        return self._core.loop().submit(self._explained(id))
+
+    async def _explained(self, id: str) -> list[str]:
+        network = await self._core.ensure()
+        return await waiting.explain(network, id, self._core.env.retrying)

@@ -12,8 +12,12 @@ it runs: ``watch(id, listen=False)`` waits for the worker to report the settled 
 pending (suspended, released, lease lost), so whoever finishes it later is heard.  That saves
 a listener write and an ``unblock`` message per workflow that finishes in one pass.
 
-``Handle`` is what ``Sustain.run/rpc/get`` return: ``id``, ``done()`` and ``result()``
-(blocking in sync code, awaitable in async code; see loop.py).
+``Handle`` is what ``Sustain.run/rpc/get`` return: ``id``, ``done()``, ``result()`` (sync:
+it blocks) and ``await handle`` / ``await handle.aresult()`` (async).  ``result()`` called on
+a running event loop (async code, a Jupyter notebook) raises ``AsyncUsageError`` rather than
+block the loop, which would also block the answer it waits for, or hand back a coroutine
+that a sync caller would drop.  A wait that runs out raises ``ExecutionTimeoutError`` (a
+``TimeoutError``) saying what the execution waits on (waiting.py); the handle stays usable.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
-from sustain.errors import ServerError, SustainError
+from sustain.errors import AsyncUsageError, ExecutionTimeoutError, ServerError, SustainError
 from sustain.sdk import codec
-from sustain.sdk.loop import deliver
+from sustain.sdk.loop import caller_is_async
 from sustain.sdk.network import Network, NetworkStopped
+
+EXPLAIN_WAIT = 10.0  # seconds a timed-out result() spends finding out what the run waits on
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +104,12 @@ class Subscriptions:
                 if not future.done():
                     future.set_result(promise)
 
+    def fail(self, id: str, exc: BaseException) -> None:
+        """End every wait on ``id`` with ``exc`` (the execution itself is left as it is)."""
+        for future in self._waiting.pop(id, ()):
+            if not future.done():
+                future.set_exception(exc)
+
     def on_message(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "unblock":
             promise = (message.get("data") or {}).get("promise")
@@ -121,14 +133,18 @@ class Subscriptions:
         self._waiting.clear()
 
 
+Explain = Callable[[str], "concurrent.futures.Future[list[str]]"]
+
+
 class Handle:
-    """A durable execution: ``id``, ``done()``, ``result()``."""
+    """A durable execution: ``id``, ``done()``, ``result()``, ``await handle``."""
 
     def __init__(self, id: str, record: concurrent.futures.Future[dict[str, Any]],
-                 returns: Any = None) -> None:  # fmt: skip
+                 returns: Any = None, explain: Explain | None = None) -> None:  # fmt: skip
         self.id = id
         self._record = record
         self._returns = returns
+        self._explain = explain  # submits waiting.explain(id) to the Sustain's loop
 
     def done(self) -> bool:
         return self._record.done()
@@ -140,14 +156,49 @@ class Handle:
         return codec.convert(value, self._returns)
 
     def result(self, timeout: float | None = None) -> Any:
-        """The value (or the raised error); ``await handle.result()`` in async code."""
-        got = deliver(self._record, timeout)
-        if asyncio.iscoroutine(got) or isinstance(got, asyncio.Future):
-            return self._await(got)
-        return self._value(got)
+        """The value (or the raised error), waiting at most ``timeout`` seconds; in async
+        code ``await handle`` (or ``await handle.aresult(timeout)``) instead."""
+        if caller_is_async():
+            raise AsyncUsageError("handle.result()", "await handle")
+        try:
+            record = self._record.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise self._timed_out(timeout, self._sync_explain()) from None
+        return self._value(record)
 
-    async def _await(self, got: Any) -> Any:
-        return self._value(await got)
+    # ASYNC109: the timeout mirrors result(timeout), and its error explains the wait
+    async def aresult(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """``result()`` for async code: the value, waiting at most ``timeout`` seconds."""
+        wrapped = asyncio.wrap_future(self._record)
+        # asyncio.wait, not wait_for: a timeout must not cancel the execution's future,
+        # which the handle (and every other await of it) still needs
+        done, _ = await asyncio.wait({wrapped}, timeout=timeout)
+        if not done:
+            raise self._timed_out(timeout, await self._async_explain())
+        return self._value(wrapped.result())
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.aresult().__await__()
+
+    def _timed_out(self, timeout: float | None, waiting: list[str]) -> ExecutionTimeoutError:
+        return ExecutionTimeoutError(self.id, timeout, waiting)
+
+    def _sync_explain(self) -> list[str]:
+        if self._explain is None:
+            return []
+        try:
+            return self._explain(self.id).result(EXPLAIN_WAIT)
+        except Exception as exc:  # the explanation is a courtesy: the timeout still stands
+            return [f"unknown ({exc!r})"]
+
+    async def _async_explain(self) -> list[str]:
+        if self._explain is None:
+            return []
+        try:
+            explained = asyncio.wrap_future(self._explain(self.id))
+            return await asyncio.wait_for(explained, EXPLAIN_WAIT)
+        except Exception as exc:  # the explanation is a courtesy: the timeout still stands
+            return [f"unknown ({exc!r})"]
 
     # Set by the ``Sustain`` that made the handle: its ``cancel(id, detached=...)``.
     canceler: Callable[..., Any] | None = None

@@ -5,6 +5,8 @@ function is a *leaf* (retry ``Exponential`` by default) until its body makes a d
 then it is a workflow too and its default policy no longer applies (see
 ``replay.call_with_retry``); an explicit policy always does.  Every registered function
 takes the Context as its first parameter.  ``get(name)`` without a version is the latest.
+``add`` refuses, with a ``DefinitionError`` that says what to write instead, a function that
+cannot work as registered (mistakes.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sustain.errors import AlreadyRegisteredError, FunctionNotFoundError
+from sustain.sdk.mistakes import check_definition
 from sustain.sdk.retry import LEAF_DEFAULT, WORKFLOW_DEFAULT, RetryPolicy
 
 Style = Literal["generator", "coroutine", "sync"]
@@ -75,6 +78,7 @@ class Registry:
         if version < 1:
             raise ValueError("version must be at least 1")
         key = name or fn.__name__
+        check_definition(fn, key)
         versions = self._by_name.setdefault(key, {})
         if version in versions:
             raise AlreadyRegisteredError(key, version)

@@ -45,6 +45,7 @@ from typing import Any
 from sustain.errors import (
     Cancel,
     DecodingError,
+    DefinitionError,
     NondeterminismError,
     SerializationError,
     ServerError,
@@ -53,7 +54,7 @@ from sustain.errors import (
 )
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
-from sustain.sdk import codec, ids, leaves, telemetry, worker_metrics
+from sustain.sdk import codec, ids, leaves, mistakes, telemetry, worker_metrics
 from sustain.sdk.context import Call, Context, Info
 from sustain.sdk.futures import PENDING, Begin, DurableFuture, Outcome
 from sustain.sdk.network import Network
@@ -82,6 +83,9 @@ class WorkerState:
     dependencies: dict[str, Any] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    # The last error of each call this process is retrying (its backoff is running), for a
+    # timed-out handle's explanation (waiting.py); written on the failure path only.
+    retrying: dict[str, str] = field(default_factory=dict)
     # The settled record of a promise, once it settles (a listener; set by the worker).
     watch: Callable[[str], Awaitable[dict[str, Any]]] | None = None
     # Set when the worker stops: waits on promises of another origin give their task back.
@@ -143,24 +147,79 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
     policy: RetryPolicy | None = None,
 ) -> Any:
     """Run the function, retrying by its policy; a body that made durable calls is a
-    workflow and is not retried by a *default* policy (new attempts would mint new ids)."""
+    workflow and is not retried by a *default* policy (new attempts would mint new ids).
+
+    Every failed attempt that is retried is logged at WARNING with its traceback (Python
+    shows WARNING by default, and the policy's backoff spaces the lines out), and so is the
+    last one of a call that was retried.  A ``TypeError`` whose arguments do not bind to the
+    function's parameters becomes a ``SignatureError`` (never retried: a programming error).
+    """
     explicit = policy is not None or function.explicit_retry
     policy = policy or function.retry
+    retrying = ctx._pass.env.retrying
     attempt = 1
-    while True:
-        try:
-            return await invoke(function, ctx, args, kwargs)
-        except Exception as exc:
-            if ctx.calls and not explicit:
-                raise
-            pause = policy.next_delay(attempt, exc, clock.now(), ctx.info.timeout_at)
-            if pause is None:
-                raise
-            log.info("retrying %s in %.1fs after %r", ctx.id, pause, exc)
-            worker_metrics.retry(function.name)
-            await clock.sleep(pause)
-            attempt += 1
-            ctx = ctx.retried(attempt)
+    try:
+        while True:
+            try:
+                return await invoke(function, ctx, args, kwargs)
+            except Exception as exc:
+                if isinstance(exc, TypeError):
+                    mistake = explain_type_error(function, ctx, args, kwargs, exc)
+                    if mistake is not None:
+                        raise mistake from exc
+                if ctx.calls and not explicit:
+                    raise
+                pause = policy.next_delay(attempt, exc, clock.now(), ctx.info.timeout_at)
+                if pause is None:
+                    if attempt > 1:
+                        log.warning(
+                            "%s (%s) failed on attempt %d; not retried again", ctx.id,
+                            function.name, attempt, exc_info=exc, extra={"promise_id": ctx.id},
+                        )  # fmt: skip
+                    raise
+                log.warning(
+                    "%s (%s) failed on attempt %d; retrying in %.1fs", ctx.id, function.name,
+                    attempt, pause, exc_info=exc, extra={"promise_id": ctx.id},
+                )  # fmt: skip
+                worker_metrics.retry(function.name)
+                # kept through the next attempt too: the last error known, until the call ends
+                retrying[ctx.id] = f"attempt {attempt} raised {exc!r}"
+                await clock.sleep(pause)
+                attempt += 1
+                ctx = ctx.retried(attempt)
+    finally:
+        if retrying:  # ended or abandoned: its last error is no longer "retrying"
+            retrying.pop(ctx.id, None)
+
+
+def returned(function: str, value: Any, exc: SerializationError) -> SustainError:
+    """The error of a value that does not encode: a DefinitionError when it holds a
+    DurableFuture (``return ctx.run(...)`` without ``yield``/``await``)."""
+    future = mistakes.forgotten(value)
+    if future is None:
+        return exc
+    return mistakes.forgotten_error(function, future, "the value it returned")
+
+
+def explain_type_error(
+    function: Function, ctx: Context, args: Any, kwargs: Any, exc: TypeError
+) -> SustainError | None:
+    """The mistake behind a ``TypeError``, if it is one we recognise: arguments that do not
+    bind, or a DurableFuture used as a value (a forgotten yield/await)."""
+    found = mistakes.bind_problem(function, ctx, args, kwargs)
+    if found is not None:
+        return found
+    passed = mistakes.forgotten((args, kwargs))
+    if passed is not None:  # ctx.run(f, ctx.run(g)): the caller forgot the yield/await
+        where = f"an argument of this call, from {ctx.info.parent_id!r},"
+        return mistakes.forgotten_error(function.name, passed, where)
+    if "DurableFuture" in str(exc):
+        return DefinitionError(
+            function.name,
+            f"{exc}: a `yield` (generator) or an `await` (async def) is missing before a "
+            "ctx call, so its DurableFuture was used as if it were the value",
+        )
+    return None
 
 
 class ReplayPass:
@@ -205,8 +264,13 @@ class ReplayPass:
         return Function(name, fn, 1, Never(), "coroutine", Any)
 
     def start(self, call: Call) -> DurableFuture:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a plain def runs in a thread, where no loop runs
+            caller = call.parent.info.func_name
+            raise mistakes.plain_def_call(caller, call.kind, call.func) from None
         op = telemetry.call(self.cache, call.kind, call.id, call.func, self._op(call))
-        task = asyncio.get_running_loop().create_task(op)
+        task = loop.create_task(op)
         self.spawned.append(task)
         return DurableFuture(call.id, task)
 
@@ -230,7 +294,12 @@ class ReplayPass:
         try:
             param = self._param(call)
         except SerializationError as exc:
-            return Outcome(error=exc)
+            error: SustainError = exc
+            future = mistakes.forgotten((call.args, call.kwargs))
+            if future is not None:  # ctx.run(f, ctx.run(g)): g's future passed as a value
+                where = f"an argument of its call of {call.func!r}"
+                error = mistakes.forgotten_error(call.parent.info.func_name, future, where)
+            return Outcome(error=error)
         if call.kind != "run":
             trace_context.inject(param)  # the callee's task span joins this call's trace
             await self._durable()  # nothing leaves this process before earlier steps are saved
@@ -342,7 +411,8 @@ class ReplayPass:
             try:
                 state, wire = "resolved", codec.encode(value, call.id)
             except SerializationError as exc:
-                state, wire = "rejected", codec.encode_error(exc, call.id)
+                error = returned(call.func, value, exc)
+                state, wire = "rejected", codec.encode_error(error, call.id)
         # The value goes back to the workflow now, while its fenced settle is in flight, so the
         # next step's create shares a commit (one fsync) with this settle.  The next step's
         # body or remote call waits until every settle sent so far is acknowledged

@@ -1,10 +1,15 @@
 """Retry policies for leaves (plain functions).
 
 ``pause(attempt)`` is the pause in seconds before retry number ``attempt`` (1 = the first
-retry), or ``None`` to stop.  Leaves default to ``Exponential()`` (1 s, ×2, capped at 30 s,
-unlimited retries); workflows default to ``Never()`` because re-running a workflow body would
-mint new child ids.  The runtime never sleeps past the promise's timeout (``next_delay``).
-Exceptions whose type is in ``non_retryable`` fail at once.
+retry), or ``None`` to stop.  Leaves default to ``Exponential()``: 1 s, doubling, capped at
+60 s, at most 9 retries (10 attempts, about 4 minutes in all).  Bounded, as DBOS's default
+is and Temporal's is not: a step that fails ten times over four minutes is almost always a
+bug or an outage that needs a person, and an unbounded default hides it behind a caller that
+waits forever; a transient blip (a restart, a failover) is over well within the bound.
+Workflows default to ``Never()`` because re-running a workflow body would mint new child
+ids.  The runtime never sleeps past the promise's timeout (``next_delay``).  Exceptions whose
+type is in ``non_retryable``, a ``NonRetryableError`` raised by the step, and the SDK's own
+errors that a retry cannot fix (``ALWAYS_FINAL``) fail at once.
 """
 
 from __future__ import annotations
@@ -12,16 +17,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sustain.errors import (
+    DefinitionError,
     FunctionNotFoundError,
     NondeterminismError,
+    NonRetryableError,
     SerializationError,
+    SignatureError,
 )
 
-# Errors that a retry cannot fix.
+# Errors that a retry cannot fix: the same code with the same arguments fails the same way.
 ALWAYS_FINAL: tuple[type[BaseException], ...] = (
     SerializationError,
     NondeterminismError,
     FunctionNotFoundError,
+    NonRetryableError,
+    SignatureError,
+    DefinitionError,
 )
 
 
@@ -53,8 +64,8 @@ class Exponential(RetryPolicy):
 
     delay: float = 1.0
     factor: float = 2.0
-    max_delay: float = 30.0
-    max_retries: int | None = None
+    max_delay: float = 60.0
+    max_retries: int | None = 9  # None: until the call's deadline
 
     def pause(self, attempt: int) -> float | None:
         if self.max_retries is not None and attempt > self.max_retries:

@@ -16,13 +16,21 @@ from sustain.errors import (
     DecodingError,
     FunctionNotFoundError,
     NondeterminismError,
+    SerializationError,
     Suspend,
     SustainError,
 )
 from sustain.sdk import codec, ids, telemetry
 from sustain.sdk.context import Context, Info
 from sustain.sdk.network import NetworkStopped
-from sustain.sdk.replay import HALT_AFTER_MISSES, Released, ReplayPass, WorkerState, call_with_retry
+from sustain.sdk.replay import (
+    HALT_AFTER_MISSES,
+    Released,
+    ReplayPass,
+    WorkerState,
+    call_with_retry,
+    returned,
+)
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +144,9 @@ async def _run(
             return await _fulfill(env, id, version, "rejected", codec.encode_error(error, id))
         try:
             wire = codec.encode(value, id)
+        except SerializationError as exc:
+            error = returned(function.name, value, exc)
+            return await _fulfill(env, id, version, "rejected", codec.encode_error(error, id))
         except SustainError as exc:
             return await _fulfill(env, id, version, "rejected", codec.encode_error(exc, id))
         return await _fulfill(env, id, version, "resolved", wire)

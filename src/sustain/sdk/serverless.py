@@ -232,9 +232,7 @@ async def close_async(sustain: Sustain) -> None:
     if thread is None or not thread.loop.is_running():
         return
     await asyncio.wrap_future(thread.submit(sustain.network.stop()))
-    pending = sustain.stop()
-    if pending is not None:
-        await pending
+    await sustain.astop()
 
 
 def close(sustain: Sustain) -> None:
