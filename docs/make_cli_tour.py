@@ -67,6 +67,21 @@ STEPS = (
         "invoke order-7 -f checkout --arg o8 --target workers",
     ),
     Step(
+        "Another checkout waits for its approval; `cancel` cancels the execution and every "
+        "pending call under it, in any group (the promise `approve-o9` has an id of its own, "
+        "a lineage of its own: it is not cancelled with its caller).",
+        "invoke order-9 -f checkout --arg o9 --target workers",
+    ),
+    Step(
+        "Whoever awaits `order-9` gets `CanceledError`, and its worker stops it.",
+        "cancel order-9",
+        wait_for="approve-o9",
+    ),
+    Step(
+        "Cancelling a settled execution changes nothing, and says so.",
+        "cancel order-9",
+    ),
+    Step(
         "A function no worker of the group has: the workers halt its task after a few "
         "deliveries, and `--wait` reports it.",
         "invoke refund-1 -f refund --target workers --wait",

@@ -15,6 +15,7 @@ import importlib
 
 import click
 
+from sustain.cli.cancel import cancel
 from sustain.cli.client import DEFAULT_SERVER
 from sustain.cli.errors import CliError
 from sustain.cli.invoke import invoke
@@ -98,6 +99,7 @@ sustain.add_command(tasks)
 sustain.add_command(schedules)
 sustain.add_command(invoke)
 sustain.add_command(tree)
+sustain.add_command(cancel)
 sustain.add_command(worker)
 sustain.add_command(migrate)
 

@@ -402,3 +402,14 @@ def tree(root: CallNode) -> None:
         for child in node.children:
             stack.append((child, branch.add(_node_text(child))))
     _console.print(top)
+
+
+def cancel_report(data: Any) -> None:
+    """What ``sustain cancel`` did: the ids it canceled, or why nothing was."""
+    canceled = data.get("canceled") or []
+    if not canceled:
+        note(str(data.get("message", "")))
+        return
+    done(str(data.get("message", "")))
+    for id in canceled:
+        click.echo(f"  {id}")

@@ -136,7 +136,14 @@ promises.add_command(
     ),
     "reject",
 )
-promises.add_command(_settle("rejected_canceled", "Cancel a pending promise."), "cancel")
+promises.add_command(
+    _settle(
+        "rejected_canceled",
+        """Cancel one pending promise (only it: `sustain cancel ID` cancels an execution
+        and its pending descendants, and stops their workers).""",
+    ),
+    "cancel",
+)
 
 
 @promises.command("search")

@@ -43,6 +43,7 @@ from sustain.errors import (
     FunctionNotFoundError,
     ServerError,
 )
+from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, walk
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
 from sustain.sdk import codec, ids, waiting
@@ -403,7 +404,7 @@ class Sustain:
         function = self._registered(fn)
         data = self._promise(id, function.name, function.version, args, kwargs)
         record = self._core.loop().submit(self._run(data))
-        return Handle(id, record, function.returns, self._explain)
+        return self._handle(Handle(id, record, function.returns, self._explain))
 
     begin_run = run
 
@@ -416,14 +417,42 @@ class Sustain:
             function = self._registered(fn)
             name, version, returns = function.name, function.version, function.returns
         data = self._promise(id, name, version, args, kwargs)
-        return Handle(id, self._core.loop().submit(self._rpc(data)), returns, self._explain)
+        record = self._core.loop().submit(self._rpc(data))
+        return self._handle(Handle(id, record, returns, self._explain))
 
     begin_rpc = rpc
 
     def get(self, id: str) -> Handle:
         """A handle on an existing promise."""
         ids.validate_child(id)
-        return Handle(id, self._core.loop().submit(self._watch(id)), explain=self._explain)
+        record = self._core.loop().submit(self._watch(id))
+        return self._handle(Handle(id, record, explain=self._explain))
+
+    def _handle(self, handle: Handle) -> Handle:
+        handle.canceler = self.cancel
+        return handle
+
+    def cancel(self, id: str, *, detached: bool = False) -> Any:
+        """Cancel the execution ``id`` and its pending descendants (protocol/cancel.py): each
+        is settled ``rejected_canceled``, so whoever awaits them gets ``CanceledError`` and
+        their workers stop them.  Detached calls are left running unless ``detached``.
+        Returns a ``CancelReport`` (awaitable in async code); an execution already settled
+        is left as it is (``report.noop``).  Raises ``ServerError`` on an error answer
+        (404 for an unknown id)."""
+        ids.validate_child(id)
+        return self._bridge(self._cancel(id, detached))
+
+    async def _cancel(self, id: str, detached: bool) -> CancelReport:
+        network = await self._core.ensure()
+
+        async def request(kind: str, data: dict[str, Any]) -> tuple[int, Any]:
+            answer = await network.request(kind, data)
+            return answer.status, answer.data
+
+        try:
+            return await drive_async(walk(id, detached=detached), request)
+        except CancelFailed as exc:
+            raise ServerError(exc.status, exc.message, "cancel") from None
 
     def schedule(
         self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any

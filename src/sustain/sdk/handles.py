@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Generator
 from typing import Any
 
-from sustain.errors import AsyncUsageError, ExecutionTimeoutError, ServerError
+from sustain.errors import AsyncUsageError, ExecutionTimeoutError, ServerError, SustainError
 from sustain.sdk import codec
 from sustain.sdk.loop import caller_is_async
 from sustain.sdk.network import Network, NetworkStopped
@@ -199,6 +199,17 @@ class Handle:
             return await asyncio.wait_for(explained, EXPLAIN_WAIT)
         except Exception as exc:  # the explanation is a courtesy: the timeout still stands
             return [f"unknown ({exc!r})"]
+
+    # Set by the ``Sustain`` that made the handle: its ``cancel(id, detached=...)``.
+    canceler: Callable[..., Any] | None = None
+
+    def cancel(self, *, detached: bool = False) -> Any:
+        """Cancel this execution and its pending descendants (``Sustain.cancel``): a
+        ``CancelReport``, awaitable in async code; ``result()`` then raises
+        ``CanceledError``."""
+        if self.canceler is None:
+            raise SustainError(f"the handle on {self.id!r} was not made by a Sustain")
+        return self.canceler(self.id, detached=detached)
 
     def __repr__(self) -> str:
         return f"Handle({self.id!r}, done={self.done()})"

@@ -6,7 +6,9 @@ It returns the root promise record when this process fulfilled it (handles use i
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from sustain.errors import (
@@ -31,6 +33,9 @@ from sustain.sdk.replay import (
 )
 
 log = logging.getLogger(__name__)
+
+# How long a pass runs before it watches its promise for a settle by someone else (a cancel).
+CANCEL_GRACE_S = 1.0
 
 
 async def run_task(
@@ -108,7 +113,8 @@ async def _run(
         error: BaseException | None = None
         suspended = False
         try:
-            value = await call_with_retry(function, ctx, inv.args, inv.kwargs, env.clock)
+            body = call_with_retry(function, ctx, inv.args, inv.kwargs, env.clock)
+            value = await _watched(env, id, p, body)
         except Suspend:
             suspended = True
         except Cancel:
@@ -144,6 +150,61 @@ async def _run(
         except SustainError as exc:
             return await _fulfill(env, id, version, "rejected", codec.encode_error(exc, id))
         return await _fulfill(env, id, version, "resolved", wire)
+
+
+async def _watched(env: WorkerState, id: str, p: ReplayPass, body: Coroutine[Any, Any, Any]) -> Any:
+    """Run a pass's body; stop it if the task's promise is settled by someone else meanwhile.
+
+    A cancel (protocol/cancel.py) or any external settle fulfils the task, and this worker
+    would otherwise learn it only at its next task operation: never, while a leaf runs for
+    hours or a step backs off between retries.  So a body still running after
+    ``CANCEL_GRACE_S`` watches the promise through the worker's listener (a short pass pays
+    one sleeping task); once it settles, the body and the pass's children are cancelled
+    (``asyncio.CancelledError`` inside a running async leaf; a sync leaf's thread cannot be
+    interrupted, so it finishes and its result is dropped) and the pass ends with ``Cancel``,
+    writing nothing: the task is fulfilled already.
+
+    The body runs in this very task (no task of its own per pass): the watch cancels this
+    task while it awaits the body, and ``uncancel`` takes that request back once it has
+    become ``Cancel``.
+    """
+    watch = env.watch
+    if watch is None:  # no listener here (serverless): the next task operation tells
+        return await body
+    me = asyncio.current_task()
+    assert me is not None
+    awaiting = True  # a done-callback may already be queued when the body ends
+    canceled = False
+
+    def settled(done: asyncio.Future[dict[str, Any]]) -> None:
+        nonlocal canceled
+        if not awaiting or done.cancelled() or done.exception() is not None:
+            return
+        log.info("task %s: its promise was settled elsewhere (%s); stopping its pass",
+                 id, done.result().get("state"))  # fmt: skip
+        canceled = True
+        me.cancel()
+        for child in p.spawned:
+            child.cancel()
+
+    async def after_grace() -> dict[str, Any]:
+        await env.clock.sleep(CANCEL_GRACE_S)  # the SDK's clock: a test's fake time too
+        return await watch(id)
+
+    watcher = asyncio.ensure_future(after_grace())
+    watcher.add_done_callback(settled)
+    try:
+        return await body
+    except asyncio.CancelledError:
+        if canceled:
+            raise Cancel() from None
+        raise
+    finally:
+        awaiting = False
+        if canceled:  # also when the body swallowed the CancelledError and returned
+            me.uncancel()
+        watcher.remove_done_callback(settled)
+        watcher.cancel()
 
 
 async def _give_back(

@@ -9,10 +9,11 @@ page without it, setting the token as an ``HttpOnly; SameSite=Strict`` cookie
 (``sustain_token``, path ``/``).  Every later request carries the cookie; scripts and
 ``curl`` may send ``Authorization: Bearer <JWT>`` instead.  A missing, invalid or expired
 token is 401, a token whose claims may not read everything (§7.1: ``role: admin`` or
-``prefix: ""``) is 403.  Settling a promise and deleting a schedule are authorized like the
-API operations they are (``promise.settle`` on its id, ``schedule.delete``).
+``prefix: ""``) is 403.  Settling a promise, cancelling an execution and deleting a schedule
+are authorized like the API operations they are (``promise.settle`` on its id — for a cancel,
+on each id it settles —, ``schedule.delete``).
 
-CSRF: the two writes are ``POST`` forms.  A ``POST`` must carry an ``Origin`` (or, failing
+CSRF: the three writes are ``POST`` forms.  A ``POST`` must carry an ``Origin`` (or, failing
 that, ``Referer``) header naming this very host, else it is refused with 403; browsers always
 send ``Origin`` on a cross-site form post, and the SameSite=Strict cookie is not sent with one
 at all.  Each write also needs a second, explicit confirmation: the first POST answers a page
@@ -36,6 +37,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
 
+from sustain.protocol.cancel import CancelFailed, drive_async, walk
 from sustain.protocol.envelope import Request
 from sustain.protocol.records import PROMISE_STATES, PromiseState
 from sustain.protocol.values import to_base64
@@ -167,6 +169,8 @@ class UiRoutes:
                 return await self._settle(claims, form)
             if path == "/ui/schedules/delete":
                 return await self._delete_schedule(claims, form)
+            if path == "/ui/execution/cancel":
+                return await self._cancel(claims, form)
             return Reply(404, views.message_page("Not found", path))
         if claims is not None and not self._may_read(claims):
             return Reply(403, views.message_page("Forbidden", "This token may not read the store."))
@@ -356,6 +360,31 @@ class UiRoutes:
         if status not in (200, 404):
             return Reply(status, views.message_page("Not deleted", f"{status}: {answer}"))
         return redirect("/ui/schedules")
+
+    async def _cancel(self, claims: dict[str, Any] | None, form: dict[str, str]) -> Reply:
+        """Cancel an execution tree (protocol/cancel.py), each of its operations authorized
+        like the API's: a token that may not settle one of the promises gets a 403."""
+        id = form.get("id", "")
+        detached = form.get("detached") == "1"
+        if not id:
+            return Reply(400, views.message_page("Bad request", "Promise ID is required"))
+        if form.get("confirmed") != "1":
+            return Reply(200, views.confirm_cancel_page(id, detached))
+
+        async def request(kind: str, data: dict[str, Any]) -> tuple[int, Any]:
+            if not self._may(claims, kind, data):
+                return 403, "Forbidden"
+            status, answer = await self._apply(kind, data)
+            return status, msgspec.to_builtins(answer)
+
+        try:
+            report = await drive_async(walk(id, detached=detached), request)
+        except CancelFailed as exc:
+            text = f"{exc.status}: {exc.message}"
+            return Reply(exc.status, views.message_page("Not canceled", text))
+        if report.noop:
+            return Reply(200, views.message_page("Nothing to cancel", report.message()))
+        return redirect(f"/ui/execution?id={views.q(id)}")
 
     # -- static ----------------------------------------------------------------------------
 

@@ -361,7 +361,36 @@ def execution_page(detail: ExecutionDetail, now: int) -> str:
     body = f"<h1>Execution <code>{esc(root.id)}</code></h1>" + live(
         src, 1000, execution_body(detail, now), enabled=pending, until_settled=True
     )
+    if root.state == "pending":
+        body += f"<section><h2>Cancel</h2>{cancel_form(root.id)}</section>"
     return page(f"Execution {root.id}", "executions", body)
+
+
+def cancel_form(id: str) -> str:
+    return (
+        '<form class=cancel method=post action="/ui/execution/cancel">'
+        f'<input type=hidden name=id value="{esc(id)}">'
+        "<p>Cancels this execution and every pending call under it, in any group; their "
+        "workers stop them.</p>"
+        "<label><input type=checkbox name=detached value=1> Also its detached calls</label> "
+        "<button type=submit>Review…</button></form>"
+    )
+
+
+def confirm_cancel_page(id: str, detached: bool) -> str:
+    also = " and its detached calls" if detached else " (its detached calls keep running)"
+    body = (
+        f"<h1>Cancel execution <code>{esc(id)}</code>?</h1>"
+        f"<p>It and every pending call under it{also} will be canceled; whoever awaits them "
+        "gets a CanceledError.</p>"
+        '<form method=post action="/ui/execution/cancel">'
+        f'<input type=hidden name=id value="{esc(id)}">'
+        f'<input type=hidden name=detached value="{"1" if detached else ""}">'
+        "<input type=hidden name=confirmed value=1>"
+        "<button type=submit class=danger>Confirm: cancel</button> "
+        f'<a href="/ui/execution?id={q(id)}">Back</a></form>'
+    )
+    return page(f"Cancel {id}", "executions", body)
 
 
 # -- one promise (and human in the loop) -----------------------------------------------------
