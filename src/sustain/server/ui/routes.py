@@ -42,7 +42,7 @@ from sustain.protocol.envelope import Request
 from sustain.protocol.records import PROMISE_STATES, PromiseState
 from sustain.protocol.values import to_base64
 from sustain.server.app import read_body
-from sustain.server.ui import queries, views
+from sustain.server.ui import html, queries, views
 from sustain.server.ui.queries import Filters
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class UiRoutes:
             reply = await self._route(scope, receive)
         except Exception:  # a UI page must never take the connection down
             log.exception("UI request %s failed", scope.get("path"))
-            reply = Reply(500, views.message_page("Error", "The page could not be built."))
+            reply = Reply(500, html.message_page("Error", "The page could not be built."))
         # The time this server spent on the page (query + HTML), for browsers' devtools and
         # for benchmarks/ui.py, which reads it instead of timing the network too.
         timing = f"app;dur={(time.perf_counter() - started) * 1000:.3f}".encode()
@@ -161,7 +161,7 @@ class UiRoutes:
             return denied
         if method == "POST":
             if not self._same_origin(scope):
-                return Reply(403, views.message_page("Forbidden", "Cross-origin form refused."))
+                return Reply(403, html.message_page("Forbidden", "Cross-origin form refused."))
             form = await _read_form(receive)
             if form is None:
                 return Reply(413, b"Form too large", b"text/plain")
@@ -171,9 +171,9 @@ class UiRoutes:
                 return await self._delete_schedule(claims, form)
             if path == "/ui/execution/cancel":
                 return await self._cancel(claims, form)
-            return Reply(404, views.message_page("Not found", path))
+            return Reply(404, html.message_page("Not found", path))
         if claims is not None and not self._may_read(claims):
-            return Reply(403, views.message_page("Forbidden", "This token may not read the store."))
+            return Reply(403, html.message_page("Forbidden", "This token may not read the store."))
         fragment = query.get("fragment") == "1"
         if path in ("/ui", "/ui/"):
             return redirect("/ui/executions")
@@ -192,7 +192,7 @@ class UiRoutes:
         if path == "/workers":
             workers = await self.workers()
             return Reply(200, msgspec.json.encode({"workers": workers}), JSON, [_NO_STORE])
-        return Reply(404, views.message_page("Not found", f"No page at {path}."))
+        return Reply(404, html.message_page("Not found", f"No page at {path}."))
 
     # -- auth ------------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ class UiRoutes:
         if token is None or self.rt.authenticator is None:
             return None
         if self.rt.authenticator.authenticate(token, self._now_s()) is None:
-            return Reply(401, views.message_page("Unauthorized", "The token is not valid."))
+            return Reply(401, html.message_page("Unauthorized", "The token is not valid."))
         rest = {k: v for k, v in query.items() if k != "token"}
         location = scope["path"] + (f"?{urlencode(rest)}" if rest else "")
         secure = "; Secure" if scope.get("scheme") == "https" else ""
@@ -231,7 +231,7 @@ class UiRoutes:
         claims = auth.authenticate(token, self._now_s()) if token else None
         if claims is None:
             text = "Open /ui?token=<JWT> once, or send Authorization: Bearer <JWT>."
-            return None, Reply(401, views.message_page("Unauthorized", text))
+            return None, Reply(401, html.message_page("Unauthorized", text))
         return claims, None
 
     def _may_read(self, claims: dict[str, Any]) -> bool:
@@ -261,7 +261,7 @@ class UiRoutes:
         tags_text = query.get("tags", "")
         tags = parse_tags(tags_text)
         if (state is not None and state not in PROMISE_STATES) or tags is None:
-            return Reply(400, views.message_page("Bad filter", "Unknown state or tags syntax."))
+            return Reply(400, html.message_page("Bad filter", "Unknown state or tags syntax."))
         filters = Filters(
             state=state if state is None else _state(state),
             func=query.get("func") or None,
@@ -278,7 +278,7 @@ class UiRoutes:
     async def _execution(self, id: str, fragment: bool) -> Reply:
         detail = await self._read(lambda tx: queries.execution(tx, id))
         if detail is None:
-            return Reply(404, views.message_page("Not found", f"No promise {id!r}."))
+            return Reply(404, html.message_page("Not found", f"No promise {id!r}."))
         now = self.rt.clock.now()
         if fragment:
             return Reply(200, views.execution_body(detail, now))
@@ -287,7 +287,7 @@ class UiRoutes:
     async def _promise(self, id: str) -> Reply:
         node = await self._read(lambda tx: queries.promise_with_task(tx, id))
         if node is None:
-            return Reply(404, views.message_page("Not found", f"No promise {id!r}."))
+            return Reply(404, html.message_page("Not found", f"No promise {id!r}."))
         return Reply(200, views.promise_page(node, self.rt.clock.now()))
 
     async def _schedules(self, fragment: bool) -> Reply:
@@ -331,14 +331,14 @@ class UiRoutes:
         text = form.get("value", "null")
         if state not in ("resolved", "rejected"):
             return Reply(
-                400, views.message_page("Bad request", "State must be resolved or rejected.")
+                400, html.message_page("Bad request", "State must be resolved or rejected.")
             )
         try:
             value = json.loads(text or "null")
         except ValueError as exc:
-            return Reply(400, views.message_page("Invalid JSON", f"The value is not JSON: {exc}"))
+            return Reply(400, html.message_page("Invalid JSON", f"The value is not JSON: {exc}"))
         if not self._may(claims, "promise.settle", {"id": id}):
-            return Reply(403, views.message_page("Forbidden", f"This token may not settle {id!r}."))
+            return Reply(403, html.message_page("Forbidden", f"This token may not settle {id!r}."))
         if form.get("confirmed") != "1":
             return Reply(200, views.confirm_settle_page(id, state, text, value))
         data = json.dumps(value, ensure_ascii=False).encode()
@@ -347,18 +347,18 @@ class UiRoutes:
             "promise.settle", {"id": id, "state": state, "value": wire}
         )
         if status != 200:
-            return Reply(status, views.message_page("Not settled", f"{status}: {answer}"))
-        return redirect(f"/ui/promise?id={views.q(id)}")
+            return Reply(status, html.message_page("Not settled", f"{status}: {answer}"))
+        return redirect(f"/ui/promise?id={html.q(id)}")
 
     async def _delete_schedule(self, claims: dict[str, Any] | None, form: dict[str, str]) -> Reply:
         id = form.get("id", "")
         if not self._may(claims, "schedule.delete", {"id": id}):
-            return Reply(403, views.message_page("Forbidden", f"This token may not delete {id!r}."))
+            return Reply(403, html.message_page("Forbidden", f"This token may not delete {id!r}."))
         if form.get("confirmed") != "1":
             return Reply(200, views.confirm_delete_page(id))
         status, answer = await self._apply("schedule.delete", {"id": id})
         if status not in (200, 404):
-            return Reply(status, views.message_page("Not deleted", f"{status}: {answer}"))
+            return Reply(status, html.message_page("Not deleted", f"{status}: {answer}"))
         return redirect("/ui/schedules")
 
     async def _cancel(self, claims: dict[str, Any] | None, form: dict[str, str]) -> Reply:
@@ -367,7 +367,7 @@ class UiRoutes:
         id = form.get("id", "")
         detached = form.get("detached") == "1"
         if not id:
-            return Reply(400, views.message_page("Bad request", "Promise ID is required"))
+            return Reply(400, html.message_page("Bad request", "Promise ID is required"))
         if form.get("confirmed") != "1":
             return Reply(200, views.confirm_cancel_page(id, detached))
 
@@ -381,10 +381,10 @@ class UiRoutes:
             report = await drive_async(walk(id, detached=detached), request)
         except CancelFailed as exc:
             text = f"{exc.status}: {exc.message}"
-            return Reply(exc.status, views.message_page("Not canceled", text))
+            return Reply(exc.status, html.message_page("Not canceled", text))
         if report.noop:
-            return Reply(200, views.message_page("Nothing to cancel", report.message()))
-        return redirect(f"/ui/execution?id={views.q(id)}")
+            return Reply(200, html.message_page("Nothing to cancel", report.message()))
+        return redirect(f"/ui/execution?id={html.q(id)}")
 
     # -- static ----------------------------------------------------------------------------
 
