@@ -19,8 +19,8 @@ from typing import Any
 
 import psycopg
 
-from sustain.store.errors import PostgresConnectError, SchemaVersionError
-from sustain.store.sql.migrations import Migration, load_migrations
+from sustain.store.errors import PostgresConnectError
+from sustain.store.sql.migrations import Migration, load_migrations, pending
 
 FOLDER = "schema/postgres"
 # Any constant works: it only has to be the same for every Sustain process.  ("sustain" in
@@ -57,13 +57,8 @@ def _migrate(conn: psycopg.Connection[Any], where: str) -> list[Migration]:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK,))
         conn.execute(_CREATE)
         done = {int(v) for (v,) in conn.execute("SELECT version FROM schema_migrations")}
-        unknown = sorted(done - {m.version for m in known})
-        if unknown:
-            raise SchemaVersionError(where, unknown)
         applied: list[Migration] = []
-        for migration in known:
-            if migration.version in done:
-                continue
+        for migration in pending(known, done, where):
             # A migration file holds several statements: sent as one simple query (no
             # parameters), which PostgreSQL runs inside the enclosing transaction.
             conn.execute(migration.sql.encode())

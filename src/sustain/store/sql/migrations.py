@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from sustain.store.errors import SchemaVersionError
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -34,3 +36,12 @@ def load_migrations(folder: str = "schema") -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate schema migration versions: {versions}")
     return found
+
+
+def pending(known: list[Migration], done: set[int], where: str) -> list[Migration]:
+    """The known migrations not applied yet, by version; a database that holds a version this
+    code does not know was migrated by a newer Sustain: ``SchemaVersionError``."""
+    unknown = sorted(done - {m.version for m in known})
+    if unknown:
+        raise SchemaVersionError(where, unknown)
+    return [m for m in known if m.version not in done]

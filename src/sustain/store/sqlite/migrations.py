@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from sustain.store.errors import SchemaVersionError
-from sustain.store.sql.migrations import load_migrations
+from sustain.store.sql.migrations import load_migrations, pending
 
 
 def applied_versions(conn: sqlite3.Connection) -> list[int]:
@@ -37,13 +36,8 @@ def migrate(conn: sqlite3.Connection, path: str) -> list[int]:
     )
     known = load_migrations()
     done = set(applied_versions(conn))
-    unknown = sorted(done - {m.version for m in known})
-    if unknown:
-        raise SchemaVersionError(path, unknown)
     applied: list[int] = []
-    for migration in known:
-        if migration.version in done:
-            continue
+    for migration in pending(known, done, path):
         # executescript takes no parameters; version and name are digits and [a-z0-9_]
         # (checked by _NAME), so embedding them is safe.
         script = (
