@@ -19,7 +19,7 @@ FAST = Exponential(delay=0.01)
 
 
 def retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "sustain.sdk.replay"]
+    return [r for r in caplog.records if r.name == "sustain.sdk.invoke"]
 
 
 def test_failed_attempts_are_warnings_with_the_traceback(

@@ -3,7 +3,7 @@
 A generator function is a *workflow* (retry ``Never`` by default); a plain or ``async def``
 function is a *leaf* (retry ``Exponential`` by default) until its body makes a durable call:
 then it is a workflow too and its default policy no longer applies (see
-``replay.call_with_retry``); an explicit policy always does.  Every registered function
+``invoke.call_with_retry``); an explicit policy always does.  Every registered function
 takes the Context as its first parameter.  ``get(name)`` without a version is the latest.
 ``add`` refuses, with a ``DefinitionError`` that says what to write instead, a function that
 cannot work as registered (mistakes.py).

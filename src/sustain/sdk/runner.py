@@ -22,14 +22,13 @@ from sustain.errors import (
 )
 from sustain.sdk import codec, ids, telemetry
 from sustain.sdk.context import Context, Info
+from sustain.sdk.invoke import call_with_retry, returned
 from sustain.sdk.network import NetworkStopped
 from sustain.sdk.replay import (
     HALT_AFTER_MISSES,
     Released,
     ReplayPass,
     WorkerState,
-    call_with_retry,
-    returned,
 )
 
 log = logging.getLogger(__name__)
