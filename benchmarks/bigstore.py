@@ -364,7 +364,7 @@ class OnServer(Mode):
             self.close()
             raise
 
-    def call(self, id: str, func: str, *args: Any) -> Handle:
+    def call(self, id: str, func: str, *args: Any) -> Handle[Any]:
         return self.view.rpc(id, func, *args)
 
     def cpu_parts(self) -> dict[str, float]:

@@ -211,7 +211,7 @@ class ClusterMode(Mode):
             else:
                 raise RuntimeError("postgres: warm-up call never answered")
 
-    def call(self, id: str, func: str, *args: Any) -> Handle:
+    def call(self, id: str, func: str, *args: Any) -> Handle[Any]:
         return next(self._next).rpc(id, func, *args)
 
     def promise(self, id: str) -> dict[str, Any]:

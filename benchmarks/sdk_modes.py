@@ -62,7 +62,7 @@ def pid_cpu(pid: int) -> float:
 class Mode:
     name = ""
 
-    def call(self, id: str, func: str, *args: Any) -> Handle:
+    def call(self, id: str, func: str, *args: Any) -> Handle[Any]:
         raise NotImplementedError
 
     def promise(self, id: str) -> dict[str, Any]:
@@ -102,7 +102,7 @@ class Embedded(Mode):
         self.sustain = register(Sustain(store=str(self.dir / "bench.db"), group=GROUP))
         self.sustain.start()
 
-    def call(self, id: str, func: str, *args: Any) -> Handle:
+    def call(self, id: str, func: str, *args: Any) -> Handle[Any]:
         return self.sustain.run(id, func, *args)
 
     def promise(self, id: str) -> dict[str, Any]:
@@ -147,7 +147,7 @@ class ServerMode(Mode):
                 raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-2000:]}")
             time.sleep(0.05)
 
-    def call(self, id: str, func: str, *args: Any) -> Handle:
+    def call(self, id: str, func: str, *args: Any) -> Handle[Any]:
         return self.view.rpc(id, func, *args)
 
     def promise(self, id: str) -> dict[str, Any]:

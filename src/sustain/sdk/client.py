@@ -29,12 +29,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 from sustain.errors import (
     ArgumentsMismatchError,
@@ -47,7 +46,8 @@ from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
 from sustain.sdk import codec, ids, waiting
 from sustain.sdk.admin import Promises, Schedules
-from sustain.sdk.client_state import ClientState
+from sustain.sdk.client_state import ClientState, Options, choose_network
+from sustain.sdk.context import seconds
 from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.loop import caller_is_async, deliver
@@ -55,35 +55,13 @@ from sustain.sdk.network import Network
 from sustain.sdk.registry import Function
 from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.retry import RetryPolicy
+from sustain.sdk.signatures import AsyncFunction, F, P, R, S, Step, Workflow, Y
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 86400.0  # seconds: a top-level call's promise lives one day by default
 # The task lease: how long the group waits before another member takes over the tasks of a
 # worker that died and never came back (docs/decisions.md, "Lease and heartbeat").
 DEFAULT_TTL = 10.0
-
-
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _network(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
-    if url is None and store is None:
-        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
-    if url:
-        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
-        return RemoteNetwork(url, token=token)
-    return LocalNetwork(store or "sustain.db", clock=clock)
-
-
-@dataclass(frozen=True)
-class Options:
-    target: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    version: int | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    retry: RetryPolicy | None = None
 
 
 class Sustain:
@@ -113,9 +91,9 @@ class Sustain:
         if clock is None and isinstance(network, LocalNetwork):
             clock = network.clock
         clock = clock if clock is not None else Clock()
-        net = network or _network(store, url, token, clock)
+        net = network or choose_network(store, url, token, clock)
         self._strict = strict
-        ttl_ms = int(_seconds(ttl) * 1000)
+        ttl_ms = int(seconds(ttl) * 1000)
         self._core = ClientState(
             net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks, clock,
             stable_pid=pid is not None,
@@ -212,7 +190,7 @@ class Sustain:
         core = self._core
         if core.thread is None or not core.thread.loop.is_running():
             return
-        core.thread.submit(core.stop(_seconds(grace))).result()
+        core.thread.submit(core.stop(seconds(grace))).result()
         core.thread.close()
 
     async def astop(self, grace: float | timedelta = 30.0) -> None:
@@ -220,7 +198,7 @@ class Sustain:
         core = self._core
         if core.thread is None or not core.thread.loop.is_running():
             return
-        await asyncio.wrap_future(core.thread.submit(core.stop(_seconds(grace))))
+        await asyncio.wrap_future(core.thread.submit(core.stop(seconds(grace))))
         await asyncio.to_thread(core.thread.close)  # joins the loop's thread: not on this loop
 
     def __enter__(self) -> Sustain:
@@ -236,6 +214,17 @@ class Sustain:
         await self.astop()
 
     # -- registration -----------------------------------------------------------------------
+    # ``fn`` is returned as it is, with its own type: still callable, and ``run``/``rpc``
+    # check their arguments against its signature (signatures.py).
+    @overload
+    def register(
+        self, fn: F, *, name: str | None = None, version: int = 1, retry: RetryPolicy | None = None
+    ) -> F: ...
+    @overload
+    def register(
+        self, fn: None = None, *, name: str | None = None, version: int = 1,
+        retry: RetryPolicy | None = None,
+    ) -> Callable[[F], F]: ...  # fmt: skip
     def register(
         self,
         fn: Callable[..., Any] | None = None,
@@ -268,7 +257,7 @@ class Sustain:
         view._opts = replace(
             self._opts,
             target=target if target is not None else self._opts.target,
-            timeout=_seconds(timeout) if timeout is not None else self._opts.timeout,
+            timeout=seconds(timeout) if timeout is not None else self._opts.timeout,
             version=version if version is not None else self._opts.version,
             tags={**self._opts.tags, **(tags or {})},
             retry=retry or self._opts.retry,
@@ -289,7 +278,19 @@ class Sustain:
             "tags": ids.root_tags(id, self._target(), self._opts.tags),
         }
 
-    def run(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
+    # run and rpc are overloaded on the shapes of signatures.py (the handle's type is what
+    # the function returns), then on a name, which stays untyped.
+    @overload
+    def run(self, id: str, fn: Workflow[P, Y, S, R], *a: P.args, **kw: P.kwargs) -> Handle[R]: ...
+    @overload
+    def run(
+        self, id: str, fn: AsyncFunction[P, Y, S, R], *a: P.args, **kw: P.kwargs
+    ) -> Handle[R]: ...
+    @overload
+    def run(self, id: str, fn: Step[P, R], *a: P.args, **kw: P.kwargs) -> Handle[R]: ...
+    @overload
+    def run(self, id: str, fn: str, *args: Any, **kwargs: Any) -> Handle[Any]: ...
+    def run(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle[Any]:
         """Run a registered function durably under ``id``; this process executes it if it
         wins the task.  The same id again returns the stored (or running) execution."""
         ids.validate_root(id)
@@ -300,7 +301,17 @@ class Sustain:
 
     begin_run = run
 
-    def rpc(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
+    @overload
+    def rpc(self, id: str, fn: Workflow[P, Y, S, R], *a: P.args, **kw: P.kwargs) -> Handle[R]: ...
+    @overload
+    def rpc(
+        self, id: str, fn: AsyncFunction[P, Y, S, R], *a: P.args, **kw: P.kwargs
+    ) -> Handle[R]: ...
+    @overload
+    def rpc(self, id: str, fn: Step[P, R], *a: P.args, **kw: P.kwargs) -> Handle[R]: ...
+    @overload
+    def rpc(self, id: str, fn: str, *args: Any, **kwargs: Any) -> Handle[Any]: ...
+    def rpc(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle[Any]:
         """Invoke a function (by name, or registered) on the target's workers under ``id``."""
         ids.validate_root(id)
         if isinstance(fn, str):
@@ -314,13 +325,13 @@ class Sustain:
 
     begin_rpc = rpc
 
-    def get(self, id: str) -> Handle:
+    def get(self, id: str) -> Handle[Any]:
         """A handle on an existing promise."""
         ids.validate_child(id)
         record = self._core.loop().submit(self._watch(id))
         return self._handle(Handle(id, record, explain=self._explain))
 
-    def _handle(self, handle: Handle) -> Handle:
+    def _handle(self, handle: Handle[Any]) -> Handle[Any]:
         handle.canceler = self.cancel
         return handle
 
@@ -346,6 +357,12 @@ class Sustain:
         except CancelFailed as exc:
             raise ServerError(exc.status, exc.message, "cancel") from None
 
+    @overload
+    def schedule(
+        self, name: str, cron: str, fn: Step[P, object], *args: P.args, **kwargs: P.kwargs
+    ) -> Any: ...
+    @overload
+    def schedule(self, name: str, cron: str, fn: str, *args: Any, **kwargs: Any) -> Any: ...
     def schedule(
         self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Any:

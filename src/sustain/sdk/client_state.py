@@ -1,4 +1,5 @@
-"""``ClientState``: what every options-view of one ``Sustain`` shares, and its lifecycle.
+"""``ClientState``: what every options-view of one ``Sustain`` shares, and its lifecycle;
+``Options``: what each view has of its own; ``choose_network``: embedded or remote.
 
 The network, registry, worker and handle subscriptions of one facade; ``ensure`` starts them
 once (the first request, or ``start()``), recovery of a previous incarnation's tasks runs at
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from sustain.runtime.clock import Clock
@@ -20,13 +23,36 @@ from sustain.sdk.loop import LoopThread
 from sustain.sdk.network import Network, NetworkStopped
 from sustain.sdk.recovery import release_held
 from sustain.sdk.registry import Registry
+from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.replay import WorkerState
+from sustain.sdk.retry import RetryPolicy
 from sustain.sdk.worker import Worker
 
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 60.0  # re-register listeners of pending handles (unblocks are best effort)
 STREAM_WAIT = 10.0  # seconds a restarted worker waits for its stream before releasing anyway
+DEFAULT_TIMEOUT = 86400.0  # seconds: a top-level call's promise lives one day by default
+
+
+def choose_network(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
+    if url is None and store is None:
+        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
+    if url:
+        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
+        return RemoteNetwork(url, token=token)
+    return LocalNetwork(store or "sustain.db", clock=clock)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The call options of one view of a ``Sustain`` (``sustain.options(...)``)."""
+
+    target: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    version: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    retry: RetryPolicy | None = None
 
 
 class ClientState:

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import random as _random
 import uuid as _uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from sustain.sdk import ids
 from sustain.sdk.futures import Begin, DurableFuture
 from sustain.sdk.registry import Function
 from sustain.sdk.retry import RetryPolicy
+from sustain.sdk.signatures import AsyncFunction, P, R, S, Step, Workflow, Y
 
 if TYPE_CHECKING:
     from sustain.sdk.replay import ReplayPass
 
 Kind = Literal["run", "rpc", "sleep", "promise", "detached"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -158,15 +160,29 @@ class Context:
         # must reach every deadline a call is created with.
         return self._pass.env.clock.now()
 
-    def _start(self, call: Call) -> DurableFuture:
+    def _start(self, call: Call) -> DurableFuture[Any]:
         return self._pass.start(call)
 
     # -- durable calls ------------------------------------------------------------------
+    # Each is overloaded on the shapes of signatures.py (generator, coroutine, plain: the
+    # future's type is what the function returns) and then on a name, which stays untyped.
+    @overload
+    def run(self, fn: Workflow[P, Y, S, R], *a: P.args, **kw: P.kwargs) -> DurableFuture[R]: ...
+    @overload
+    def run(
+        self, fn: AsyncFunction[P, Y, S, R], *a: P.args, **kw: P.kwargs
+    ) -> DurableFuture[R]: ...
+    @overload
+    def run(self, fn: Step[P, R], *a: P.args, **kw: P.kwargs) -> DurableFuture[R]: ...
+    @overload
+    def run(self, fn: str, *args: Any, **kwargs: Any) -> DurableFuture[Any]: ...
     def run(
         self, fn: Callable[..., Any] | str | Function, *args: Any, **kwargs: Any
-    ) -> DurableFuture:
+    ) -> DurableFuture[Any]:
         """Run ``fn`` in this process as a checkpointed child."""
-        function = self._pass.resolve(fn, self._opts.version)
+        return self._run(self._pass.resolve(fn, self._opts.version), args, kwargs)
+
+    def _run(self, function: Function, args: Any, kwargs: Any) -> DurableFuture[Any]:
         call = Call(
             "run", self._next_id(), function.name, self, function, args, kwargs,
             timeout_at=self._timeout_at(), retry=self._opts.retry,
@@ -174,10 +190,28 @@ class Context:
         )  # fmt: skip
         return self._start(call)
 
-    def begin_run(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Begin:
+    @overload
+    def begin_run(self, fn: Workflow[P, Y, S, R], *a: P.args, **kw: P.kwargs) -> Begin[R]: ...
+    @overload
+    def begin_run(self, fn: AsyncFunction[P, Y, S, R], *a: P.args, **kw: P.kwargs) -> Begin[R]: ...
+    @overload
+    def begin_run(self, fn: Step[P, R], *a: P.args, **kw: P.kwargs) -> Begin[R]: ...
+    @overload
+    def begin_run(self, fn: str, *args: Any, **kwargs: Any) -> Begin[Any]: ...
+    def begin_run(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Begin[Any]:
         return Begin(self.run(fn, *args, **kwargs))
 
-    def rpc(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> DurableFuture:
+    @overload
+    def rpc(self, fn: Workflow[P, Y, S, R], *a: P.args, **kw: P.kwargs) -> DurableFuture[R]: ...
+    @overload
+    def rpc(
+        self, fn: AsyncFunction[P, Y, S, R], *a: P.args, **kw: P.kwargs
+    ) -> DurableFuture[R]: ...
+    @overload
+    def rpc(self, fn: Step[P, R], *a: P.args, **kw: P.kwargs) -> DurableFuture[R]: ...
+    @overload
+    def rpc(self, fn: str, *args: Any, **kwargs: Any) -> DurableFuture[Any]: ...
+    def rpc(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> DurableFuture[Any]:
         """Run ``fn`` (by name, or a registered function) wherever its target's workers are."""
         name, version = self._pass.name_of(fn, self._opts.version)
         call = Call(
@@ -187,10 +221,25 @@ class Context:
         )  # fmt: skip
         return self._start(call)
 
-    def begin_rpc(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Begin:
+    @overload
+    def begin_rpc(self, fn: Workflow[P, Y, S, R], *a: P.args, **kw: P.kwargs) -> Begin[R]: ...
+    @overload
+    def begin_rpc(self, fn: AsyncFunction[P, Y, S, R], *a: P.args, **kw: P.kwargs) -> Begin[R]: ...
+    @overload
+    def begin_rpc(self, fn: Step[P, R], *a: P.args, **kw: P.kwargs) -> Begin[R]: ...
+    @overload
+    def begin_rpc(self, fn: str, *args: Any, **kwargs: Any) -> Begin[Any]: ...
+    def begin_rpc(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Begin[Any]:
         return Begin(self.rpc(fn, *args, **kwargs))
 
-    def detached(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> DurableFuture:
+    # What a detached call gives is the new execution's id, not its result.
+    @overload
+    def detached(self, fn: Step[P, object], *a: P.args, **kw: P.kwargs) -> DurableFuture[str]: ...
+    @overload
+    def detached(self, fn: str, *args: Any, **kwargs: Any) -> DurableFuture[str]: ...
+    def detached(
+        self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> DurableFuture[str]:
         """Start ``fn`` as a new root-like lineage; the future gives its id at once."""
         name, version = self._pass.name_of(fn, self._opts.version)
         would_be = self._next_id()
@@ -204,7 +253,7 @@ class Context:
         )  # fmt: skip
         return self._start(call)
 
-    def sleep(self, duration: float | timedelta) -> DurableFuture:
+    def sleep(self, duration: float | timedelta) -> DurableFuture[None]:
         """A durable timer: no worker holds anything while it runs; no upper bound."""
         wait = seconds(duration)
         call = Call(
@@ -214,7 +263,7 @@ class Context:
         )  # fmt: skip
         return self._start(call)
 
-    def promise(self, timeout: float | timedelta | None = None) -> DurableFuture:
+    def promise(self, timeout: float | timedelta | None = None) -> DurableFuture[Any]:
         """A promise others settle (human in the loop); its id is ``future.id``."""
         at = self._timeout_at(seconds(timeout) if timeout is not None else None)
         call = Call("promise", self._next_id(), "promise", self, timeout_at=at,
@@ -222,17 +271,23 @@ class Context:
         return self._start(call)
 
     # -- checkpointed nondeterminism ---------------------------------------------------
-    def now(self) -> DurableFuture:
+    def now(self) -> DurableFuture[float]:
         """Wall-clock time in seconds, recorded once and replayed."""
-        return self.run(self._pass.builtin("sustain.now", _now))
+        return self._builtin("sustain.now", _now)
 
-    def random(self) -> DurableFuture:
+    def random(self) -> DurableFuture[float]:
         """A float in [0, 1), recorded once and replayed."""
-        return self.run(self._pass.builtin("sustain.random", _rand))
+        return self._builtin("sustain.random", _rand)
 
-    def uuid(self) -> DurableFuture:
+    def uuid(self) -> DurableFuture[str]:
         """A uuid4 hex string, recorded once and replayed."""
-        return self.run(self._pass.builtin("sustain.uuid", _uuid4))
+        return self._builtin("sustain.uuid", _uuid4)
+
+    def _builtin(
+        self, name: str, fn: Callable[[Context], Coroutine[Any, Any, T]]
+    ) -> DurableFuture[T]:
+        future: DurableFuture[T] = self._run(self._pass.builtin(name, fn), (), {})
+        return future
 
 
 # Coroutines, not plain functions: a sync leaf runs in a thread (it may block), and a hop

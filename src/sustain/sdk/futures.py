@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from sustain.errors import Suspend
+
+# What the call gives back: covariant, since a future is only read (a DurableFuture[bool]
+# is a DurableFuture[int]).  Erased at run time, like every type parameter.
+T_co = TypeVar("T_co", covariant=True)
 
 
 class _Pending:
@@ -42,8 +46,9 @@ class Outcome:
         return self.value
 
 
-class DurableFuture:
-    """The outcome of one durable call, with the call's deterministic ``id``."""
+class DurableFuture(Generic[T_co]):
+    """The outcome of one durable call, with the call's deterministic ``id``; ``T_co`` is
+    the called function's result type (signatures.py)."""
 
     __slots__ = ("id", "task")
 
@@ -54,25 +59,26 @@ class DurableFuture:
     def done(self) -> bool:
         return self.task.done() and self.task.result().value is not PENDING
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, T_co]:
         outcome = yield from self.task.__await__()
-        return outcome.unwrap(self.id)
+        value: T_co = outcome.unwrap(self.id)
+        return value
 
     def __repr__(self) -> str:
         return f"DurableFuture({self.id!r})"
 
 
-class Begin:
+class Begin(Generic[T_co]):
     """A started call from ``begin_run``/``begin_rpc``: yield it to get the future."""
 
     __slots__ = ("future",)
 
-    def __init__(self, future: DurableFuture) -> None:
+    def __init__(self, future: DurableFuture[T_co]) -> None:
         self.future = future
 
     @property
     def id(self) -> str:
         return self.future.id
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, T_co]:
         return self.future.__await__()

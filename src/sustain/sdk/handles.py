@@ -26,7 +26,7 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sustain.errors import AsyncUsageError, ExecutionTimeoutError, ServerError, SustainError
 from sustain.sdk import codec
@@ -135,8 +135,11 @@ class Subscriptions:
 
 Explain = Callable[[str], "concurrent.futures.Future[list[str]]"]
 
+# The execution's result type (signatures.py): ``Any`` for a call by name or ``get(id)``.
+R_co = TypeVar("R_co", covariant=True)
 
-class Handle:
+
+class Handle(Generic[R_co]):
     """A durable execution: ``id``, ``done()``, ``result()``, ``await handle``."""
 
     def __init__(self, id: str, record: concurrent.futures.Future[dict[str, Any]],
@@ -149,13 +152,14 @@ class Handle:
     def done(self) -> bool:
         return self._record.done()
 
-    def _value(self, record: dict[str, Any]) -> Any:
+    def _value(self, record: dict[str, Any]) -> R_co:
         ok, value = codec.outcome(record)
         if not ok:
             raise value
-        return codec.convert(value, self._returns)
+        converted: R_co = codec.convert(value, self._returns)
+        return converted
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> R_co:
         """The value (or the raised error), waiting at most ``timeout`` seconds; in async
         code ``await handle`` (or ``await handle.aresult(timeout)``) instead."""
         if caller_is_async():
@@ -167,7 +171,7 @@ class Handle:
         return self._value(record)
 
     # ASYNC109: the timeout mirrors result(timeout), and its error explains the wait
-    async def aresult(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+    async def aresult(self, timeout: float | None = None) -> R_co:  # noqa: ASYNC109
         """``result()`` for async code: the value, waiting at most ``timeout`` seconds."""
         wrapped = asyncio.wrap_future(self._record)
         # asyncio.wait, not wait_for: a timeout must not cancel the execution's future,
@@ -177,7 +181,7 @@ class Handle:
             raise self._timed_out(timeout, await self._async_explain())
         return self._value(wrapped.result())
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, R_co]:
         return self.aresult().__await__()
 
     def _timed_out(self, timeout: float | None, waiting: list[str]) -> ExecutionTimeoutError:

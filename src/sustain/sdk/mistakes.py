@@ -134,7 +134,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def forgotten(value: Any, depth: int = 3) -> DurableFuture | None:
+def forgotten(value: Any, depth: int = 3) -> DurableFuture[Any] | None:
     """A DurableFuture in ``value`` (a forgotten ``yield``/``await``), searched a few levels
     into lists, tuples and dicts."""
     if isinstance(value, Begin):
@@ -154,7 +154,7 @@ def forgotten(value: Any, depth: int = 3) -> DurableFuture | None:
     return None
 
 
-def forgotten_error(function: str, future: DurableFuture, where: str) -> DefinitionError:
+def forgotten_error(function: str, future: DurableFuture[Any], where: str) -> DefinitionError:
     return DefinitionError(
         function,
         f"{where} holds the durable call {future.id!r} itself, not its value: a `yield` (in a "

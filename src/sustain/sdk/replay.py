@@ -140,7 +140,7 @@ class ReplayPass:
     def builtin(self, name: str, fn: Callable[..., Any]) -> Function:
         return Function(name, fn, 1, Never(), "coroutine", Any)
 
-    def start(self, call: Call) -> DurableFuture:
+    def start(self, call: Call) -> DurableFuture[Any]:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a plain def runs in a thread, where no loop runs
