@@ -39,33 +39,41 @@ assert_type(sustain.register(shout)(Context.__new__(Context), ["x"]), list[str])
 
 @sustain.register
 async def total(ctx: Context, xs: list[int]) -> int:
-    # ctx.run/rpc/begin_*: a DurableFuture (Begin) of the function's result, so `await`
-    # infers it
-    assert_type(ctx.run(double, 1), DurableFuture[int])
+    # ctx.run: a DurableFuture of the function's result, so `await` infers it
     first = await ctx.run(double, xs[0])
     assert_type(first, int)
-    assert_type(await ctx.run(greet, "ann", punctuation="?"), str)
-    assert_type(await ctx.rpc(double, 2), int)
-    assert_type(ctx.begin_run(double, 4), Begin[int])
-    assert_type(await ctx.begin_rpc(greet, "bo"), str)
-    # a detached call gives the new execution's id, not its result (sustain.get(id) does)
-    assert_type(await ctx.detached(double, 3), str)
-    # by name: the checker cannot know the function, so the value is Any
-    assert_type(ctx.run("double", 5), DurableFuture[Any])
-    # an options view keeps the typing
-    assert_type(ctx.options(timeout=5, retry=Never()).run(double, 6), DurableFuture[int])
-    assert_type(await ctx.sleep(0), None)
-    assert_type(ctx.now(), DurableFuture[float])
-    assert_type(ctx.random(), DurableFuture[float])
-    assert_type(ctx.uuid(), DurableFuture[str])
     rest = [await ctx.run(double, x) for x in xs[1:]]
     assert_type(rest, list[int])
     return first + sum(rest)
 
 
+def durable_calls(ctx: Context) -> None:
+    """Only checked, never run: each of these calls would start a durable call."""
+    assert_type(ctx.run(double, 1), DurableFuture[int])
+    assert_type(ctx.run(greet, "ann", punctuation="?"), DurableFuture[str])
+    assert_type(ctx.rpc(double, 2), DurableFuture[int])
+    assert_type(ctx.begin_run(double, 4), Begin[int])
+    assert_type(ctx.begin_rpc(greet, "bo"), Begin[str])
+    assert_type(ctx.run(count, ["a"]), DurableFuture[dict[str, int]])
+    assert_type(ctx.run(shout, ["a"]), DurableFuture[list[str]])
+    # a detached call gives the new execution's id, not its result (sustain.get(id) does)
+    assert_type(ctx.detached(double, 3), DurableFuture[str])
+    # by name: the checker cannot know the function, so the value is Any
+    assert_type(ctx.run("double", 5), DurableFuture[Any])
+    assert_type(ctx.rpc("double", 5), DurableFuture[Any])
+    assert_type(ctx.promise(), DurableFuture[Any])
+    # an options view keeps the typing
+    assert_type(ctx.options(timeout=5, retry=Never()).run(double, 6), DurableFuture[int])
+    assert_type(ctx.sleep(0), DurableFuture[None])
+    assert_type(ctx.now(), DurableFuture[float])
+    assert_type(ctx.random(), DurableFuture[float])
+    assert_type(ctx.uuid(), DurableFuture[str])
+
+
 @sustain.register
 async def observed(ctx: Context) -> list[str]:
     """What each call above gives at run time: the types the checker was told."""
+    assert_type(await ctx.begin_rpc(greet, "bo"), str)
     values = [
         await ctx.run(double, 1), await ctx.run(greet, "ann"), await ctx.rpc(double, 2),
         await ctx.begin_run(double, 3), await ctx.detached(double, 4), await ctx.now(),
@@ -78,13 +86,13 @@ async def observed(ctx: Context) -> list[str]:
 def count(ctx: Context, words: list[str]) -> Generator[DurableFuture[Any], Any, dict[str, int]]:
     # A generator's send type is one type for every `yield`, so what `yield` gives is what
     # the annotation says (Any here): annotate the variable to have it checked afterwards.
-    assert_type(ctx.run(shout, words), DurableFuture[list[str]])
     loud: list[str] = yield ctx.run(shout, words)
     n: int = yield ctx.run(double, len(loud))
     return {"words": len(loud), "doubled": n}
 
 
 def handles() -> None:
+    """Only checked, never run (main() runs these calls)."""
     # run/rpc: a Handle of the function's result; for a generator workflow, its return type
     assert_type(sustain.run("typed-double", double, 21), Handle[int])
     assert_type(sustain.run("typed-greet", greet, "ann"), Handle[str])
@@ -103,6 +111,7 @@ def handles() -> None:
 
 
 async def awaited() -> None:
+    """Only checked, never run."""
     assert_type(await sustain.run("typed-greet", greet, "ann"), str)
     assert_type(await sustain.run("typed-total", total, [1, 2, 3]).aresult(), int)
 

@@ -64,6 +64,18 @@ async def workflow(ctx: Context) -> str:
     return str(await ctx.run(double, n)) + str(child)  # E: call-overload
 
 
+async def forgot_await(ctx: Context) -> int:
+    # a missing `await` (or `yield`) leaves the future where its value was meant to be
+    x: int = ctx.run(double, 1)  # E: assignment
+    return ctx.run(double, x)  # E: return-value
+
+
+def forgot_run(ctx: Context) -> Generator[DurableFuture[Any], Any, int]:
+    # with the yield type annotated, yielding anything but a durable call is caught
+    x: int = yield double(ctx, 1)  # E: misc
+    return x
+
+
 def still_functions() -> None:
     # the decorated objects are still the functions, with their own signatures
     ctx = Context.__new__(Context)
