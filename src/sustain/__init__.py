@@ -24,7 +24,7 @@ from sustain.errors import (
 )
 from sustain.sdk.client import Sustain
 from sustain.sdk.context import Context, Info
-from sustain.sdk.futures import DurableFuture
+from sustain.sdk.futures import Begin, DurableFuture
 from sustain.sdk.handles import Handle
 from sustain.sdk.network import NetworkStopped
 from sustain.sdk.retry import Constant, Exponential, Linear, Never, RetryPolicy
@@ -34,6 +34,7 @@ __all__ = [
     "ApplicationError",
     "ArgumentsMismatchError",
     "AsyncUsageError",
+    "Begin",
     "CanceledError",
     "Constant",
     "Context",

@@ -14,6 +14,7 @@ EXPORTS = {
     "AlreadyRegisteredError",
     "ApplicationError",
     "ArgumentsMismatchError",
+    "Begin",
     "CanceledError",
     "Constant",
     "Context",

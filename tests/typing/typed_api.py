@@ -12,8 +12,7 @@ import asyncio
 from collections.abc import Generator
 from typing import Any, assert_type
 
-from sustain import Context, DurableFuture, Handle, Never, Sustain
-from sustain.sdk.futures import Begin
+from sustain import Begin, Context, DurableFuture, Handle, Never, Sustain
 
 sustain = Sustain(store=":memory:")
 
@@ -91,6 +90,14 @@ def count(ctx: Context, words: list[str]) -> Generator[DurableFuture[Any], Any, 
     return {"words": len(loud), "doubled": n}
 
 
+@sustain.register
+def later(ctx: Context, n: int) -> Generator[DurableFuture[Any] | Begin[Any], Any, int]:
+    # begin_run: a yield gives the future itself, a second yield its value
+    started: DurableFuture[int] = yield ctx.begin_run(double, n)
+    value: int = yield started
+    return value
+
+
 def handles() -> None:
     """Only checked, never run (main() runs these calls)."""
     # run/rpc: a Handle of the function's result; for a generator workflow, its return type
@@ -100,6 +107,7 @@ def handles() -> None:
     assert_type(sustain.run("typed-observed", observed), Handle[list[str]])
     assert_type(sustain.run("typed-count", count, ["a", "b"]), Handle[dict[str, int]])
     assert_type(sustain.rpc("typed-rpc", double, 1), Handle[int])
+    assert_type(sustain.run("typed-later", later, 5), Handle[int])
     assert_type(sustain.begin_run("typed-double", double, 21), Handle[int])
     assert_type(sustain.options(timeout=60).run("typed-double", double, 21), Handle[int])
     # by name, and get(): untyped
@@ -124,6 +132,7 @@ def main() -> None:
         counted = sustain.run("typed-count", count, ["a", "b"]).result(timeout=30)
         assert counted == {"words": 2, "doubled": 4}
         assert sustain.run("typed-by-name", "double", 4).result(timeout=30) == 8
+        assert sustain.run("typed-later", later, 5).result(timeout=30) == 10
         assert sustain.get("typed-double").result(timeout=30) == 42
         seen = sustain.run("typed-observed", observed).result(timeout=30)
         assert seen == ["int", "str", "int", "int", "str", "float", "float", "str"]
