@@ -6,6 +6,8 @@ returns a ``DurableFuture``.  ``run``/``rpc``/``sleep``/``promise``/``detached``
 checkpointed ``now``/``random``/``uuid`` all give a future (``await`` it or ``yield`` it);
 ``begin_run``/``begin_rpc`` give a ``Begin`` so generators can hold the future.
 ``options(...)`` returns a view of the same context whose next calls use those options.
+For a type checker, ``run``/``rpc``/``begin_*`` take the called function's own parameters
+and give ``DurableFuture[R]`` (``Begin[R]``) of its result (the overloads of signatures.py).
 """
 
 from __future__ import annotations

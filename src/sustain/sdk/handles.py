@@ -18,6 +18,8 @@ a running event loop (async code, a Jupyter notebook) raises ``AsyncUsageError``
 block the loop, which would also block the answer it waits for, or hand back a coroutine
 that a sync caller would drop.  A wait that runs out raises ``ExecutionTimeoutError`` (a
 ``TimeoutError``) saying what the execution waits on (waiting.py); the handle stays usable.
+``Handle[R]``: ``R`` is the called function's result type for a checker (signatures.py),
+``Any`` for a call by name or ``get(id)``.
 """
 
 from __future__ import annotations
