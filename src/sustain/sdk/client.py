@@ -21,14 +21,14 @@ A handle waiting on an execution that runs elsewhere probes its task now and the
 wait with a ``FunctionNotFoundError`` naming the group and the function.
 
 The facade only delegates: the registry (registry.py), the worker (worker.py), the replay
-runtime (replay.py, runner.py), handles (handles.py), raw clients (admin.py).
+runtime (replay.py, runner.py), a call's requests and wait (starts.py), handles (handles.py),
+raw clients (admin.py); the overloads that type its calls are shaped in signatures.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -36,7 +36,6 @@ from datetime import timedelta
 from typing import Any, overload
 
 from sustain.errors import (
-    ArgumentsMismatchError,
     AsyncUsageError,
     FunctionNotFoundError,
     ServerError,
@@ -56,8 +55,7 @@ from sustain.sdk.registry import Function
 from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.retry import RetryPolicy
 from sustain.sdk.signatures import AsyncFunction, F, P, R, S, Step, Workflow, Y
-
-log = logging.getLogger(__name__)
+from sustain.sdk.starts import settled, start_rpc, start_run
 
 # The task lease: how long the group waits before another member takes over the tasks of a
 # worker that died and never came back (docs/decisions.md, "Lease and heartbeat").
@@ -397,92 +395,16 @@ class Sustain:
             raise FunctionNotFoundError(getattr(fn, "__name__", repr(fn)))
         return found
 
-    async def _send(self, kind: str, data: dict[str, Any], claim: str | None = None) -> Any:
-        """A call's creating request, which ``stop()`` waits for (registered before the
-        first await, so a ``stop()`` submitted after the call always sees it).
-
-        ``claim``: a ``task.create`` that may acquire that task for this pid.  Once started,
-        it counts as an acquire in flight, so a takeover running meanwhile (recovery.py)
-        does not release what it acquires; not before, since the start's own takeover must
-        still release the task a dead process left acquired."""
-        core = self._core
-        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        core.sending.add(sent)
-        try:
-            network = core.network if core.ready else await core.ensure()
-            if claim is None:
-                return await network.request(kind, data)
-            with core.worker.acquiring(claim):
-                answer = await network.request(kind, data)
-                if answer.status == 200 and answer.data["task"]["state"] == "acquired":
-                    core.worker.held[claim] = int(answer.data["task"]["version"])
-                return answer
-        finally:
-            core.sending.discard(sent)
-            sent.set_result(None)
-
+    # The requests of a call, and its wait, are in starts.py.
     async def _run(self, promise: dict[str, Any]) -> dict[str, Any]:
-        core = self._core
-        env = core.env
-        action = {"kind": "promise.create", "head": {}, "data": promise}
-        data = {"pid": env.pid, "ttl": env.ttl_ms, "action": action}
-        answer = await self._send("task.create", data, claim=promise["id"])
-        if answer.status == 200:
-            task, record = answer.data["task"], answer.data["promise"]
-            self._same_call(promise, record)
-            if task["state"] == "acquired":
-                core.worker.hold(task, record, answer.data.get("preload") or [])
-                # this process runs it: the worker reports its end (handles.py)
-                return await core.subs.expect(promise["id"])
-            if record["state"] != "pending":
-                return dict(record)
-        elif answer.status == 409:
-            # The id exists (a 409 carries no record): one read to compare the calls.
-            found = await self._send("promise.get", {"id": promise["id"]})
-            if found.status == 200:
-                self._same_call(promise, found.data["promise"])
-        else:
-            raise ServerError(answer.status, str(answer.data), "task.create")
-        return await self._await(promise["id"])
+        return await start_run(self._core, promise, self._strict)
 
     async def _rpc(self, promise: dict[str, Any]) -> dict[str, Any]:
-        answer = await self._send("promise.create", promise)
-        if answer.status != 200:
-            raise ServerError(answer.status, str(answer.data), "promise.create")
-        self._same_call(promise, answer.data["promise"])
-        return await self._await(promise["id"])
-
-    def _same_call(self, sent: dict[str, Any], record: dict[str, Any]) -> None:
-        """Warn (or raise, ``strict``) when an existing promise records another call."""
-        stored = record.get("param") or {}
-        if stored.get("data") == sent["param"].get("data"):
-            return  # the usual case: this very call, or a retry of it
-        mismatch = codec.call_mismatch(stored, sent["param"])
-        if mismatch is None:
-            return
-        recorded, given = mismatch
-        if self._strict:
-            raise ArgumentsMismatchError(sent["id"], recorded, given)
-        log.warning(
-            "promise %s already holds %s, not this call's %s: the same id returns the first "
-            "execution's result (Sustain(strict=True) raises instead)",
-            sent["id"], recorded, given, extra={"promise_id": sent["id"]},
-        )  # fmt: skip
+        return await start_rpc(self._core, promise, self._strict)
 
     async def _watch(self, id: str) -> dict[str, Any]:
         await self._core.ensure()
-        return await self._await(id)
-
-    async def _await(self, id: str) -> dict[str, Any]:
-        """The settled record of ``id``, run elsewhere: the probe ends the wait if the
-        group's workers halt its task (waiting.py)."""
-        core = self._core
-        probe = waiting.Probe(core.network, core.env.clock, id, core.subs.fail)
-        probe.start()
-        try:
-            return await core.subs.watch(id)
-        finally:
-            probe.stop()
+        return await settled(self._core, id)
 
     def _explain(self, id: str) -> concurrent.futures.Future[list[str]]:
         """What ``id`` waits on (for a timed-out ``result()``), on this Sustain's loop."""
