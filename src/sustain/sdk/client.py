@@ -46,7 +46,7 @@ from sustain.runtime.clock import Clock
 from sustain.sdk import codec, ids, waiting
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.client_state import ClientState, Options, choose_network
-from sustain.sdk.context import seconds
+from sustain.sdk.context import seconds as _seconds
 from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.loop import caller_is_async, deliver
@@ -91,7 +91,7 @@ class Sustain:
         clock = clock if clock is not None else Clock()
         net = network or choose_network(store, url, token, clock)
         self._strict = strict
-        ttl_ms = int(seconds(ttl) * 1000)
+        ttl_ms = int(_seconds(ttl) * 1000)
         self._core = ClientState(
             net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks, clock,
             stable_pid=pid is not None,
@@ -188,7 +188,7 @@ class Sustain:
         core = self._core
         if core.thread is None or not core.thread.loop.is_running():
             return
-        core.thread.submit(core.stop(seconds(grace))).result()
+        core.thread.submit(core.stop(_seconds(grace))).result()
         core.thread.close()
 
     async def astop(self, grace: float | timedelta = 30.0) -> None:
@@ -196,7 +196,7 @@ class Sustain:
         core = self._core
         if core.thread is None or not core.thread.loop.is_running():
             return
-        await asyncio.wrap_future(core.thread.submit(core.stop(seconds(grace))))
+        await asyncio.wrap_future(core.thread.submit(core.stop(_seconds(grace))))
         await asyncio.to_thread(core.thread.close)  # joins the loop's thread: not on this loop
 
     def __enter__(self) -> Sustain:
@@ -255,7 +255,7 @@ class Sustain:
         view._opts = replace(
             self._opts,
             target=target if target is not None else self._opts.target,
-            timeout=seconds(timeout) if timeout is not None else self._opts.timeout,
+            timeout=_seconds(timeout) if timeout is not None else self._opts.timeout,
             version=version if version is not None else self._opts.version,
             tags={**self._opts.tags, **(tags or {})},
             retry=retry or self._opts.retry,
