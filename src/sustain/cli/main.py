@@ -16,6 +16,7 @@ import importlib
 import click
 
 from sustain.cli.cancel import cancel
+from sustain.cli.check import check
 from sustain.cli.client import DEFAULT_SERVER
 from sustain.cli.errors import CliError
 from sustain.cli.export import export
@@ -104,6 +105,7 @@ sustain.add_command(cancel)
 sustain.add_command(worker)
 sustain.add_command(migrate)
 sustain.add_command(export)
+sustain.add_command(check)
 
 
 def main() -> None:

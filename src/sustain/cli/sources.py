@@ -11,14 +11,14 @@ server by its URL instead).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
 
 from sustain.cli.errors import CliError, ErrorAnswer
-from sustain.cli.session import Session
+from sustain.cli.session import MAX_PAGES, Session
 from sustain.engine import Engine, EngineConfig
 from sustain.runtime.clock import Clock
 from sustain.store.errors import StoreError
@@ -65,3 +65,17 @@ def open_source(session: Session, against: str) -> Session | StoreFile:
     if is_url(against):
         return Session(against, session.token, session.as_json)
     return StoreFile(against)
+
+
+def search(source: Requester, kind: str, data: dict[str, Any], key: str) -> Iterator[Any]:
+    """Every item of a search (``key``: ``promises``...), page after page, lazily: a caller
+    that has enough stops asking.  A server that hands back its cursor again ends it."""
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        page = source.request(kind, {**data, "cursor": cursor} if cursor else data)
+        items = page.get(key) if isinstance(page, dict) else None
+        yield from items or []
+        next_cursor = page.get("cursor") if isinstance(page, dict) else None
+        if not isinstance(next_cursor, str) or next_cursor == cursor:
+            return
+        cursor = next_cursor

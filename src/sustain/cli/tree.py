@@ -20,30 +20,17 @@ import click
 
 from sustain.cli import output
 from sustain.cli.session import Session, json_option, pass_session
-from sustain.cli.sources import Requester
+from sustain.cli.sources import Requester, search
 from sustain.protocol import callgraph
 from sustain.protocol.tags import is_prefixed_by
 
 PAGE = 100
-MAX_PAGES = 1_000  # 100,000 promises: a guard against a server that never ends a search
 MAX_EXECUTIONS = 200  # linked executions followed from one tree (a chain, or a fan-out)
 
 
 def fetch_execution(session: Requester, root_id: str) -> list[dict[str, Any]]:
-    promises: list[dict[str, Any]] = []
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        data: dict[str, Any] = {"tags": {"resonate:origin": root_id}, "limit": PAGE}
-        if cursor is not None:
-            data["cursor"] = cursor
-        page = session.request("promise.search", data)
-        items = page.get("promises") if isinstance(page, dict) else None
-        promises.extend(p for p in items or [] if isinstance(p, dict))
-        next_cursor = page.get("cursor") if isinstance(page, dict) else None
-        if not isinstance(next_cursor, str) or next_cursor == cursor:
-            break
-        cursor = next_cursor
-    return promises
+    data: dict[str, Any] = {"tags": {"resonate:origin": root_id}, "limit": PAGE}
+    return [p for p in search(session, "promise.search", data, "promises") if isinstance(p, dict)]
 
 
 def _get(session: Requester, id: str) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sustain.errors import (
     Cancel,
@@ -46,6 +46,9 @@ from sustain.sdk.invoke import invoke
 from sustain.sdk.network import Answer, MessageHandler, PollAddresses
 from sustain.sdk.registry import Function, Registry
 from sustain.sdk.replay import ReplayPass, WorkerState
+
+if TYPE_CHECKING:
+    from sustain.sdk.client import Sustain
 
 Status = Literal["completed", "failed", "suspended"]
 RETURNED = "nothing (the workflow returns)"
@@ -215,10 +218,18 @@ async def replay_history(
         raise p.failure
     if status == "suspended" or p.todos:
         return ReplayReport(id, "suspended", ctx.calls)
-    extra = p.leftover(ctx.calls)
+    # A workflow that raises is reported as failing where it does, not by the steps the old
+    # code made after that point.
+    extra = p.leftover(ctx.calls) if status == "completed" else None
     if extra is not None:
         raise extra
     return ReplayReport(id, status, ctx.calls, value, error)
+
+
+def app_parts(app: Sustain) -> tuple[Registry, dict[str, Any], str]:
+    """The registry, dependencies and group a worker of ``app`` replays with."""
+    env = app._core.env
+    return env.registry, env.dependencies, env.group
 
 
 def run(coro: Any) -> ReplayReport:

@@ -30,7 +30,7 @@ from sustain.protocol import history as history_format
 from sustain.protocol.history import History, HistoryFormatError
 from sustain.sdk import codec
 from sustain.sdk.client import Sustain
-from sustain.sdk.history_replay import ReplayReport, replay_history, run
+from sustain.sdk.history_replay import ReplayReport, app_parts, replay_history, run
 from sustain.sdk.registry import Registry
 
 HistoryLike = History | Mapping[str, Any] | str | os.PathLike[str]
@@ -64,8 +64,7 @@ async def areplay(
     """``replay`` on the running event loop."""
     parsed = load(history)
     if sustain is not None:
-        env = sustain._core.env  # the app's registry and dependencies, as its worker has them
-        registry, dependencies, group = env.registry, env.dependencies, env.group
+        registry, dependencies, group = app_parts(sustain)  # as a worker of the app has them
     else:
         registry, dependencies, group = Registry(), {}, "default"
     function = registry.find(fn)
