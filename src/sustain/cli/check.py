@@ -116,17 +116,8 @@ def judge(
 
 @click.command("check")
 @click.argument("app")
-@click.option(
-    "--against",
-    required=True,
-    help="The server URL (http://...) or the SQLite database file whose executions to check.",
-)
-@click.option(
-    "--limit",
-    type=click.IntRange(1),
-    default=None,
-    help="Check at most this many pending executions (default: all).",
-)
+@click.option("--against", required=True, help="A server URL (http://...) or a SQLite file.")
+@click.option("--limit", type=click.IntRange(1), help="Check at most N pending executions.")
 @json_option
 @pass_session
 def check(session: Session, app: str, against: str, limit: int | None) -> None:
