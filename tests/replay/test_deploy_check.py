@@ -53,7 +53,8 @@ class Deployment:
 def cli(tmp: Path, group: str, *args: str) -> subprocess.CompletedProcess[str]:
     """The ``sustain`` command as a CI job runs it (leaves would log to ``cli.log``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUSTAIN_")}
-    env.update(ORDERS_GROUP=group, ORDERS_LOG=str(tmp / "cli.log"))
+    log = str(tmp / "cli.log")
+    env.update(ORDERS_GROUP=group, NESTED_GROUP=group, ORDERS_LOG=log, NESTED_LOG=log)
     return subprocess.run(
         [SUSTAIN, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
@@ -190,3 +191,25 @@ def test_check_and_export_mistakes_are_one_line(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], lines
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_an_rpc_child_is_checked_as_an_execution_of_its_own(tmp_path: Path) -> None:
+    # A real process runs parent -> rpc child (sleeping) embedded on a SQLite file and stops.
+    db, id = tmp_path / "nested.db", unique("parent")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SUSTAIN_")},
+           "NESTED_LOG": str(tmp_path / "run.log")}  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "tests.replay.nested", str(db), id],
+        env=env, cwd=ROOT, check=True, timeout=60, capture_output=True,
+    )  # fmt: skip
+    same = cli(tmp_path, "nested", "check", "tests.replay.nested:v1", "--against", str(db))
+    assert same.returncode == 0, same.stderr
+    assert f"ok       {id} (parent v1): replays 2 recorded steps, then waits there" in same.stdout
+    assert f"ok       {id}:2 (child v1): replays 1 recorded step, then waits there" in same.stdout
+    changed = cli(tmp_path, "nested", "check", "tests.replay.nested:v2", "--against", str(db))
+    assert changed.returncode == 1
+    assert f"ok       {id} (parent v1)" in changed.stdout
+    assert f"DIVERGES {id}:2 (child v1): step 1: recorded 'sleep', now calls 'note'" in (
+        changed.stdout
+    )
+    assert not (tmp_path / "cli.log").exists()

@@ -111,7 +111,8 @@ def judge(
         error = report.error
         return Verdict(id, func, "FAILS", f"the workflow raises {type(error).__name__}: {error}")
     where = "completes" if report.status == "completed" else "waits there"
-    return Verdict(id, func, "ok", f"replays {report.steps} recorded steps, then {where}")
+    steps = f"{report.steps} recorded step" + ("" if report.steps == 1 else "s")
+    return Verdict(id, func, "ok", f"replays {steps}, then {where}")
 
 
 @click.command("check")
