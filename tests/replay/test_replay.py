@@ -138,3 +138,17 @@ def test_a_bad_history_is_a_typed_error(tmp_path: Path, content: str, reason: st
     assert reason in str(caught.value)
     with pytest.raises(InvalidHistoryError, match="No such file"):
         replay(orders.order, tmp_path / "missing.json")
+
+
+async def send_receipt(ctx: Context, id: str, amount: int) -> str:
+    orders.charge(ctx, amount)  # a side effect: the fixture fails the test if it ran
+    return "sent"
+
+
+def test_a_leaf_execution_is_never_run() -> None:
+    # A pending execution with no recorded call: an async def leaf looks like a workflow
+    # that has not called anything yet, and a plain def is always a leaf.
+    document = json.loads(WAITING.read_text())
+    document["promises"] = document["promises"][:1]
+    assert replay(send_receipt, document).status == "not-run"
+    assert replay(orders.charge, document).status == "not-run"

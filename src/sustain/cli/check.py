@@ -111,6 +111,8 @@ def judge(
         error = report.error
         return Verdict(id, func, "FAILS", f"the workflow raises {type(error).__name__}: {error}")
     where = "completes" if report.status == "completed" else "waits there"
+    if report.status == "not-run":
+        return Verdict(id, func, "ok", "a leaf, or no step recorded yet: nothing to replay")
     steps = f"{report.steps} recorded step" + ("" if report.steps == 1 else "s")
     return Verdict(id, func, "ok", f"replays {steps}, then {where}")
 

@@ -50,7 +50,7 @@ from sustain.sdk.replay import ReplayPass, WorkerState
 if TYPE_CHECKING:
     from sustain.sdk.client import Sustain
 
-Status = Literal["completed", "failed", "suspended"]
+Status = Literal["completed", "failed", "suspended", "not-run"]
 RETURNED = "nothing (the workflow returns)"
 ENDED = "nothing (the execution ended)"
 
@@ -58,8 +58,9 @@ ENDED = "nothing (the execution ended)"
 @dataclass(frozen=True)
 class ReplayReport:
     """How a replay ended when it did not diverge: ``completed`` (``value``), ``failed``
-    (``error``, raised by the workflow itself) or ``suspended`` at the execution's frontier
-    (a pending child, or the first call the history has no record of)."""
+    (``error``, raised by the workflow itself), ``suspended`` at the execution's frontier
+    (a pending child, or the first call the history has no record of), or ``not-run``: the
+    function may be a leaf, whose body a replay never runs (``replay_history``)."""
 
     id: str
     status: Status
@@ -103,18 +104,24 @@ def recorded_call(history: History, record: Mapping[str, Any] | None) -> str:
     return func if func is not None else node.kind
 
 
+def _slots(history: History) -> dict[int, dict[str, Any]]:
+    """The recorded calls of the root's own context, by step: ``<root>:<n>`` ids."""
+    prefix = ids.child(history.root_id, 0)[:-1]  # the root's id and its separator
+    slots: dict[int, dict[str, Any]] = {}
+    for pid, record in history.promises.items():
+        rest = pid[len(prefix) :] if pid.startswith(prefix) else ""
+        if rest.isdigit():
+            slots[int(rest)] = record
+    return slots
+
+
 class HistoryPass(ReplayPass):
     """A replay pass whose durable calls are answered by a history (module docstring)."""
 
     def __init__(self, env: WorkerState, history: History) -> None:
         super().__init__(env, history.root_id, 0, dict(history.promises))
         self.history = history
-        prefix = ids.child(history.root_id, 0)[:-1]  # the root's id and its separator
-        self.slots: dict[int, dict[str, Any]] = {}
-        for pid, record in history.promises.items():
-            rest = pid[len(prefix) :] if pid.startswith(prefix) else ""
-            if rest.isdigit():
-                self.slots[int(rest)] = record
+        self.slots = _slots(history)
         self.last_slot = max(self.slots, default=0)
         self.ended = history.root.get("state") != "pending"
 
@@ -190,6 +197,11 @@ async def replay_history(
     inv = codec.decode_invocation(root.get("param"), history.root_id)
     if function is None:
         function = registry.get(inv.func, inv.version)
+    if function.style == "sync" or (function.style == "coroutine" and not _slots(history)):
+        # A plain def cannot make durable calls: it is a leaf, and so may be an async def
+        # that recorded none (the two look alike until the body runs).  Running it would do
+        # its work again (send the email...); there is nothing to compare anyway.
+        return ReplayReport(history.root_id, "not-run", 0)
     env = WorkerState(Offline(), registry, group, "replay", 0, Clock(), dict(dependencies or {}))
     p = HistoryPass(env, history)
     tags = root.get("tags") or {}
