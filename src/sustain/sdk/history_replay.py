@@ -25,7 +25,7 @@ When several calls diverge concurrently the lowest step is reported.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -244,7 +244,6 @@ def app_parts(app: Sustain) -> tuple[Registry, dict[str, Any], str]:
     return env.registry, env.dependencies, env.group
 
 
-def run(coro: Any) -> ReplayReport:
+def run(coro: Coroutine[Any, Any, ReplayReport]) -> ReplayReport:
     """``asyncio.run`` for the synchronous entry points (a test, the CLI)."""
-    result: ReplayReport = asyncio.run(coro)
-    return result
+    return asyncio.run(coro)
