@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sustain.sdk import ids
+from sustain.sdk import ids, patches
 from sustain.sdk.futures import Begin, DurableFuture
 from sustain.sdk.registry import Function
 from sustain.sdk.retry import RetryPolicy
@@ -81,10 +81,13 @@ def seconds(duration: float | timedelta) -> float:
 
 
 class _Counter:
-    __slots__ = ("n",)
+    __slots__ = ("n", "patching")
 
     def __init__(self) -> None:
         self.n = 0
+        # The name of a ``patched()`` whose answer is not known yet: until it is, the next
+        # call's id is not known either (sdk/patches.py).
+        self.patching: str | None = None
 
 
 class Context:
@@ -140,6 +143,8 @@ class Context:
         return self._counter.n
 
     def _next_id(self) -> str:
+        if self._counter.patching is not None:
+            raise patches.waiting(self, "a durable call")
         self._counter.n += 1
         return self._opts.id or ids.child(self.id, self._counter.n)
 
@@ -220,6 +225,20 @@ class Context:
         call = Call("promise", self._next_id(), "promise", self, timeout_at=at,
                     tags=dict(self._opts.tags), slot=self._slot())  # fmt: skip
         return self._start(call)
+
+    # -- patches (sdk/patches.py, docs/deploying.md) ----------------------------------------
+    def patched(self, name: str) -> patches.PatchFuture:
+        """Whether this execution takes the new branch of patch ``name``: True for an
+        execution that reaches this point with this code (the choice is recorded), False for
+        one that went past it before the patch.  ``yield`` or ``await`` the answer."""
+        if self._counter.patching is not None:
+            raise patches.waiting(self, "ctx.patched()")
+        return patches.patched(self, name)
+
+    def deprecate_patch(self, name: str) -> None:
+        """The cleanup of patch ``name`` once no execution runs its old branch: executions
+        that recorded the patch replay, new ones record nothing.  A plain call."""
+        patches.deprecate(self, name)
 
     # -- checkpointed nondeterminism ---------------------------------------------------
     def now(self) -> DurableFuture:

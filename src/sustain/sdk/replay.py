@@ -153,8 +153,14 @@ class ReplayPass:
 
     # -- one durable call -------------------------------------------------------------------
     async def _op(self, call: Call) -> Outcome:
+        return await self.guard(self._op_inner(call))
+
+    async def guard(self, op: Awaitable[Outcome]) -> Outcome:
+        """The outcome of one durable call's work, with the platform's failures mapped: a
+        nondeterminism fails the call (and the execution), a lost lease or a bug ends the
+        pass (``Cancel``, which user code cannot swallow)."""
         try:
-            return await self._op_inner(call)
+            return await op
         except NondeterminismError as exc:
             self.nondeterminism = exc
             return Outcome(error=exc)
