@@ -76,7 +76,8 @@ class ClientState:
         return self.network
 
     async def _start(self) -> None:
-        self.network.listen(self.env.group, self.env.pid, self._dispatch)
+        registry = self.env.registry
+        self.network.listen(self.env.group, self.env.pid, self._dispatch, registry.versions)
         self.network.on_reconnect(self.subs.refresh)
         await self.network.start()
         self.worker.start()

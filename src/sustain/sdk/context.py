@@ -71,6 +71,7 @@ class Call:
     # The id the counter minted when an explicit id replaced it: where the replay records
     # the link from the caller to a promise of another origin (SDK-WIRE §2.1).
     slot: str | None = None
+    version_named: bool = False  # ``options(version=N)``: the call is pinned to N
 
 
 _NO_OPTIONS = CallOptions()  # frozen, and its tags are copied, never changed in place
@@ -189,6 +190,7 @@ class Context:
             "rpc", self._next_id(), name, self, None, args, kwargs,
             target=self._pass.target(self._opts.target), timeout_at=self._timeout_at(),
             version=version, tags=dict(self._opts.tags), slot=self._slot(),
+            version_named=bool(self._opts.version),
         )  # fmt: skip
         return self._start(call)
 
@@ -205,7 +207,7 @@ class Context:
             "detached", id, name, self, None, args, kwargs,
             target=self._pass.target(self._opts.target),
             timeout_at=self._now_ms() + int(timeout * 1000), version=version,
-            tags=dict(self._opts.tags),
+            tags=dict(self._opts.tags), version_named=bool(self._opts.version),
         )  # fmt: skip
         return self._start(call)
 

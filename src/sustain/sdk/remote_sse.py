@@ -31,7 +31,15 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from sustain.sdk.network import MessageHandler, NetworkStopped, backoff, dispatch, rest
+from sustain.protocol.versions import QUERY, encode_functions
+from sustain.sdk.network import (
+    Announce,
+    MessageHandler,
+    NetworkStopped,
+    backoff,
+    dispatch,
+    rest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +58,11 @@ class Stream:
         timeout: aiohttp.ClientTimeout,
         stopped: asyncio.Event,
         on_reconnect: Callable[[], None],
+        *,
+        functions: Announce | None = None,
     ) -> None:
         self.url = url
+        self._functions = functions
         self.handlers: list[MessageHandler] = []
         self._client = client
         self._timeout = timeout
@@ -93,7 +104,10 @@ class Stream:
 
     async def _connect(self, *, reconnect: bool) -> None:
         session = self._client()
-        async with session.get(self.url, headers=_ACCEPT, timeout=self._timeout) as response:
+        # What this process serves, announced again at each connect (protocol/versions.py).
+        query = {} if self._functions is None else {QUERY: encode_functions(self._functions())}
+        get = session.get(self.url, params=query, headers=_ACCEPT, timeout=self._timeout)
+        async with get as response:
             if response.status != 200:
                 body = (await response.read())[:200].decode("utf-8", "replace")
                 raise _Refused(f"HTTP {response.status} {body}")
