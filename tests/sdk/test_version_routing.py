@@ -117,3 +117,30 @@ def test_an_execution_waits_for_a_worker_of_its_version(
     finally:
         client.stop()
         stop(procs)
+
+
+def test_a_function_registered_after_the_start_is_announced(server: ServerProcess) -> None:
+    """A remote stream announces the registry when it opens; a later ``register`` opens it
+    again, so work pinned to the new function reaches this process."""
+    group = unique("late")
+    sustain = Sustain(url=server.url, group=group)
+    try:
+        sustain.start()  # opens the stream
+        deadline = time.monotonic() + 10
+        while not workers(server, group):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert workers(server, group)[0]["functions"] == {}
+
+        @sustain.register(version=4)
+        def late(ctx: object, n: int) -> int:
+            return n + 1
+
+        while workers(server, group)[0]["functions"] != {"late": [4]}:
+            assert time.monotonic() < deadline, workers(server, group)
+            time.sleep(0.05)
+        # pinned (registered here) and sent to the group by promise: only this stream serves it
+        handle = sustain.options(target=group).rpc(unique("late"), late, 1)
+        assert handle.result(timeout=30) == 2
+    finally:
+        sustain.stop()

@@ -249,6 +249,7 @@ class Sustain:
         if fn is None:
             return lambda f: self.register(f, name=name, version=version, retry=retry)
         self._core.registry.add(fn, name=name, version=version, retry=retry)
+        self._core.reannounce()
         return fn
 
     def set_dependency(self, name: str, obj: Any) -> None:

@@ -108,6 +108,13 @@ class ClientState:
         except Exception:  # recovery then waits for the leases: never fatal for the worker
             log.exception("taking back the tasks of pid %s failed", self.env.pid)
 
+    def reannounce(self) -> None:
+        """A function registered after the start: a remote stream announces the versions
+        again (an in-process subscriber reads the registry at each delivery)."""
+        reannounce = getattr(self.network, "reannounce", None)
+        if self.ready and not self.stopped and callable(reannounce):
+            self.loop().loop.call_soon_threadsafe(reannounce)
+
     def _dispatch(self, message: dict[str, Any]) -> None:
         self.worker.on_message(message)
         self.subs.on_message(message)

@@ -185,6 +185,11 @@ class RemoteNetwork(PollAddresses):
             stream.cancel()
             await stream.wait_closed()
 
+    def reannounce(self) -> None:
+        """Announce the functions again (``Stream.reannounce``): one was registered late."""
+        for stream in self._streams.values():
+            stream.reannounce()
+
     def listening(self, group: str, pid: str) -> bool:
         """True while the message stream of ``(group, pid)`` is open (it may still be down
         and reconnecting after ``listen``)."""
