@@ -12,7 +12,6 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,9 @@ from sustain import Sustain
 from sustain.sdk.patches import PATCH
 from tests.sdk.conftest import unique
 from tests.sdk.test_crash import spawn
-from tests.servers import ServerProcess, start_server
+from tests.servers import ServerProcess
 
 WORKER = [str(Path(sys.executable).parent / "sustain"), "worker", "tests.sdk.patch_app:sustain"]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    # An execute sent to the killed worker's stream comes back after the retry timeout.
-    proc = start_server(tmp_path_factory.mktemp("patch"), "--retry-timeout", "1000")
-    yield proc
-    proc.stop()
 
 
 def wait_for(client: Sustain, id: str) -> dict[str, object]:
@@ -47,8 +38,9 @@ def wait_for(client: Sustain, id: str) -> dict[str, object]:
 
 @pytest.mark.slow
 def test_old_execution_finishes_on_the_old_branch_new_one_on_the_new(
-    tmp_path: Path, server: ServerProcess
+    tmp_path: Path, retry_server: ServerProcess
 ) -> None:
+    server = retry_server  # an execute sent to the killed worker's stream comes back soon
     group, log = unique("patch"), tmp_path / "steps.log"
     env = {"SUSTAIN_URL": server.url, "PATCH_GROUP": group, "PATCH_LOG": str(log)}
     client = Sustain(url=server.url, group=unique("caller"))

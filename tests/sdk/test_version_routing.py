@@ -23,24 +23,41 @@ import pytest
 from sustain import Sustain
 from tests.sdk.conftest import unique
 from tests.sdk.test_crash import spawn
-from tests.servers import ServerProcess, start_server
+from tests.servers import ServerProcess
 
 WORKER = [str(Path(sys.executable).parent / "sustain"), "worker", "tests.sdk.version_app:sustain"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    # A dropped execute (no worker serves its version) is sent again after the retry timeout.
-    proc = start_server(tmp_path_factory.mktemp("versions"), "--retry-timeout", "1000")
-    yield proc
-    proc.stop()
+@pytest.fixture
+def server(retry_server: ServerProcess) -> ServerProcess:
+    return retry_server  # a dropped execute (no worker serves its version) comes back soon
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[Sustain]:
+    caller = Sustain(url=server.url, group=unique("caller"))  # registers nothing
+    yield caller
+    caller.stop()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    stop(started)
+
+
+Procs = list[subprocess.Popen[bytes]]
 
 
 def start_worker(
-    server: ServerProcess, group: str, versions: str, out: Path
+    procs: Procs, server: ServerProcess, group: str, versions: str, out: Path
 ) -> subprocess.Popen[bytes]:
+    """A worker serving ``versions`` of ``job``, once its stream is up; ``procs`` (stopped by
+    the fixture) holds it from its start."""
     env = {"SUSTAIN_URL": server.url, "VERSION_GROUP": group, "VERSIONS": versions}
     proc = spawn(WORKER, env, out)
+    procs.append(proc)
     deadline = time.monotonic() + 30
     while "serving group" not in out.read_text():
         assert proc.poll() is None, out.read_text()
@@ -64,32 +81,25 @@ def workers(server: ServerProcess, group: str) -> list[dict[str, object]]:
 
 @pytest.mark.slow
 def test_each_execution_only_runs_on_a_worker_of_its_version(
-    tmp_path: Path, server: ServerProcess
+    tmp_path: Path, server: ServerProcess, client: Sustain, procs: Procs
 ) -> None:
     group = unique("versions")
-    procs: list[subprocess.Popen[bytes]] = []
-    client = Sustain(url=server.url, group=unique("caller"))
-    try:
-        one = start_worker(server, group, "1", tmp_path / "v1.out")
-        procs.append(one)
-        two = start_worker(server, group, "2", tmp_path / "v2.out")
-        procs.append(two)
-        announced = sorted(str(w["functions"]) for w in workers(server, group))
-        assert announced == ["{'job': [1]}", "{'job': [2]}"]
+    one = start_worker(procs, server, group, "1", tmp_path / "v1.out")
+    two = start_worker(procs, server, group, "2", tmp_path / "v2.out")
+    announced = sorted(str(w["functions"]) for w in workers(server, group))
+    assert announced == ["{'job': [1]}", "{'job': [2]}"]
 
-        handles = [
-            (version, client.options(target=group, version=version).rpc(unique("job"), "job", 0.3))
-            for version in (1, 2)
-            for _ in range(6)
-        ]
-        pids = {1: one.pid, 2: two.pid}
-        for version, handle in handles:
-            assert handle.result(timeout=60) == f"v{version}:{pids[version]}"
-            tags = client.promises.get(handle.id)["tags"]
-            assert (tags["sustain:function"], tags["sustain:version"]) == ("job", str(version))
-    finally:
-        client.stop()
-        stop(procs)
+    handles = [
+        (version, client.options(target=group, version=version).rpc(unique("job"), "job", 0.3))
+        for version in (1, 2)
+        for _ in range(6)
+    ]
+    pids = {1: one.pid, 2: two.pid}
+    for version, handle in handles:
+        assert handle.result(timeout=60) == f"v{version}:{pids[version]}"
+        tags = client.promises.get(handle.id)["tags"]
+        assert (tags["sustain:function"], tags["sustain:version"]) == ("job", str(version))
+    stop(procs)
     for out in ("v1.out", "v2.out"):
         text = (tmp_path / out).read_text()
         assert "releasing it" not in text and "halting" not in text, text
@@ -97,26 +107,20 @@ def test_each_execution_only_runs_on_a_worker_of_its_version(
 
 @pytest.mark.slow
 def test_an_execution_waits_for_a_worker_of_its_version(
-    tmp_path: Path, server: ServerProcess
+    tmp_path: Path, server: ServerProcess, client: Sustain, procs: Procs
 ) -> None:
     group = unique("versions")
-    procs: list[subprocess.Popen[bytes]] = []
-    client = Sustain(url=server.url, group=unique("caller"))
-    try:
-        procs.append(start_worker(server, group, "1", tmp_path / "v1.out"))
-        handle = client.options(target=group, version=3).rpc(unique("job"), "job", 0.1)
-        time.sleep(2.5)  # two retry timeouts: the execute was dropped, then dropped again
-        record = client.promises.get(handle.id)
-        assert record["state"] == "pending"
-        page = httpx.get(f"{server.url}/ui/execution", params={"id": handle.id}).text
-        assert "waiting for a worker of group" in page and "v3" in page
+    start_worker(procs, server, group, "1", tmp_path / "v1.out")
+    handle = client.options(target=group, version=3).rpc(unique("job"), "job", 0.1)
+    time.sleep(2.5)  # two retry timeouts: the execute was dropped, then dropped again
+    record = client.promises.get(handle.id)
+    assert record["state"] == "pending"
+    page = httpx.get(f"{server.url}/ui/execution", params={"id": handle.id}).text
+    assert "waiting for a worker of group" in page and "v3" in page
 
-        procs.append(start_worker(server, group, "3", tmp_path / "v3.out"))
-        assert handle.result(timeout=30).startswith("v3:")
-        assert "releasing it" not in (tmp_path / "v1.out").read_text()
-    finally:
-        client.stop()
-        stop(procs)
+    start_worker(procs, server, group, "3", tmp_path / "v3.out")
+    assert handle.result(timeout=30).startswith("v3:")
+    assert "releasing it" not in (tmp_path / "v1.out").read_text()
 
 
 def test_a_function_registered_after_the_start_is_announced(server: ServerProcess) -> None:

@@ -44,14 +44,8 @@ class PollConnection:
 
     __slots__ = ("_buffer", "_limit", "_waiter", "closed", "functions", "group", "id", "owner")
 
-    def __init__(
-        self,
-        group: str,
-        id: str,
-        limit: int,
-        owner: str | None = None,
-        functions: Functions | None = None,
-    ) -> None:
+    def __init__(self, group: str, id: str, limit: int, owner: str | None = None,
+                 functions: Functions | None = None) -> None:  # fmt: skip
         self.group = group
         self.id = id
         self.owner = owner
