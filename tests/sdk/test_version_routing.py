@@ -88,6 +88,9 @@ def test_each_execution_only_runs_on_a_worker_of_its_version(
     two = start_worker(procs, server, group, "2", tmp_path / "v2.out")
     announced = sorted(str(w["functions"]) for w in workers(server, group))
     assert announced == ["{'job': [1]}", "{'job': [2]}"]
+    assert "functions: job v1" in (tmp_path / "v1.out").read_text()  # the worker's banner
+    page = httpx.get(f"{server.url}/ui/workers").text  # the UI's Workers page
+    assert "<code>job</code> v1" in page and "<code>job</code> v2" in page
 
     handles = [
         (version, client.options(target=group, version=version).rpc(unique("job"), "job", 0.3))
