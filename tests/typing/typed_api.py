@@ -98,6 +98,11 @@ def later(ctx: Context, n: int) -> Generator[DurableFuture[Any] | Begin[Any], An
     return value
 
 
+async def patched(ctx: Context) -> None:
+    """Only checked, never run: a patch's answer is a bool once awaited."""
+    assert_type(await ctx.patched("new-branch"), bool)
+
+
 def handles() -> None:
     """Only checked, never run (main() runs these calls)."""
     # run/rpc: a Handle of the function's result; for a generator workflow, its return type

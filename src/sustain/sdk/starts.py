@@ -40,9 +40,11 @@ async def send(
         if claim is None:
             return await network.request(kind, data)
         with core.worker.acquiring(claim):
+            asked = core.env.clock.now()
             answer = await network.request(kind, data)
             if answer.status == 200 and answer.data["task"]["state"] == "acquired":
-                core.worker.held[claim] = int(answer.data["task"]["version"])
+                version = int(answer.data["task"]["version"])
+                core.worker.took(claim, version, asked)
             return answer
     finally:
         core.sending.discard(sent)
