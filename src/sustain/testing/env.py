@@ -27,7 +27,6 @@ from sustain.protocol import callgraph
 from sustain.sdk.client import Sustain
 from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
-from sustain.sdk.retry import RetryPolicy
 from sustain.store.memory import MemoryStore
 from sustain.testing.clock import VirtualClock
 from sustain.testing.incarnation import Incarnation, Registration
@@ -93,19 +92,13 @@ class SustainEnv:
         return view
 
     # -- functions and calls ----------------------------------------------------------------
-    def register(
-        self,
-        fn: Callable[..., Any] | None = None,
-        *,
-        name: str | None = None,
-        version: int = 1,
-        retry: RetryPolicy | None = None,
-    ) -> Any:
-        """``Sustain.register``; also remembered for the fresh processes of ``crash_test``."""
+    def register(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """``Sustain.register(fn, name=, version=, retry=)``, also as a decorator; remembered
+        for the fresh processes of ``crash_test``."""
         if fn is None:
-            return lambda f: self.register(f, name=name, version=version, retry=retry)
-        self._now.sustain.register(fn, name=name, version=version, retry=retry)
-        self.registrations.append(Registration(fn, name, version, retry))
+            return lambda f: self.register(f, **options)
+        self._now.sustain.register(fn, **options)
+        self.registrations.append(Registration(fn, options))
         return fn
 
     def _known(self, fn: Callable[..., Any] | str) -> None:

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from sustain.sdk.client import Sustain
 from sustain.sdk.local import LocalNetwork
-from sustain.sdk.retry import RetryPolicy
 from sustain.testing.clock import VirtualClock
 from sustain.testing.driver import TimeDriver
 
@@ -37,9 +36,7 @@ class Registration:
     """One ``register`` call, made again on every incarnation."""
 
     fn: Callable[..., Any]
-    name: str | None
-    version: int
-    retry: RetryPolicy | None
+    options: dict[str, Any]  # name, version, retry
 
 
 class Incarnation:
@@ -51,7 +48,7 @@ class Incarnation:
         self.network = network
         self.sustain = Sustain(network=network, group=group, ttl=LEASE, clock=clock)
         for r in registrations:
-            self.sustain.register(r.fn, name=r.name, version=r.version, retry=r.retry)
+            self.sustain.register(r.fn, **r.options)
         self.driver = TimeDriver(clock, network)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = LOOP_WAIT_S) -> T:

@@ -28,20 +28,21 @@ from typing import Any
 
 from sustain.errors import SustainError
 from sustain.sdk.client import Sustain
+from sustain.sdk.handles import Handle
 
 POLL_S = 0.01
 READY = "serving group"  # the worker's banner (cli/worker.py)
 
 
 class WorkerProcess:
-    """``sustain worker APP -S URL --group G --pid P`` as a child, its output in ``log``."""
+    """``sustain -S URL worker APP --group G --pid P`` as a child, its output in ``log``."""
 
     def __init__(
         self, app: str, url: str, group: str, pid: str, log: Path, *,
         cwd: Path | None = None, env: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         cli = Path(sys.executable).parent / "sustain"
-        argv = [str(cli), "worker", app, "-S", url, "--group", group, "--pid", pid]
+        argv = [str(cli), "-S", url, "worker", app, "--group", group, "--pid", pid]
         full = {k: v for k, v in os.environ.items() if not k.startswith(("SUSTAIN_", "RESONATE_"))}
         full["PYTHONUNBUFFERED"] = "1"
         if cwd is not None:  # the app's module is found where the test keeps it
@@ -109,16 +110,17 @@ class KillTestFailure(SustainError, AssertionError):
 
 
 def _settled_steps(client: Sustain, id: str) -> tuple[int, bool]:
-    """(settled promises of execution ``id``, whether the execution itself is settled)."""
+    """(settled promises of execution ``id``, whether the execution itself is settled); the
+    root carries its own origin tag, so one search sees it too (none yet: not created)."""
     page = client.promises.search(tags={"resonate:origin": id}, limit=1000)
-    promises = [p for p in page["promises"] if p["id"] != id]
-    done = client.promises.get(id)["state"] != "pending"
-    return sum(p["state"] != "pending" for p in promises), done
+    steps = [p for p in page["promises"] if p["id"] != id]
+    done = any(p["id"] == id and p["state"] != "pending" for p in page["promises"])
+    return sum(p["state"] != "pending" for p in steps), done
 
 
-def _outcome(client: Sustain, id: str, timeout: float) -> Any:
+def _outcome(handle: Handle, timeout: float) -> Any:
     try:
-        return client.get(id).result(timeout=timeout)
+        return handle.result(timeout=timeout)
     except SustainError as exc:
         return (type(exc).__name__, str(exc))
 
@@ -153,13 +155,13 @@ def kill_test(
         calls = client.options(target=group)
         try:
             first = worker(0)
-            expected = _outcome(calls, calls.rpc(f"{group}-0", func, *args).id, timeout)
+            expected = _outcome(calls.rpc(f"{group}-0", func, *args), timeout)
             first.stop()
             report = KillReport(expected)
             for n, k in enumerate(kill_after, start=1):
                 id = f"{group}-{n}"
                 victim = worker(2 * n - 1)
-                calls.rpc(id, func, *args)
+                handle = calls.rpc(id, func, *args)
                 deadline = time.monotonic() + timeout
                 settled, done = _settled_steps(client, id)
                 while settled < k and not done and time.monotonic() < deadline:
@@ -167,7 +169,7 @@ def kill_test(
                     settled, done = _settled_steps(client, id)
                 victim.kill9()
                 heir = worker(2 * n)
-                kill = Kill(k, settled, _outcome(calls, id, timeout))
+                kill = Kill(k, settled, _outcome(handle, timeout))
                 heir.stop()
                 report.kills.append(kill)
                 if kill.outcome != expected:
