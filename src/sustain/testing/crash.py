@@ -195,7 +195,8 @@ def _scenario(
     first.observe(count)
     try:
         first.start(auto_skip=True)  # nobody is there to move time by hand
-        handle = first.sustain.options(**env.call_options).run(id, fn, *args, **kwargs)
+        calls = first.sustain.options(**env.call_options)
+        handle = first.make_call(lambda: calls.run(id, fn, *args, **kwargs))
         _wait_crash_or_end(handle, network)
         if not network.crashed.is_set():
             return _outcome(handle), network.checkpoints, dict(runs)
@@ -208,7 +209,8 @@ def _scenario(
     second.observe(count)
     try:
         second.start(auto_skip=True)
-        handle = second.sustain.options(**env.call_options).run(id, fn, *args, **kwargs)
+        calls = second.sustain.options(**env.call_options)
+        handle = second.make_call(lambda: calls.run(id, fn, *args, **kwargs))
         return _outcome(handle), network.checkpoints, dict(runs)
     finally:
         _stop(second)

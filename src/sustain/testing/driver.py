@@ -100,6 +100,13 @@ class TimeDriver:
             self.step(target)
             await self.settle()
 
+    async def hold(self) -> None:
+        """Keep time still until ``release`` (a call being made from another thread)."""
+        await self._lock.acquire()
+
+    async def release(self) -> None:
+        self._lock.release()
+
     def start_auto_skip(self) -> None:
         if self._auto is None:
             self._auto = asyncio.ensure_future(self._auto_skip())

@@ -55,19 +55,22 @@ class SustainEnv:
         network = LocalNetwork(":memory:", clock=self.clock, store=self.store)
         self._now = Incarnation(network, self.clock, self.registrations, GROUP)
         self.call_options: dict[str, Any] = {}
+        self._root = self  # an options view starts and stops the environment it views
         self._started = False
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> SustainEnv:
-        if not self._started:
-            self._started = True
-            self._now.start(auto_skip=self.auto_skip)
+        root = self._root
+        if not root._started:
+            root._started = True
+            root._now.start(auto_skip=root.auto_skip)
         return self
 
     def stop(self) -> None:
-        if self._started:
-            self._started = False
-            self._now.stop()
+        root = self._root
+        if root._started:
+            root._started = False
+            root._now.stop()
 
     def __enter__(self) -> SustainEnv:
         return self.start()
@@ -113,13 +116,15 @@ class SustainEnv:
         """Run ``fn`` durably under a new id (registered on first use); ``.result()`` waits."""
         self._known(fn)
         self.start()
-        return self.sustain.run(self.next_id(fn), fn, *args, **kwargs)
+        id = self.next_id(fn)
+        return self._now.make_call(lambda: self.sustain.run(id, fn, *args, **kwargs))
 
     def rpc(self, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
         """Invoke ``fn`` (registered, or by name) through the store, under a new id."""
         self._known(fn)
         self.start()
-        return self.sustain.rpc(self.next_id(fn), fn, *args, **kwargs)
+        id = self.next_id(fn)
+        return self._now.make_call(lambda: self.sustain.rpc(id, fn, *args, **kwargs))
 
     def resolve(self, promise_id: str, value: Any = None) -> dict[str, Any]:
         """Resolve a promise (a human-in-the-loop step: ``ctx.promise()``) with ``value``."""

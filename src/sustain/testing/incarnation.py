@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from sustain.sdk.client import Sustain
+from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
 from sustain.testing.clock import VirtualClock
 from sustain.testing.driver import TimeDriver
@@ -55,6 +56,18 @@ class Incarnation:
         """Run ``coro`` on the Sustain's event loop and wait for its result."""
         # The facade's loop thread (sdk/loop.py): the driver must run where the SDK does.
         return self.sustain._core.loop().submit(coro).result(timeout)
+
+    def make_call(self, make: Callable[[], Handle]) -> Handle:
+        """Make a call (``Sustain.run``/``rpc``) with time held still until its promise is
+        in the store: its deadline is computed from ``now()`` on this thread, and a jump
+        meanwhile (auto-skip on another execution's timer) would make it born late."""
+        self.call(self.driver.hold())
+        try:
+            handle = make()
+            self.sustain.flush()
+        finally:
+            self.call(self.driver.release())
+        return handle
 
     def observe(self, observer: Callable[[str, str], None]) -> None:
         """Call ``observer(function name, promise id)`` as each call's body starts."""
