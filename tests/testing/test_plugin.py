@@ -111,6 +111,33 @@ def test_retries_back_off_on_virtual_time(sustain_env):
     assert time.perf_counter() - started < 1.0  # ...in no time
 
 
+def blocking(ctx: Context) -> str:
+    time.sleep(0.3)  # real work: the clock must wait for it, not jump past it
+    return "done"
+
+
+def test_a_blocking_step_holds_the_clock_still(sustain_env):
+    def nap(ctx: Context):
+        yield ctx.sleep(timedelta(hours=12))  # the next deadline while the step blocks
+
+    def work(ctx: Context):
+        before = yield ctx.now()
+        yield ctx.run(blocking)
+        after = yield ctx.now()
+        return after - before
+
+    napping = sustain_env.run(nap)
+    assert sustain_env.run(work).result(timeout=30) < 60
+    napping.result(timeout=30)
+
+
+def test_rpc_by_name_goes_through_the_store(sustain_env):
+    sustain_env.register(add_one)
+    handle = sustain_env.rpc("add_one", 41)
+    assert handle.result(timeout=10) == 42
+    assert sustain_env.sustain.promises.get(handle.id)["state"] == "resolved"
+
+
 @pytest.mark.sustain_env(auto_skip=False)
 def test_a_human_in_the_loop(sustain_env):
     def approve(ctx: Context, order: str):
@@ -129,7 +156,7 @@ def test_a_human_in_the_loop(sustain_env):
 def test_the_fixture_as_a_user_runs_it(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
 
 
 def test_the_plugin_is_registered_through_its_entry_point() -> None:
