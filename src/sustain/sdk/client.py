@@ -45,7 +45,7 @@ from sustain.errors import (
 from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, walk
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
-from sustain.sdk import codec, ids, waiting
+from sustain.sdk import codec, forking, ids, waiting
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.client_state import ClientState
 from sustain.sdk.handles import Handle
@@ -345,6 +345,21 @@ class Sustain:
             return await drive_async(walk(id, detached=detached), request)
         except CancelFailed as exc:
             raise ServerError(exc.status, exc.message, "cancel") from None
+
+    def retry(self, id: str, *, from_step: int | None = None, new_id: str | None = None) -> Any:
+        """Run the failed execution ``id`` again (engine/retry.py, docs/sdk.md "Retry a
+        failed execution"): under ``new_id``, by default ``<id>~retry-<n>``, with every child
+        that resolved taken over (with ``from_step``, only those of earlier steps), so it does
+        not run again.  Returns the new execution's ``Handle`` (awaitable in async code);
+        ``RetryRefusedError`` if ``id`` is unknown, pending or resolved."""
+        data = forking.request(id, new_id, from_step)
+        return self._bridge(self._retry(data))
+
+    async def _retry(self, data: dict[str, Any]) -> Handle:
+        answer = await forking.send(await self._core.ensure(), data)
+        id = str(answer["promise"]["id"])
+        record = self._core.loop().submit(self._watch(id))
+        return self._handle(Handle(id, record, explain=self._explain))
 
     def schedule(
         self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any
