@@ -404,6 +404,20 @@ def tree(root: CallNode) -> None:
     _console.print(top)
 
 
+def retry_report(data: Any) -> None:
+    """What ``sustain retry`` started: the new execution and what it took over."""
+    promise = data.get("promise") or {}
+    new_id = promise.get("id", "?")
+    old_id = (promise.get("tags") or {}).get("sustain:retry-of", "?")
+    copied = data.get("copied") or []
+    if data.get("created") is False:
+        note(f"{new_id} already retries {old_id}: nothing started")
+        return
+    done(f"retrying {old_id} as {new_id}: {len(copied)} resolved promise(s) taken over")
+    for id in copied:
+        click.echo(f"  {id}")
+
+
 def cancel_report(data: Any) -> None:
     """What ``sustain cancel`` did: the ids it canceled, or why nothing was."""
     canceled = data.get("canceled") or []
