@@ -15,6 +15,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sustain import ApplicationError, Sustain
@@ -70,6 +71,10 @@ def test_retry_runs_only_what_did_not_resolve(tmp_path: Path, store: Store) -> N
         tree = cli(server, "tree", f"{root}~retry-1")
         assert tree.returncode == 0, tree.stderr
         assert f"retry of {root}" in tree.stdout
+        old = cli(server, "tree", root)
+        assert f"retried as {root}~retry-1, {root}~retry-2" in old.stdout
+        page = httpx.get(f"{server.url}/ui/execution", params={"id": f"{root}~retry-2"}).text
+        assert f'Retry of <a href="/ui/execution?id={root}">' in page
 
         # Bad input: one line, exit 1, nothing started.
         resolved = cli(server, "retry", f"{root}~retry-1")

@@ -382,6 +382,8 @@ def _node_text(node: CallNode) -> Text:
     text.append(node.id, style="bold")
     if node.label:
         text.append(f" {node.label}", style=KIND_STYLE.get(node.kind, "cyan"))
+    if node.is_top and node.retry_of is not None:
+        text.append(f" (retry of {node.retry_of})", style="magenta")
     text.append(" ")
     text.append(state, style=STATE_STYLE.get(state, ""))
     created, settled, timeout = p.get("createdAt"), p.get("settledAt"), p.get("timeoutAt")
@@ -394,7 +396,7 @@ def _node_text(node: CallNode) -> Text:
     return text
 
 
-def tree(root: CallNode) -> None:
+def tree(root: CallNode, retries: list[str] | None = None) -> None:
     top = Tree(_node_text(root))
     stack = [(root, top)]
     while stack:
@@ -402,6 +404,8 @@ def tree(root: CallNode) -> None:
         for child in node.children:
             stack.append((child, branch.add(_node_text(child))))
     _console.print(top)
+    if retries:
+        _console.print(f"retried as {', '.join(retries)}", style="magenta")
 
 
 def retry_report(data: Any) -> None:

@@ -81,7 +81,10 @@ def tree(session: Session, id: str) -> None:
     (detached f), (sleep), (promise) one settled from outside) and how long it took.
     Calls made under an explicit id of another execution are followed, so a chain of
     rpcs across workers (factorial-8 -> factorial-7 -> ...) is drawn whole.
-    --json prints the graph as nested {id, kind, func, promise, children}.
+    An execution started by `sustain retry` names the one it retries, and the retries
+    of this one are listed below the tree.
+    --json prints the graph as nested {id, kind, func, promise, children}, with
+    retryOf and retries at the top.
     """
     answer = session.request("promise.get", {"id": id})
     found = answer.get("promise") if isinstance(answer, dict) else None
@@ -98,4 +101,9 @@ def tree(session: Session, id: str) -> None:
         promises = fetch_execution(session, id)
     follow_links(session, promises, {id})
     graph = callgraph.build(root, promises)
-    session.show(graph.to_json(), lambda _: output.tree(graph))
+    # the executions `sustain retry` started from this one (they link back with a tag)
+    query = {"tags": {callgraph.RETRY_OF: id}, "limit": PAGE}
+    found = session.request("promise.search", query).get("promises") or []
+    retries = [str(p.get("id")) for p in found if isinstance(p, dict)]
+    answer = {**graph.to_json(), "retryOf": graph.retry_of, "retries": retries}
+    session.show(answer, lambda _: output.tree(graph, retries))

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from sustain.protocol import callgraph, values
 from sustain.protocol.records import PROMISE_STATES, Promise, Schedule
-from sustain.protocol.tags import ORIGIN, PARENT, SCOPE, TARGET, TIMER
+from sustain.protocol.tags import ORIGIN, PARENT, RETRY_OF, SCOPE, TARGET, TIMER
 from sustain.server.ui import queries
 from sustain.server.ui.html import (
     badge,
@@ -274,6 +274,7 @@ def execution_body(detail: ExecutionDetail, now: int) -> str:
         if detail.truncated else ""
     )  # fmt: skip
     return (
+        f"{lineage(detail)}"
         f"<p class=summary>{badge(root.state)} <b>{esc(func or '')}</b> · created "
         f"{when(root.createdAt)} · settled {when(root.settledAt) or '—'} · "
         f"{duration(end - root.createdAt)} · {len(detail.nodes)} promises</p>{truncated}"
@@ -282,6 +283,21 @@ def execution_body(detail: ExecutionDetail, now: int) -> str:
         f"<section><h2>Timeline</h2>{timeline(graph, detail, now)}</section>"
         f"<section><h2>Steps</h2>{_details(detail, graph)}</section>"
     )
+
+
+def lineage(detail: ExecutionDetail) -> str:
+    """The execution this one retries and the retries of this one (``sustain retry``)."""
+
+    def link(id: str) -> str:
+        return f'<a href="/ui/execution?id={q(id)}"><code>{esc(id)}</code></a>'
+
+    parts = []
+    retry_of = detail.root.tags.get(RETRY_OF)
+    if retry_of:
+        parts.append(f"Retry of {link(retry_of)}")
+    if detail.retries:
+        parts.append("retried as " + ", ".join(link(id) for id in detail.retries))
+    return f"<p class=lineage>{' · '.join(parts)}</p>" if parts else ""
 
 
 def execution_page(detail: ExecutionDetail, now: int) -> str:
