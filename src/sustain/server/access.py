@@ -209,7 +209,7 @@ def _schedule_create(data: dict[str, Any]) -> Iterator[Touch]:
 def _retry(data: dict[str, Any]) -> Iterator[Touch]:
     yield from _ids("id", "newId")(data)
     id = data.get("id")
-    if isinstance(id, str) and not isinstance(data.get("newId"), str):
+    if isinstance(id, str) and not isinstance(data.get("newId"), str) and base_of(id) != id:
         # the derived new id is <base>~retry-<n>: a scope that matches the base matches it
         yield ("id", base_of(id))
 
