@@ -3,7 +3,8 @@
 ``pipeline`` runs four steps: a leaf, an rpc child, a child workflow of two leaves and a
 last leaf.  Every leaf appends a line to ``$FORK_MARKS/<name>`` when it runs, so the test
 counts how often each ran; the leaf ``three-b`` fails (not retried) until the file
-``$FORK_MARKS/fixed`` exists: the fix the user deploys before retrying.
+``$FORK_MARKS/fixed`` exists: the fix the user deploys before retrying.  The embedded
+tests (tests/sdk/test_fork.py) register the same functions on a Sustain of their own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from sustain import Context, NonRetryableError, Sustain
 
 MARKS = Path(os.environ.get("FORK_MARKS", "."))
+
+LEAVES = ("one", "two", "three-a", "three-b", "four")
 
 sustain = Sustain(url=os.environ.get("SUSTAIN_URL", "http://127.0.0.1:8001"), ttl=10)
 
@@ -42,3 +45,9 @@ async def pipeline(ctx: Context) -> list[object]:
     three = await ctx.run(child_workflow)
     four = await ctx.run(leaf, "four")
     return [one, two, three, four]
+
+
+def runs(marks: Path) -> dict[str, int]:
+    """How often each leaf ran, by the lines of its mark file (absent: never)."""
+    counted = {name: marks / name for name in LEAVES}
+    return {k: len(p.read_text().splitlines()) for k, p in counted.items() if p.exists()}

@@ -11,75 +11,56 @@ ids that cannot hold a retry, are refused with typed errors before anything is w
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from sustain import (
     ApplicationError,
-    Context,
     InvalidIdError,
-    NonRetryableError,
     RetryRefusedError,
     Sustain,
 )
+from tests.scenarios import fork_app as app
 from tests.sdk.conftest import unique
-
-RUNS: Counter[str] = Counter()
-FIXED: set[str] = set()
-
-
-def leaf(ctx: Context, name: str) -> str:
-    RUNS[name] += 1
-    if name == "three-b" and "fixed" not in FIXED:
-        raise NonRetryableError("three-b is broken until the fix is deployed")
-    return name
-
-
-async def remote_leaf(ctx: Context, name: str) -> str:
-    return leaf(ctx, name)
-
-
-async def child_workflow(ctx: Context) -> list[str]:
-    return [await ctx.run(leaf, "three-a"), await ctx.run(leaf, "three-b")]
-
-
-async def pipeline(ctx: Context) -> list[object]:
-    one = await ctx.run(leaf, "one")
-    two = await ctx.rpc(remote_leaf, "two")
-    three = await ctx.run(child_workflow)
-    four = await ctx.run(leaf, "four")
-    return [one, two, three, four]
 
 
 @pytest.fixture
-def sustain(tmp_path: Path) -> Sustain:
-    RUNS.clear()
-    FIXED.clear()
+def sustain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sustain:
+    """An embedded Sustain on a SQLite file serving the scenario's workflow (fork_app.py),
+    whose leaves mark their runs in ``tmp_path``."""
+    monkeypatch.setattr(app, "MARKS", tmp_path)
     s = Sustain(str(tmp_path / "fork.db"), group=unique("fork"))
-    s.register(pipeline)
-    s.register(remote_leaf)
+    s.register(app.pipeline)
+    s.register(app.remote_leaf)
     return s
+
+
+def runs() -> dict[str, int]:
+    return app.runs(app.MARKS)
+
+
+def deploy_the_fix() -> None:
+    (app.MARKS / "fixed").touch()
 
 
 def failed_run(sustain: Sustain) -> str:
     id = unique("wf")
     with pytest.raises(ApplicationError, match="three-b is broken"):
-        sustain.run(id, pipeline).result(timeout=30)
-    assert dict(RUNS) == {"one": 1, "two": 1, "three-a": 1, "three-b": 1}
+        sustain.run(id, app.pipeline).result(timeout=30)
+    assert runs() == {"one": 1, "two": 1, "three-a": 1, "three-b": 1}
     return id
 
 
 def test_retry_takes_over_every_child_that_resolved(sustain: Sustain) -> None:
     with sustain:
         id = failed_run(sustain)
-        FIXED.add("fixed")
+        deploy_the_fix()
         handle = sustain.retry(id)
         assert handle.id == f"{id}~retry-1"
         assert handle.result(timeout=30) == ["one", "two", ["three-a", "three-b"], "four"]
         # Only the failing leaf and what comes after it ran again.
-        assert dict(RUNS) == {"one": 1, "two": 1, "three-a": 1, "three-b": 2, "four": 1}
+        assert runs() == {"one": 1, "two": 1, "three-a": 1, "three-b": 2, "four": 1}
         root = sustain.promises.get(handle.id)
         assert root["tags"]["sustain:retry-of"] == id
         assert root["tags"]["resonate:origin"] == handle.id
@@ -92,21 +73,21 @@ def test_retry_takes_over_every_child_that_resolved(sustain: Sustain) -> None:
 def test_retry_from_a_named_step_runs_that_step_and_the_later_ones(sustain: Sustain) -> None:
     with sustain:
         id = failed_run(sustain)
-        FIXED.add("fixed")
+        deploy_the_fix()
         handle = sustain.retry(id, from_step=2)
         assert handle.result(timeout=30) == ["one", "two", ["three-a", "three-b"], "four"]
-        assert dict(RUNS) == {"one": 1, "two": 2, "three-a": 2, "three-b": 2, "four": 1}
+        assert runs() == {"one": 1, "two": 2, "three-a": 2, "three-b": 2, "four": 1}
         # from step 1 nothing is taken over; the next derived id counts on
         again = sustain.retry(id, from_step=1)
         assert again.id == f"{id}~retry-2"
         again.result(timeout=30)
-        assert dict(RUNS) == {"one": 2, "two": 3, "three-a": 3, "three-b": 3, "four": 2}
+        assert runs() == {"one": 2, "two": 3, "three-a": 3, "three-b": 3, "four": 2}
 
 
 def test_retry_is_awaitable_and_a_given_id_is_idempotent(sustain: Sustain) -> None:
     with sustain:
         id = failed_run(sustain)
-        FIXED.add("fixed")
+        deploy_the_fix()
         new_id = unique("again")
 
         async def retry_twice() -> tuple[str, str, object]:
@@ -117,7 +98,7 @@ def test_retry_is_awaitable_and_a_given_id_is_idempotent(sustain: Sustain) -> No
         first, second, result = asyncio.run(retry_twice())
         assert first == second == new_id
         assert result == ["one", "two", ["three-a", "three-b"], "four"]
-        assert RUNS["four"] == 1
+        assert runs()["four"] == 1
 
 
 def test_retrying_what_did_not_fail_is_refused(sustain: Sustain) -> None:
@@ -126,9 +107,9 @@ def test_retrying_what_did_not_fail_is_refused(sustain: Sustain) -> None:
             sustain.retry("nothing-here")
         assert (missing.value.id, missing.value.state) == ("nothing-here", None)
 
-        FIXED.add("fixed")
+        deploy_the_fix()
         done = unique("done")
-        sustain.run(done, pipeline).result(timeout=30)
+        sustain.run(done, app.pipeline).result(timeout=30)
         with pytest.raises(RetryRefusedError, match="it is resolved") as resolved:
             sustain.retry(done)
         assert (resolved.value.id, resolved.value.state) == (done, "resolved")
@@ -146,9 +127,9 @@ def test_retrying_what_did_not_fail_is_refused(sustain: Sustain) -> None:
             sustain.retry(plain)
 
         failed = unique("failed")
-        FIXED.clear()
+        (app.MARKS / "fixed").unlink()
         with pytest.raises(ApplicationError):
-            sustain.run(failed, pipeline).result(timeout=30)
+            sustain.run(failed, app.pipeline).result(timeout=30)
         with pytest.raises(RetryRefusedError, match="already holds another promise"):
             sustain.retry(failed, new_id=done)
 

@@ -55,6 +55,7 @@ from sustain.protocol.tags import (
     TARGET,
     is_prefixed_by,
 )
+from sustain.store.tx import Page
 
 FAILED = ("rejected", "rejected_timedout", "rejected_canceled")
 SUFFIX = "~retry-"
@@ -127,7 +128,7 @@ def _resolved(ctx: Ctx, old: Promise, from_step: int | None) -> list[Promise]:
     found: dict[str, Promise] = {}
     cursor: str | None = None
     while True:
-        page = ctx.tx.search_promises("resolved", {ORIGIN: origin}, PAGE, cursor)
+        page = ctx.tx.search_promises("resolved", {ORIGIN: origin}, Page(PAGE, cursor))
         for p in page:
             if p.id == old.id or not is_prefixed_by(p.id, old.id) or in_detached(p.id, old.id):
                 continue

@@ -181,7 +181,7 @@ def execution(tx: Tx, id: str) -> ExecutionDetail | None:
         if (promise.tags.get(ORIGIN) or target) == target:
             truncated = _collect(tx, target, target, found)
         pending.extend(node for key, node in found.items() if key not in before)
-    retried = tx.search_promises(None, {RETRY_OF: id}, MAX_LINKED, None)
+    retried = tx.search_promises(None, {RETRY_OF: id}, Page(MAX_LINKED))
     return ExecutionDetail(root, found, truncated, [p.id for p in retried])
 
 
