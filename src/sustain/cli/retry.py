@@ -37,9 +37,10 @@ def retry(session: Session, id: str, from_step: int | None, new_id: str | None, 
       sustain retry order-42
       sustain retry order-42 --from-step 3 --wait
 
-    Every child that resolved in the failed run (rejected, timed out or canceled) is
-    copied under the new execution's id, so its replay skips them; with --from-step N only
-    those of the steps before N.  The new execution is tagged sustain:retry-of=ID.
+    ID must have failed (rejected, timed out or canceled).  Every call of it that resolved
+    is copied under the new execution's id, so its replay skips them; with --from-step N
+    only those of the steps before N.  The new execution is tagged sustain:retry-of=ID.
+    A pending or resolved ID is refused (exit 1).
     """
     data: dict[str, Any] = {"id": id}
     if new_id is not None:
