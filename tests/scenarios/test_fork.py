@@ -98,3 +98,17 @@ def test_retry_runs_only_what_did_not_resolve(
     assert bad.returncode == 1
     assert "newId must not be id, above it or below it" in bad.stderr
     assert runs(marks)["four"] == 2
+
+    # A named new id: said once, and asking again is the same retry, not another run.
+    named = cli(server, "retry", root, "--id", f"{root}-again")
+    assert named.returncode == 0, named.stderr
+    new = f"{root}-again"
+    assert named.stdout.splitlines() == [
+        f"retrying {root} as {new}: 3 resolved promise(s) taken over",
+        f"  {new}:1", f"  {new}:2", f"  {new}:3.1",
+    ]  # fmt: skip
+    again = cli(server, "retry", root, "--id", f"{root}-again")
+    assert (again.returncode, again.stdout) == (0, "")
+    assert again.stderr.strip() == f"Note: {root}-again already retries {root}: nothing started"
+    assert client.get(f"{root}-again").result(timeout=60) == RESULT
+    assert runs(marks) == {"one": 1, "two": 2, "three-a": 2, "three-b": 4, "four": 3}

@@ -417,7 +417,8 @@ def retry_report(data: Any) -> None:
     if data.get("created") is False:
         note(f"{new_id} already retries {old_id}: nothing started")
         return
-    done(f"retrying {old_id} as {new_id}: {len(copied)} resolved promise(s) taken over")
+    # one line whatever the width: scripts and tests read it
+    click.echo(f"retrying {old_id} as {new_id}: {len(copied)} resolved promise(s) taken over")
     for id in copied:
         click.echo(f"  {id}")
 
