@@ -11,13 +11,16 @@ ids that cannot hold a retry, are refused with typed errors before anything is w
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from sustain import (
     ApplicationError,
+    Context,
     InvalidIdError,
+    NonRetryableError,
     RetryRefusedError,
     Sustain,
 )
@@ -150,3 +153,32 @@ def test_bad_arguments_are_refused_before_sending(
     id = unique("wf")
     with sustain, pytest.raises(error):
         sustain.retry(id, new_id=id if new_id == "SAME" else new_id, from_step=from_step)
+
+
+@dataclass
+class Receipt:
+    order: str
+    attempt: int
+
+
+ATTEMPTS: list[int] = []
+
+
+def flaky(ctx: Context, order: str) -> int:
+    ATTEMPTS.append(len(ATTEMPTS) + 1)
+    if len(ATTEMPTS) == 1:
+        raise NonRetryableError("the first attempt fails")
+    return len(ATTEMPTS)
+
+
+async def receipt(ctx: Context, order: str) -> Receipt:
+    return Receipt(order, await ctx.run(flaky, order))
+
+
+def test_the_retry_handle_converts_the_result_like_run_does(tmp_path: Path) -> None:
+    with Sustain(str(tmp_path / "typed.db"), group=unique("typed")) as sustain:
+        sustain.register(receipt)
+        id = unique("receipt")
+        with pytest.raises(ApplicationError):
+            sustain.run(id, receipt, "42").result(timeout=30)
+        assert sustain.retry(id).result(timeout=30) == Receipt("42", 2)

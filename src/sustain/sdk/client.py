@@ -359,7 +359,8 @@ class Sustain:
         answer = await forking.send(await self._core.ensure(), data)
         id = str(answer["promise"]["id"])
         record = self._core.loop().submit(self._watch(id))
-        return self._handle(Handle(id, record, explain=self._explain))
+        returns = forking.returns(self._core.registry, answer["promise"])
+        return self._handle(Handle(id, record, returns, self._explain))
 
     def schedule(
         self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sustain.errors import InvalidIdError, RetryRefusedError, ServerError
-from sustain.sdk import ids
+from sustain.errors import FunctionNotFoundError, InvalidIdError, RetryRefusedError, ServerError
+from sustain.sdk import codec, ids
 from sustain.sdk.network import Network
+from sustain.sdk.registry import Registry
 
 KIND = "sustain.retry"
 _STATE = re.compile(r"^Promise is (\w+):")
@@ -35,6 +36,16 @@ def request(id: str, new_id: str | None, from_step: int | None) -> dict[str, Any
             raise ValueError(f"from_step must be a positive integer, not {from_step!r}")
         data["fromStep"] = from_step
     return data
+
+
+def returns(registry: Registry, promise: dict[str, Any]) -> Any:
+    """The return annotation of the retried function when it is registered here (the
+    handle converts the result to it, as ``run``'s does), else None."""
+    name = codec.recorded_func(promise.get("param"))
+    try:
+        return registry.get(name).returns if name is not None else None
+    except FunctionNotFoundError:
+        return None
 
 
 async def send(network: Network, data: dict[str, Any]) -> dict[str, Any]:
