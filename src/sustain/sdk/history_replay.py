@@ -43,7 +43,7 @@ from sustain.sdk import codec, ids
 from sustain.sdk.context import Call, Context, Info
 from sustain.sdk.futures import PENDING, Outcome
 from sustain.sdk.invoke import invoke
-from sustain.sdk.network import Answer, MessageHandler, PollAddresses
+from sustain.sdk.network import Announce, Answer, MessageHandler, PollAddresses
 from sustain.sdk.registry import Function, Registry
 from sustain.sdk.replay import ReplayPass, WorkerState
 
@@ -81,7 +81,9 @@ class Offline(PollAddresses):
     async def request(self, kind: str, data: Mapping[str, Any], durable: bool = True) -> Answer:
         raise SustainError(f"a history replay sends no requests (it tried {kind})")
 
-    def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
+    def listen(
+        self, group: str, pid: str, on_message: MessageHandler, functions: Announce | None = None
+    ) -> None:
         return None
 
     async def unlisten(self, group: str, pid: str) -> None:
