@@ -356,20 +356,16 @@ class Sustain:
             raise ServerError(exc.status, exc.message, "cancel") from None
 
     def retry(self, id: str, *, from_step: int | None = None, new_id: str | None = None) -> Any:
-        """Run the failed execution ``id`` again (engine/retry.py, docs/sdk.md "Retry a
-        failed execution"): under ``new_id``, by default ``<id>~retry-<n>``, with every child
-        that resolved taken over (with ``from_step``, only those of earlier steps), so it does
-        not run again.  Returns the new execution's ``Handle`` (awaitable in async code);
-        ``RetryRefusedError`` if ``id`` is unknown, pending or resolved."""
-        data = forking.request(id, new_id, from_step)
-        return self._bridge(self._retry(data))
+        """Run the failed execution ``id`` again under ``new_id`` (default ``<id>~retry-<n>``),
+        what resolved in it taken over (only the steps before ``from_step`` if given): its
+        ``Handle``, awaitable in async code; ``RetryRefusedError`` if it did not fail."""
+        return self._bridge(self._retry(forking.request(id, new_id, from_step)))
 
     async def _retry(self, data: dict[str, Any]) -> Handle:
-        answer = await forking.send(await self._core.ensure(), data)
-        id = str(answer["promise"]["id"])
-        record = self._core.loop().submit(self._watch(id))
-        returns = forking.returns(self._core.registry, answer["promise"])
-        return self._handle(Handle(id, record, returns, self._explain))
+        promise = (await forking.send(await self._core.ensure(), data))["promise"]
+        record = self._core.loop().submit(self._watch(promise["id"]))
+        returns = forking.returns(self._core.registry, promise)
+        return self._handle(Handle(promise["id"], record, returns, self._explain))
 
     def schedule(
         self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any

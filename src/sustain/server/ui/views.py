@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from sustain.protocol import callgraph, values
 from sustain.protocol.records import PROMISE_STATES, Promise, Schedule
-from sustain.protocol.tags import ORIGIN, PARENT, RETRY_OF, SCOPE, TARGET, TIMER
+from sustain.protocol.tags import ORIGIN, PARENT, SCOPE, TARGET, TIMER
 from sustain.protocol.versions import Pin
 from sustain.server.ui import queries
 from sustain.server.ui.html import (
@@ -32,6 +32,7 @@ from sustain.server.ui.html import (
     q,
     when,
 )
+from sustain.server.ui.lineage import lineage
 from sustain.server.ui.queries import ExecutionDetail, ExecutionsPage, Filters, Node
 from sustain.store.tx import TaskRow
 
@@ -296,21 +297,6 @@ def execution_body(detail: ExecutionDetail, now: int, note: str = "") -> str:
         f"<section><h2>Timeline</h2>{timeline(graph, detail, now)}</section>"
         f"<section><h2>Steps</h2>{_details(detail, graph)}</section>"
     )
-
-
-def lineage(detail: ExecutionDetail) -> str:
-    """The execution this one retries and the retries of this one (``sustain retry``)."""
-
-    def link(id: str) -> str:
-        return f'<a href="/ui/execution?id={q(id)}"><code>{esc(id)}</code></a>'
-
-    parts = []
-    retry_of = detail.root.tags.get(RETRY_OF)
-    if retry_of:
-        parts.append(f"Retry of {link(retry_of)}")
-    if detail.retries:
-        parts.append("retried as " + ", ".join(link(id) for id in detail.retries))
-    return f"<p class=lineage>{' · '.join(parts)}</p>" if parts else ""
 
 
 def execution_page(detail: ExecutionDetail, now: int, note: str = "") -> str:
