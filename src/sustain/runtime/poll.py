@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sustain.protocol.versions import Functions, Pin, serves
@@ -39,26 +40,23 @@ if TYPE_CHECKING:
     from sustain.runtime.cluster import Cluster
 
 
+@dataclass(slots=True, eq=False)
 class PollConnection:
     """One open SSE stream: a bounded buffer and a waiter the stream sleeps on."""
 
-    __slots__ = ("_buffer", "_limit", "_waiter", "closed", "functions", "group", "id", "owner")
-
-    def __init__(self, group: str, id: str, limit: int, owner: str | None = None,
-                 functions: Functions | None = None) -> None:  # fmt: skip
-        self.group = group
-        self.id = id
-        self.owner = owner
-        # What the worker announced it serves (None: nothing, an official SDK's stream).
-        self.functions = functions
-        self.closed = False
-        self._limit = limit
-        self._buffer: deque[bytes] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+    group: str
+    id: str
+    limit: int
+    owner: str | None = None
+    # What the worker announced it serves (None: nothing, an official SDK's stream).
+    functions: Functions | None = None
+    closed: bool = False
+    _buffer: deque[bytes] = field(default_factory=deque, init=False)
+    _waiter: asyncio.Future[None] | None = field(default=None, init=False)
 
     def offer(self, payload: bytes) -> bool:
         """Queue ``payload`` unless closed or full; True when queued."""
-        if self.closed or len(self._buffer) >= self._limit:
+        if self.closed or len(self._buffer) >= self.limit:
             return False
         self._buffer.append(payload)
         self._wake()
