@@ -7,6 +7,8 @@
 * ``crash_test`` / ``CrashReport`` / ``CrashTestFailure``: a simulated crash before and
   after every checkpoint of an execution (crash.py); ``kill_test`` does it with SIGKILL to
   a real worker process of a real server (kill.py).
+* ``sustain.testing.replay``: ``replay(fn, history)`` re-runs new code against a recorded
+  execution (``sustain export``); ``SustainEnv.replay`` calls it with the environment's app.
 
 Nothing here is imported by ``import sustain``; the names below load their module on first
 use, so the pytest plugin (registered for every pytest run once Sustain is installed) costs

@@ -37,7 +37,7 @@ from typing import Any
 from sustain.errors import SustainError
 from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
-from sustain.sdk.network import Answer, MessageHandler, NetworkStopped
+from sustain.sdk.network import Announce, Answer, MessageHandler, NetworkStopped
 from sustain.store.memory import MemoryStore
 from sustain.testing.clock import VirtualClock
 from sustain.testing.env import GROUP, SustainEnv
@@ -88,12 +88,14 @@ class CrashingNetwork(LocalNetwork):
                 raise NetworkStopped("the process crashed (sustain.testing crash_test)")
         return await super().request(kind, data, durable)
 
-    def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
+    def listen(
+        self, group: str, pid: str, on_message: MessageHandler, functions: Announce | None = None
+    ) -> None:
         def deliver(message: dict[str, Any]) -> None:
             if not self.crashed.is_set():  # a dead process receives nothing
                 on_message(message)
 
-        super().listen(group, pid, deliver)
+        super().listen(group, pid, deliver, functions)
 
 
 @dataclass(frozen=True)
