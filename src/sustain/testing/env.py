@@ -178,9 +178,11 @@ class SustainEnv:
         return crash_test(self, fn, *args, before_each=before_each, **kwargs)
 
     def replay(self, fn: Callable[..., Any], history: Any) -> Any:
-        """Re-run ``fn`` (the new code) against a recorded execution (``sustain export``)
-        with this environment's registered functions: ``sustain.testing.replay.replay``,
-        which raises ``NondeterminismError`` at the first step that diverges."""
+        """Re-run ``fn`` (the new code) against a recorded execution (``sustain export``):
+        ``sustain.testing.replay.replay``, which raises ``NondeterminismError`` at the first
+        step that diverges.  A function registered here replays as this environment's app
+        (its dependencies, its other functions); another one (new code under the recorded
+        name) on its own."""
         try:
             module = importlib.import_module("sustain.testing.replay")
         except ModuleNotFoundError as exc:
@@ -190,4 +192,5 @@ class SustainEnv:
                 "env.replay needs sustain.testing.replay (sustain export and replay), "
                 "which this version of Sustain does not include"
             ) from None
-        return module.replay(fn, history, sustain=self._now.sustain)
+        app = self._now.sustain
+        return module.replay(fn, history, sustain=app if app._core.registry.find(fn) else None)
