@@ -30,6 +30,7 @@ EXPORTS = {
     "Never",
     "NondeterminismError",
     "PromiseTimeoutError",
+    "RetryRefusedError",
     "RetryPolicy",
     "SerializationError",
     "ServerError",
