@@ -170,6 +170,20 @@ class HistoryPass(ReplayPass):
         self.todos[call.id] = None  # the frontier: the next thing this execution does
         return Outcome(PENDING)
 
+    async def marker(self, data: dict[str, Any], step: int) -> dict[str, Any] | None:
+        """``ctx.patched`` found nothing at its slot (step ``step``).  At the frontier it is
+        where the execution stands now: like any call there, it is not made and the replay
+        stops (a worker would write the marker and take the new branch).  Past it (a later
+        step is recorded, or the execution ended), the old code went on without the patch:
+        no marker there, so the patch answers False, as it would to a step at the slot."""
+        if self.last_slot > step or self.ended:
+            return {}
+        self.todos[str(data["id"])] = None
+        return None
+
+    def _chain_settle(self, id: str, state: str, wire: dict[str, Any]) -> None:
+        """A replay writes nothing: a marker a crash left pending replays as the marker."""
+
     def diverged(self, id: str, step: int, recorded: str, found: str) -> NondeterminismError:
         return NondeterminismError(id, recorded, found, step=step)
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from sustain.errors import DefinitionError
 from sustain.sdk import codec, ids
-from sustain.sdk.futures import DurableFuture, Outcome
+from sustain.sdk.futures import PENDING, DurableFuture, Outcome
 
 if TYPE_CHECKING:
     from sustain.sdk.context import Context
@@ -113,8 +113,9 @@ async def _decide(ctx: Context, slot: str, name: str) -> Outcome:
             tags[PATCH] = name
             data = {"id": slot, "timeoutAt": ctx.info.timeout_at,
                     "param": codec.step_param(marker_func(name), 1), "tags": tags}  # fmt: skip
-            action = {"kind": "promise.create", "head": {}, "data": data}
-            record = await pass_._fence(action, durable=False)
+            record = await pass_.marker(data, ctx.calls + 1)
+            if record is None:  # a history replay at its frontier: it stops here
+                return Outcome(PENDING)
         if not is_marker(record, name):
             return Outcome(False)
         ctx._counter.n += 1
