@@ -15,7 +15,10 @@ body runs:
   the execution stands now, and new code may call anything there) and suspends the replay
   without running it, or it *diverges*: the history went past that point (a later step is
   recorded, or the execution completed), so the old code made another call here;
-* a workflow that returns while the history holds later steps diverges at the first of them.
+* a workflow that returns while the history holds later steps diverges at the first of them;
+* ``ctx.patched`` follows the same rules with its marker as the step (patches.py): at the
+  frontier it stops the replay without writing the marker; past it (the history went on, or
+  ended) the old code made no patch there and it answers False.
 
 Every divergence is a ``NondeterminismError`` with the step's number (the calling context's
 call counter: 1 for the first durable call), the recorded function and the one now called.

@@ -16,7 +16,9 @@ context's counter + 1), tagged ``sustain:patch = <name>``, whose param names the
   answers False;
 * nothing: the execution reaches this point now, with the new code; the marker is written
   (a fenced ``promise.create``, which is idempotent: if a record appeared there meanwhile it
-  answers with it and the rule above applies) and it answers True.
+  answers with it and the rule above applies) and it answers True.  The pass makes that
+  write (``ReplayPass.marker``): a history replay makes none, and stops there as at any
+  call at its frontier (``HistoryPass.marker``, docs/replay.md).
 
 Remote children (rpc, sleep, promise) have branches of their own and are not in a task's
 preload, so "nothing there" needs that one create: the answer is a future to ``yield`` or
