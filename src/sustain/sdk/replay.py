@@ -404,6 +404,12 @@ class ReplayPass:
         action = {"kind": "promise.create", "head": {}, "data": data}
         return await self._fence(action, durable=call.kind != "run")
 
+    async def marker(self, data: dict[str, Any], step: int) -> dict[str, Any] | None:
+        """The fenced create of a patch marker at step ``step`` (patches.py): the marker, or
+        the record already there.  None: nothing is there and this pass writes nothing (a
+        history replay at its frontier, history_replay.py)."""
+        return await self._fence({"kind": "promise.create", "head": {}, "data": data}, False)
+
     async def _link(self, call: Call) -> None:
         """Record, in the caller's execution, that it awaits ``call.id`` of another origin.
 
