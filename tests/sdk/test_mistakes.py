@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from sustain import (
-    ApplicationError,
     Context,
     DefinitionError,
     ExecutionTimeoutError,
@@ -100,27 +99,27 @@ def test_mistakes_only_a_call_shows(make: Make) -> None:
     async def calls_sneaky(ctx: Context) -> Any:
         return await ctx.options(retry=Exponential(delay=0.01)).run(sneaky)
 
-    def failure(fn: Any) -> ApplicationError:
-        with pytest.raises(ApplicationError) as caught:
+    def failure(fn: Any) -> DefinitionError:
+        with pytest.raises(DefinitionError) as caught:  # the SDK's own class, rebuilt
             sustain.run(unique(fn.__name__), fn).result(timeout=60)
         return caught.value
 
     for fn in (forgot_yield, forgot_await):
         error = failure(fn)
-        assert error.name == "DefinitionError", error
-        assert error.message.startswith(f"{fn.__name__}: the value it returned holds the durable")
-        assert "a `yield` (in a generator) or an `await` (in an `async def`)" in error.message
+        assert error.function == fn.__name__, error
+        assert str(error).startswith(f"{fn.__name__}: the value it returned holds the durable")
+        assert "a `yield` (in a generator) or an `await` (in an `async def`)" in str(error)
     error = failure(used_as_value)
-    assert error.name == "DefinitionError" and "used_as_value: unsupported operand" in str(error)
-    assert "its DurableFuture was used as if it were the value" in error.message
+    assert "used_as_value: unsupported operand" in str(error)
+    assert "its DurableFuture was used as if it were the value" in error.problem
     error = failure(passed_as_argument)
-    assert error.name == "DefinitionError"
-    assert error.message.startswith("step: an argument of this call, from '")
-    assert "holds the durable call" in error.message
+    assert error.function == "step"
+    assert str(error).startswith("step: an argument of this call, from '")
+    assert "holds the durable call" in str(error)
     error = failure(calls_sneaky)
-    assert error.name == "DefinitionError"
-    assert error.message.startswith("sneaky: made a durable call (ctx.run of 'step')")
-    assert "where a plain `def` runs" in error.message
+    assert error.function == "sneaky"
+    assert str(error).startswith("sneaky: made a durable call (ctx.run of 'step')")
+    assert "where a plain `def` runs" in str(error)
 
 
 # -- waiting on an execution that cannot progress -----------------------------------------

@@ -12,7 +12,6 @@ cannot work as registered (mistakes.py).
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from typing import Any, Literal
 from sustain.errors import AlreadyRegisteredError, FunctionNotFoundError
 from sustain.sdk.mistakes import check_definition
 from sustain.sdk.retry import LEAF_DEFAULT, WORKFLOW_DEFAULT, RetryPolicy
+from sustain.sdk.typed_values import NO_PARAMETERS, Parameters, return_annotation
 
 Style = Literal["generator", "coroutine", "sync"]
 
@@ -32,20 +32,6 @@ def style_of(fn: Callable[..., Any]) -> Style:
     return "sync"
 
 
-def return_annotation(fn: Callable[..., Any]) -> Any:
-    """The declared result type (used to rebuild dataclasses/pydantic models), or Any."""
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # an unresolvable forward reference: fall back to plain JSON
-        return Any
-    ret = hints.get("return", Any)
-    origin = typing.get_origin(ret)
-    if origin is not None and getattr(origin, "__name__", "") in ("Generator", "Coroutine"):
-        args = typing.get_args(ret)
-        return args[2] if origin.__name__ == "Generator" and len(args) == 3 else Any
-    return ret
-
-
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -53,8 +39,11 @@ class Function:
     version: int
     retry: RetryPolicy
     style: Style
-    returns: Any
+    returns: Any  # the return annotation, results are rebuilt by (typed_values.py)
     explicit_retry: bool = False
+    # Its parameters' annotations, arguments read from the wire are rebuilt by; read once
+    # here, so a call never inspects hints.
+    params: Parameters = NO_PARAMETERS
 
     @property
     def is_workflow(self) -> bool:
@@ -65,6 +54,7 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, dict[int, Function]] = {}
         self._by_fn: dict[Callable[..., Any], Function] = {}
+        self._adhoc: dict[tuple[Callable[..., Any], int | None], Function] = {}
 
     def add(
         self,
@@ -85,8 +75,9 @@ class Registry:
         style = style_of(fn)
         policy = retry or (WORKFLOW_DEFAULT if style == "generator" else LEAF_DEFAULT)
         entry = Function(
-            key, fn, version, policy, style, return_annotation(fn), explicit_retry=retry is not None
-        )
+            key, fn, version, policy, style, return_annotation(fn),
+            explicit_retry=retry is not None, params=Parameters.of(fn),
+        )  # fmt: skip
         versions[version] = entry
         self._by_fn.setdefault(fn, entry)
         return entry
@@ -113,6 +104,14 @@ class Registry:
     def find(self, fn: Callable[..., Any]) -> Function | None:
         return self._by_fn.get(fn)
 
+    def lookup(self, name: str, version: int) -> Function | None:
+        """``name`` at ``version`` (0: the latest), if registered here: whose annotations
+        an ``rpc`` by name converts its result with."""
+        versions = self._by_name.get(name)
+        if not versions:
+            return None
+        return versions.get(version) if version else versions[max(versions)]
+
     def resolve(
         self, fn_or_name: Callable[..., Any] | str | Function, version: int | None = None
     ) -> Function:
@@ -123,10 +122,16 @@ class Registry:
             return fn_or_name
         if isinstance(fn_or_name, str):
             return self.get(fn_or_name, version)
-        found = self._by_fn.get(fn_or_name)
+        found = self._by_fn.get(fn_or_name) or self._adhoc.get((fn_or_name, version))
         if found is not None:
             return found
         style = style_of(fn_or_name)
         name = getattr(fn_or_name, "__name__", repr(fn_or_name))
         retry = WORKFLOW_DEFAULT if style == "generator" else LEAF_DEFAULT
-        return Function(name, fn_or_name, version or 1, retry, style, return_annotation(fn_or_name))
+        returns = return_annotation(fn_or_name)
+        entry = Function(name, fn_or_name, version or 1, retry, style, returns)
+        # Read once, not per call: the hints of a leaf called a thousand times.  Bounded: a
+        # lambda or closure made per call would otherwise fill it.
+        if len(self._adhoc) < 4096:
+            self._adhoc[(fn_or_name, version)] = entry
+        return entry
