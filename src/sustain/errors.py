@@ -165,14 +165,9 @@ class SerializationError(SustainError):
     """A value cannot be encoded as JSON for the wire."""
 
     def __init__(
-        self,
-        message: str,
-        id: str | None = None,
-        *,
-        function: str | None = None,
-        parameter: str | None = None,
-        type: str | None = None,
-    ) -> None:
+        self, message: str, id: str | None = None, *, function: str | None = None,
+        parameter: str | None = None, type: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message if id is None else f"{message} (promise {id!r})")
         self.reason = message  # the message without the promise id
         self.id = id
@@ -229,14 +224,9 @@ class ApplicationError(SustainError):
     """The function failed."""
 
     def __init__(
-        self,
-        message: str,
-        name: str | None = None,
-        id: str | None = None,
-        *,
-        type: str | None = None,
-        attributes: dict[str, object] | None = None,
-    ) -> None:
+        self, message: str, name: str | None = None, id: str | None = None, *,
+        type: str | None = None, attributes: dict[str, object] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.message = message
         self.name = name

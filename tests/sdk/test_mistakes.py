@@ -9,9 +9,7 @@ timed-out ``result()`` says what the execution waits on.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -29,9 +27,8 @@ from sustain import (
     Sustain,
 )
 from tests.sdk.conftest import Make, unique
+from tests.sdk.worker_process import serving
 from tests.servers import ServerProcess
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def step(ctx: Context, n: int) -> int:
@@ -178,31 +175,9 @@ def test_a_timeout_says_what_the_execution_waits_on(make: Make) -> None:
 def group_worker(sdk_server: ServerProcess, tmp_path: Path) -> Iterator[str]:
     """A real ``sustain worker`` process serving a group of its own (crash_app's functions:
     ``steps``, not ``nope``); stopped at the end."""
-    group = unique("workers")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUSTAIN_", "CRASH_"))}
-    env.update({"SUSTAIN_URL": sdk_server.url, "CRASH_GROUP": group,
-                "CRASH_LOG": str(tmp_path / "steps.log")})  # fmt: skip
-    out = tmp_path / "worker.out"
-    script = str(Path(sys.executable).parent / "sustain")
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [script, "worker", "tests.sdk.crash_app:sustain", "--group", group],
-            env=env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60  # a bound on the wait, not an assertion on speed
-        while "serving group" not in out.read_text():
-            assert proc.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, out.read_text()
-            time.sleep(0.05)
+    env = {"CRASH_LOG": str(tmp_path / "steps.log")}
+    with serving(sdk_server, tmp_path, "tests.sdk.crash_app:sustain", env) as group:
         yield group
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_a_function_no_worker_of_the_group_has(

@@ -126,7 +126,7 @@ def returned(function: str, value: Any, exc: SerializationError) -> SustainError
         kind = type(value).__qualname__
         detail = exc.reason.removeprefix("Cannot encode value as JSON: ")
         return SerializationError(
-            f"{function} returned a {kind} that cannot be encoded as JSON: {detail}", exc.id,
+            f"the value {function} returned ({kind}) cannot be encoded as JSON: {detail}", exc.id,
             function=function, parameter="return", type=kind,
         )  # fmt: skip
     return mistakes.forgotten_error(function, future, "the value it returned")
