@@ -25,9 +25,8 @@ class PaymentDeclined(Exception):
     """A user's exception with attributes its ``__init__`` sets."""
 
     def __init__(self, card: str, code: int) -> None:
+        self.card, self.code = card, code
         super().__init__(f"card {card} declined")
-        self.card = card
-        self.code = code
 
 
 class OutOfStock(Exception):
@@ -37,9 +36,8 @@ class OutOfStock(Exception):
     since: datetime
 
     def __init__(self, sku: str, since: datetime) -> None:
+        self.sku, self.since = sku, since
         super().__init__(f"{sku} out of stock since {since:%Y-%m-%d}")
-        self.sku = sku
-        self.since = since
 
 
 class Tier(enum.Enum):

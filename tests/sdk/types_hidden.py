@@ -6,5 +6,5 @@ from __future__ import annotations
 
 class Hidden(Exception):
     def __init__(self, message: str, level: int) -> None:
-        super().__init__(message)
         self.level = level
+        super().__init__(message)
