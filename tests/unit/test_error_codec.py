@@ -189,3 +189,24 @@ def test_a_long_traceback_keeps_its_innermost_end() -> None:
         stack = codec.decode(codec.encode_error(exc))["stack"]
     assert len(stack) <= error_codec.MAX_STACK + 100
     assert stack.startswith("... (traceback truncated)") and stack.endswith("ValueError: bottom")
+
+
+class Sulky(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def test_an_error_that_resists_encoding_still_rejects() -> None:
+    exc = raised(Sulky(object()))  # an argument that does not encode, a __str__ that fails
+    exc.broken = Duck()  # type: ignore[attr-defined]
+    payload = codec.decode(codec.encode_error(exc))
+    assert payload["message"] == "<Sulky: its str() failed>"
+    assert "sustain:args" not in payload and "sustain:attrs" not in payload
+    assert payload["stack"].endswith("<exception str() failed>")
+    again = codec.error_of(payload)
+    assert type(again) is Sulky and again.args == ("<Sulky: its str() failed>",)
+
+
+class Duck:
+    def model_dump(self, mode: str = "python") -> Any:
+        raise ValueError("cannot dump")

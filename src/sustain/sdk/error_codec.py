@@ -36,7 +36,7 @@ import traceback
 import typing
 from typing import Any
 
-from sustain.errors import ApplicationError, SerializationError
+from sustain.errors import ApplicationError
 from sustain.sdk import typed_values
 from sustain.sdk.wire_json import from_json, to_json
 
@@ -58,11 +58,13 @@ def payload(exc: BaseException) -> dict[str, Any]:
         out: dict[str, Any] = {"__type": "error", "message": exc.message, "name": name}
         if exc.type is not None:
             out[TYPE] = exc.type
-        if exc.attributes:
-            out[ATTRS] = exc.attributes
+        attributes = _encodable(exc.attributes) if exc.attributes else None
+        if attributes:
+            out[ATTRS] = attributes
     else:
         name = exc.name if isinstance(exc, ApplicationError) and exc.name else type(exc).__name__
-        out = {"__type": "error", "message": str(exc), "name": name, TYPE: type_name(type(exc))}
+        out = {"__type": "error", "message": _message(exc), "name": name,
+               TYPE: type_name(type(exc))}  # fmt: skip
         args = _encodable(list(exc.args))
         if args is not None and args != [out["message"]]:
             out[ARGS] = args
@@ -77,10 +79,20 @@ def payload(exc: BaseException) -> dict[str, Any]:
     return out
 
 
-def _stack(exc: BaseException) -> str:
-    report = traceback.TracebackException.from_exception(exc)
-    _user_frames(report, set())
-    text = "".join(report.format()).rstrip("\n")
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a __str__ that fails must not turn a rejection into a lost task
+        return f"<{type(exc).__name__}: its str() failed>"
+
+
+def _stack(exc: BaseException) -> str | None:
+    try:
+        report = traceback.TracebackException.from_exception(exc)
+        _user_frames(report, set())
+        text = "".join(report.format()).rstrip("\n")
+    except Exception:  # the traceback is a courtesy: the error is stored without it
+        return None
     if len(text) <= MAX_STACK:
         return text
     return "... (traceback truncated)\n" + text[-MAX_STACK:]
@@ -104,7 +116,7 @@ def _encodable(value: Any) -> Any:
     """``value`` as plain JSON, or None when it does not encode."""
     try:
         return from_json(to_json(value))
-    except (SerializationError, RecursionError):
+    except Exception:  # SerializationError, or a model_dump that raises: left out
         return None
 
 
