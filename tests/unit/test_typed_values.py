@@ -137,8 +137,10 @@ def test_an_argument_that_does_not_fit_is_logged_and_passed_as_json(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="sustain.sdk.typed_values"):
         args, _ = Parameters.of(typed).convert("typed", ["one", "2026-01-02T00:00:00"], {})
+        Parameters.of(typed).convert("typed", ["two", "2026-01-03T00:00:00"], {})
     assert args == ["one", datetime(2026, 1, 2)]
     assert "typed: argument 'a' does not fit its annotation int" in caplog.text
+    assert caplog.text.count("does not fit") == 1  # once per parameter, not per call
 
 
 def test_hints_are_read_once_per_function() -> None:

@@ -10,8 +10,8 @@ and unions (a union msgspec refuses, such as two dataclasses, is tried member by
 
 An unannotated parameter (or ``Any``, or ``object``) keeps the JSON as it is.  A value that
 does not fit its annotation also stays as it is (a result silently, as before; an argument
-with a WARNING naming the function and the parameter): hints are often looser than the
-values that really flow, and such a call worked before hints were read.
+with a WARNING naming the function and the parameter, once per parameter): hints are often
+looser than the values that really flow, and such a call worked before hints were read.
 
 A function's hints are read once, when it is registered (``Parameters.of``), never per call;
 a function without annotated parameters costs one attribute test per call.
@@ -159,14 +159,18 @@ class Parameters:
         try:
             return convert_strict(value, annotation)
         except Exception as exc:
-            log.warning(
-                "%s: argument %s does not fit its annotation %s (%s); passed as JSON",
-                function, self.name(where), _type_text(annotation), exc,
-            )  # fmt: skip
+            key = (function, self.name(where))
+            if key not in _WARNED and len(_WARNED) < 4096:  # once each: not a line per call
+                _WARNED.add(key)
+                log.warning(
+                    "%s: argument %s does not fit its annotation %s (%s); passed as JSON "
+                    "(said once per parameter)", function, key[1], _type_text(annotation), exc,
+                )  # fmt: skip
             return value
 
 
 NO_PARAMETERS = Parameters()
+_WARNED: set[tuple[str, str]] = set()  # (function, parameter) already warned about
 
 
 def _type_text(annotation: Any) -> str:
