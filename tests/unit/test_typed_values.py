@@ -148,7 +148,19 @@ def test_hints_are_read_once_per_function() -> None:
     entry = registry.add(typed)
     assert entry.params.names == ("a", "when", "item")  # read at register
     leaf = registry.resolve(plain)  # an unregistered leaf: read at its first call only
-    assert registry.resolve(plain) is leaf
+    assert list(registry._adhoc.values()) == [leaf.returns]
+
+    def make(kind: type) -> Any:
+        def closure(ctx: Context) -> kind:  # type: ignore[valid-type]  # a new one per call
+            return kind()
+
+        closure.__annotations__["return"] = kind  # as it is without future annotations
+        return closure
+
+    first, second, third = make(Item), make(Item), make(Other)
+    assert registry.resolve(first).returns is Item and registry.resolve(second).returns is Item
+    assert registry.resolve(third).returns is Other  # same code, another annotation
+    assert len(registry._adhoc) == 3  # plain, closure -> Item, closure -> Other
 
 
 def test_an_unresolvable_annotation_falls_back_to_json() -> None:

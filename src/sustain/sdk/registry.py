@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any, Literal
 
 from sustain.errors import AlreadyRegisteredError, FunctionNotFoundError
@@ -22,6 +23,7 @@ from sustain.sdk.retry import LEAF_DEFAULT, WORKFLOW_DEFAULT, RetryPolicy
 from sustain.sdk.typed_values import NO_PARAMETERS, Parameters, return_annotation
 
 Style = Literal["generator", "coroutine", "sync"]
+_UNKNOWN = object()
 
 
 def style_of(fn: Callable[..., Any]) -> Style:
@@ -54,7 +56,8 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, dict[int, Function]] = {}
         self._by_fn: dict[Callable[..., Any], Function] = {}
-        self._adhoc: dict[tuple[Callable[..., Any], int | None], Function] = {}
+        # The return annotations of unregistered leaves, by code and annotation (``_returns``).
+        self._adhoc: dict[tuple[CodeType, Any], Any] = {}
 
     def add(
         self,
@@ -122,16 +125,27 @@ class Registry:
             return fn_or_name
         if isinstance(fn_or_name, str):
             return self.get(fn_or_name, version)
-        found = self._by_fn.get(fn_or_name) or self._adhoc.get((fn_or_name, version))
+        found = self._by_fn.get(fn_or_name)
         if found is not None:
             return found
         style = style_of(fn_or_name)
         name = getattr(fn_or_name, "__name__", repr(fn_or_name))
         retry = WORKFLOW_DEFAULT if style == "generator" else LEAF_DEFAULT
-        returns = return_annotation(fn_or_name)
-        entry = Function(name, fn_or_name, version or 1, retry, style, returns)
-        # Read once, not per call: the hints of a leaf called a thousand times.  Bounded: a
-        # lambda or closure made per call would otherwise fill it.
-        if len(self._adhoc) < 4096:
-            self._adhoc[(fn_or_name, version)] = entry
-        return entry
+        return Function(name, fn_or_name, version or 1, retry, style, self._returns(fn_or_name))
+
+    def _returns(self, fn: Callable[..., Any]) -> Any:
+        """``return_annotation(fn)``, read once per code and annotations, not per call: a
+        leaf called a thousand times, or a closure made anew on each call, shares them.  Not
+        keyed by the function, so that no closure (and nothing it captured) is kept; the
+        return annotation is part of the key since closures of one ``def`` may annotate with
+        different local types."""
+        try:
+            key = (fn.__code__, fn.__annotations__.get("return"))
+            cached = self._adhoc.get(key, _UNKNOWN)
+        except (AttributeError, TypeError):  # a partial or callable object; unhashable
+            return return_annotation(fn)
+        if cached is _UNKNOWN:
+            cached = return_annotation(fn)
+            if len(self._adhoc) < 4096:  # code objects are few; never grow without bound
+                self._adhoc[key] = cached
+        return cached
