@@ -70,3 +70,22 @@ def test_streams_are_counted_per_owner() -> None:
     reg.unregister(a2)
     reg.unregister(anonymous)
     assert (reg.owned("tA-"), len(reg)) == (0, 0)
+
+
+def test_a_pinned_execute_goes_only_to_a_stream_serving_its_version() -> None:
+    reg = PollRegistry(10, 10, rng=random.Random(3))
+    official = reg.register("g", "official")  # announced nothing
+    v1 = reg.register("g", "v1", functions={"job": frozenset({1})})
+    v12 = reg.register("g", "v12", functions={"job": frozenset({1, 2}), "x": frozenset({5})})
+    assert official is not None and v1 is not None and v12 is not None
+    assert {id(reg.select("any", "g", None, ("job", 1))) for _ in range(200)} == {id(v1), id(v12)}
+    assert {reg.select("any", "g", None, ("job", 2)) for _ in range(50)} == {v12}
+    # the preferred id is kept only when it serves the version
+    assert reg.select("any", "g", "v1", ("job", 1)) is v1
+    assert reg.select("any", "g", "official", ("job", 2)) is v12
+    assert reg.select("any", "g", None, ("job", 3)) is None  # nobody serves v3: dropped
+    assert reg.select("any", "g", None, ("other", 1)) is None
+    assert not reg.deliver("any", "g", None, b"x", ("job", 3))
+    # unpinned work goes anywhere, official SDK streams included
+    picked = {id(reg.select("any", "g", None)) for _ in range(200)}
+    assert picked == {id(official), id(v1), id(v12)}

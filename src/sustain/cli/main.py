@@ -16,8 +16,10 @@ import importlib
 import click
 
 from sustain.cli.cancel import cancel
+from sustain.cli.check import check
 from sustain.cli.client import DEFAULT_SERVER
 from sustain.cli.errors import CliError
+from sustain.cli.export import export
 from sustain.cli.invoke import invoke
 from sustain.cli.migrate import migrate
 from sustain.cli.promises import promises
@@ -102,6 +104,8 @@ sustain.add_command(tree)
 sustain.add_command(cancel)
 sustain.add_command(worker)
 sustain.add_command(migrate)
+sustain.add_command(export)
+sustain.add_command(check)
 
 
 def main() -> None:

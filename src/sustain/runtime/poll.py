@@ -12,6 +12,9 @@ Selection for ``poll://<cast>@<group>[/<id>]``:
   otherwise a uniformly random connection of the group.
 * an empty group -> dropped.  Dropped messages are not retried here: executes come back
   through the task retry timer (§4.3).
+* an execute *pinned* to a function version (protocol/versions.py) only goes to a stream
+  that announced that version (the preferred id's if it did, else a random one of them);
+  none -> dropped, so the execution waits for such a worker instead of failing.
 
 A stream may have an ``owner`` (the tenant prefix of its token, server/sse.py): the registry
 counts each owner's streams so that one tenant cannot take every slot.
@@ -28,33 +31,43 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from sustain.protocol.versions import Functions, Pin, serves
 
 if TYPE_CHECKING:
     from sustain.runtime.cluster import Cluster
 
 
+@dataclass(slots=True, eq=False)
 class PollConnection:
     """One open SSE stream: a bounded buffer and a waiter the stream sleeps on."""
 
-    __slots__ = ("_buffer", "_limit", "_waiter", "closed", "group", "id", "owner")
-
-    def __init__(self, group: str, id: str, limit: int, owner: str | None = None) -> None:
-        self.group = group
-        self.id = id
-        self.owner = owner
-        self.closed = False
-        self._limit = limit
-        self._buffer: deque[bytes] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+    group: str
+    id: str
+    limit: int
+    owner: str | None = None
+    # What the worker announced it serves (None: nothing, an official SDK's stream).
+    functions: Functions | None = None
+    closed: bool = False
+    _buffer: deque[bytes] = field(default_factory=deque, init=False)
+    _waiter: asyncio.Future[None] | None = field(default=None, init=False)
 
     def offer(self, payload: bytes) -> bool:
         """Queue ``payload`` unless closed or full; True when queued."""
-        if self.closed or len(self._buffer) >= self._limit:
+        if self.closed or len(self._buffer) >= self.limit:
             return False
         self._buffer.append(payload)
         self._wake()
         return True
+
+    def announced(self) -> Functions | None:
+        """The functions and versions this stream's worker serves (the UI shows them)."""
+        return self.functions
+
+    def serves(self, pin: Pin) -> bool:
+        return serves(self.announced(), pin)
 
     def close(self) -> None:
         """End the stream: the writer sees ``closed`` at its next wake-up."""
@@ -103,11 +116,13 @@ class PollRegistry:
         """How many open streams ``owner`` holds."""
         return self._owned.get(owner, 0)
 
-    def register(self, group: str, id: str, owner: str | None = None) -> PollConnection | None:
+    def register(
+        self, group: str, id: str, owner: str | None = None, functions: Functions | None = None
+    ) -> PollConnection | None:
         """A new connection, or None when the registry is at capacity (503)."""
         if self._count >= self._max:
             return None
-        conn = PollConnection(group, id, self._buffer_size, owner)
+        conn = PollConnection(group, id, self._buffer_size, owner, functions)
         self.add(conn)
         return conn
 
@@ -136,11 +151,18 @@ class PollRegistry:
         if not conns:
             del self._groups[conn.group]
 
-    def select(self, cast: str, group: str, id: str | None) -> PollConnection | None:
-        """The connection a message to ``poll://cast@group/id`` goes to, if any."""
+    def select(
+        self, cast: str, group: str, id: str | None, pin: Pin | None = None
+    ) -> PollConnection | None:
+        """The connection a message to ``poll://cast@group/id`` goes to, if any; a pinned
+        execute only to a connection that serves its version."""
         conns = self._groups.get(group)
         if not conns:
             return None
+        if pin is not None:
+            conns = [conn for conn in conns if conn.serves(pin)]
+            if not conns:
+                return None
         if id is not None:
             for conn in conns:
                 if conn.id == id:
@@ -149,9 +171,11 @@ class PollRegistry:
             return None
         return conns[0] if len(conns) == 1 else self._rng.choice(conns)
 
-    def deliver(self, cast: str, group: str, id: str | None, payload: bytes) -> bool:
+    def deliver(
+        self, cast: str, group: str, id: str | None, payload: bytes, pin: Pin | None = None
+    ) -> bool:
         """Queue ``payload`` on the selected connection; False when dropped."""
-        conn = self.select(cast, group, id)
+        conn = self.select(cast, group, id, pin)
         return conn is not None and conn.offer(payload)
 
     def connections(self) -> list[PollConnection]:

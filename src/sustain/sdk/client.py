@@ -43,6 +43,7 @@ from sustain.errors import (
     ServerError,
 )
 from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, walk
+from sustain.protocol.versions import pin_tags
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
 from sustain.sdk import codec, ids, waiting
@@ -249,6 +250,7 @@ class Sustain:
         if fn is None:
             return lambda f: self.register(f, name=name, version=version, retry=retry)
         self._core.registry.add(fn, name=name, version=version, retry=retry)
+        self._core.reannounce()
         return fn
 
     def set_dependency(self, name: str, obj: Any) -> None:
@@ -292,8 +294,15 @@ class Sustain:
             "timeoutAt": self._core.env.clock.now() + int(self._opts.timeout * 1000),
             # the caller's current span (if tracing is on) becomes the execution's parent
             "param": trace_context.inject(param),
-            "tags": ids.root_tags(id, self._target(), self._opts.tags),
+            "tags": ids.root_tags(id, self._target(), self._pinned(func, version)),
         }
+
+    def _pinned(self, func: str, version: int) -> dict[str, str]:
+        """The option tags, and the version pin (protocol/versions.py) when this process
+        knows the version: named in the options, or the function is registered here."""
+        if self._opts.version or self._core.registry.find_name(func) is not None:
+            return {**self._opts.tags, **pin_tags(func, version)}
+        return dict(self._opts.tags)
 
     def run(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
         """Run a registered function durably under ``id``; this process executes it if it
@@ -370,7 +379,7 @@ class Sustain:
             name, cron, promise_id=f"{{{{.id}}}}{ids.SEP}{{{{.timestamp}}}}",
             promise_timeout_ms=int(self._opts.timeout * 1000),
             param=codec.encode_invocation(func, args, kwargs, version, params=params),
-            tags={**self._opts.tags, ids.TARGET: self._target()},
+            tags={**self._pinned(func, version), ids.TARGET: self._target()},
         )  # fmt: skip
 
     def _version_of(self, name: str) -> int:
@@ -406,9 +415,11 @@ class Sustain:
             if claim is None:
                 return await network.request(kind, data)
             with core.worker.acquiring(claim):
+                asked = core.env.clock.now()
                 answer = await network.request(kind, data)
                 if answer.status == 200 and answer.data["task"]["state"] == "acquired":
-                    core.worker.held[claim] = int(answer.data["task"]["version"])
+                    version = int(answer.data["task"]["version"])
+                    core.worker.took(claim, version, asked)
                 return answer
         finally:
             core.sending.discard(sent)
