@@ -22,6 +22,9 @@
     ├── DecodingError(id)                    stored bytes that are not the SDK-WIRE encoding
     ├── InvalidHistoryError(source)          a history file ``sustain export`` did not write
     ├── ServerError(status, message, kind)   a protocol answer the SDK did not expect
+    ├── RetryRefusedError(id, reason, state) ``Sustain.retry``: no such execution, or one that
+    │                                        did not fail (pending, resolved), or ``new_id``
+    │                                        taken by something else
     ├── NondeterminismError(id, recorded, found, step)
     ├── ArgumentsMismatchError(id, recorded, given)  an id already holds another call
     │                                        (``Sustain(strict=True)``; else a warning)
@@ -193,6 +196,16 @@ class ServerError(SustainError):
         self.status = status
         self.message = message
         self.kind = kind
+
+
+class RetryRefusedError(SustainError):
+    """This execution cannot be retried."""
+
+    def __init__(self, id: str, reason: str, state: str | None = None) -> None:
+        super().__init__(f"Cannot retry {id!r}: {reason}")
+        self.id = id
+        self.reason = reason
+        self.state = state  # the execution's state when that is the reason (e.g. "pending")
 
 
 class NondeterminismError(SustainError):

@@ -151,3 +151,25 @@ def test_a_function_registered_after_the_start_is_announced(server: ServerProces
         assert handle.result(timeout=30) == 2
     finally:
         sustain.stop()
+
+
+@pytest.mark.slow
+def test_an_execution_started_before_any_worker_begins_when_one_connects(
+    tmp_path: Path, sdk_server: ServerProcess, procs: Procs
+) -> None:
+    """``sustain invoke`` before ``sustain worker``: the execute nobody could take is parked
+    by the server and handed to the group's first stream that serves it (runtime/poll.py),
+    so the run begins when the worker connects, not at the 30 s task retry timeout of this
+    server."""
+    group = unique("early")
+    caller = Sustain(url=sdk_server.url, group=unique("caller"))
+    try:
+        handle = caller.options(target=group, version=1).rpc(unique("job"), "job", 0.1)
+        time.sleep(1.0)  # the execute went out to an empty group
+        assert caller.promises.get(handle.id)["state"] == "pending"
+        start_worker(procs, sdk_server, group, "1", tmp_path / "v1.out")
+        connected = time.monotonic()
+        assert handle.result(timeout=20).startswith("v1:")  # well before the retry at 30 s
+        assert time.monotonic() - connected < 20
+    finally:
+        caller.stop()

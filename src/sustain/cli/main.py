@@ -23,6 +23,7 @@ from sustain.cli.export import export
 from sustain.cli.invoke import invoke
 from sustain.cli.migrate import migrate
 from sustain.cli.promises import promises
+from sustain.cli.retry import retry
 from sustain.cli.schedules import schedules
 from sustain.cli.session import Session
 from sustain.cli.tasks import tasks
@@ -102,6 +103,7 @@ sustain.add_command(schedules)
 sustain.add_command(invoke)
 sustain.add_command(tree)
 sustain.add_command(cancel)
+sustain.add_command(retry)
 sustain.add_command(worker)
 sustain.add_command(migrate)
 sustain.add_command(export)

@@ -69,11 +69,20 @@ def tree(session: Session, id: str) -> None:
     (detached f), (sleep), (promise) one settled from outside) and how long it took.
     Calls made under an explicit id of another execution are followed, so a chain of
     rpcs across workers (factorial-8 -> factorial-7 -> ...) is drawn whole.
-    --json prints the graph as nested {id, kind, func, promise, children}.
+    An execution started by `sustain retry` names the one it retries, and the retries
+    of this one are listed below the tree.
+    --json prints the graph as nested {id, kind, func, promise, children}, with
+    retryOf and retries at the top.
     """
     root, promises = execution(session, id)
     graph = callgraph.build(root, promises)
-    session.show(graph.to_json(), lambda _: output.tree(graph))
+    # the executions `sustain retry` started from this one (they link back with a tag)
+    query = {"tags": {callgraph.RETRY_OF: id}, "limit": PAGE}
+    page = session.request("promise.search", query, ok=(200, 403))  # 403: not for this token
+    found = page.get("promises") if isinstance(page, dict) else None
+    retries = [str(p.get("id")) for p in found or [] if isinstance(p, dict)]
+    answer = {**graph.to_json(), "retryOf": graph.retry_of, "retries": retries}
+    session.show(answer, lambda _: output.tree(graph, retries))
 
 
 def execution(source: Requester, id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

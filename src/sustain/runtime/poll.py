@@ -16,6 +16,15 @@ Selection for ``poll://<cast>@<group>[/<id>]``:
   that announced that version (the preferred id's if it did, else a random one of them);
   none -> dropped, so the execution waits for such a worker instead of failing.
 
+An ``any`` message dropped because no stream of its group (serving its pin) is open is also
+*parked*: the next stream of that group that serves it gets it the moment it registers.  So
+an execution started before its first worker (``sustain invoke`` before ``sustain worker``,
+a deploy that restarts every worker at once, the only v2 worker arriving) begins when that
+worker connects, not at the task retry timeout (30 s by default).  Parking is a hint, never
+a promise: at most ``PARKED`` messages in all (the oldest go first), kept in memory only, and
+the retry timer still re-sends each execute.  A parked execute whose task meanwhile went to
+another worker costs the newcomer one refused ``task.acquire`` (409).
+
 A stream may have an ``owner`` (the tenant prefix of its token, server/sse.py): the registry
 counts each owner's streams so that one tenant cannot take every slot.
 
@@ -95,6 +104,9 @@ class PollConnection:
         return items
 
 
+PARKED = 10_000  # anycast messages kept for a group's next stream (all groups together)
+
+
 class PollRegistry:
     """``group -> [connections]`` with the capacity limit and the uni/any rules."""
 
@@ -108,6 +120,8 @@ class PollRegistry:
         # A PostgreSQL replica publishes the streams it holds (runtime/cluster.py); None on a
         # single server.
         self.watcher: Cluster | None = None
+        # Dropped anycast messages by (group, payload), oldest first (see the module header).
+        self._parked: dict[tuple[str, bytes], Pin | None] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -135,6 +149,8 @@ class PollRegistry:
             self._owned[conn.owner] = self.owned(conn.owner) + 1
         if self.watcher is not None:
             self.watcher.connected(conn.group, conn.id)
+        if self._parked:
+            self._unpark(conn)
 
     def unregister(self, conn: PollConnection) -> None:
         conns = self._groups.get(conn.group)
@@ -174,9 +190,36 @@ class PollRegistry:
     def deliver(
         self, cast: str, group: str, id: str | None, payload: bytes, pin: Pin | None = None
     ) -> bool:
-        """Queue ``payload`` on the selected connection; False when dropped."""
+        """Queue ``payload`` on the selected connection; False when dropped (an anycast
+        one is then parked for the group's next stream)."""
         conn = self.select(cast, group, id, pin)
-        return conn is not None and conn.offer(payload)
+        if conn is None:
+            if cast == "any":
+                self._park(group, payload, pin)
+            return False
+        return conn.offer(payload)
+
+    def _park(self, group: str, payload: bytes, pin: Pin | None) -> None:
+        parked = self._parked
+        key = (group, payload)
+        parked.pop(key, None)  # the same execute again (its retry): kept once, as the newest
+        parked[key] = pin
+        if len(parked) > PARKED:
+            del parked[next(iter(parked))]
+
+    def _unpark(self, conn: PollConnection) -> None:
+        """Give a new stream the parked messages of its group that it serves."""
+        parked = self._parked
+        mine = [key for key, pin in parked.items() if key[0] == conn.group
+                and (pin is None or conn.serves(pin))]  # fmt: skip
+        for key in mine:
+            if not conn.offer(key[1]):
+                break  # its buffer is full: the rest wait for the next stream or the timer
+            del parked[key]
+
+    def parked(self) -> int:
+        """How many messages wait for a stream of their group."""
+        return len(self._parked)
 
     def connections(self) -> list[PollConnection]:
         """Every open connection, by group then registration order (read-only views: the

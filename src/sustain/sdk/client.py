@@ -46,7 +46,7 @@ from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, wal
 from sustain.protocol.versions import pin_tags
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
-from sustain.sdk import codec, ids, waiting
+from sustain.sdk import codec, forking, ids, waiting
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.client_state import ClientState
 from sustain.sdk.handles import Handle
@@ -363,6 +363,18 @@ class Sustain:
             return await drive_async(walk(id, detached=detached), request)
         except CancelFailed as exc:
             raise ServerError(exc.status, exc.message, "cancel") from None
+
+    def retry(self, id: str, *, from_step: int | None = None, new_id: str | None = None) -> Any:
+        """Run the failed execution ``id`` again under ``new_id`` (default ``<id>~retry-<n>``),
+        what resolved in it taken over (only the steps before ``from_step`` if given): its
+        ``Handle``, awaitable in async code; ``RetryRefusedError`` if it did not fail."""
+        return self._bridge(self._retry(forking.request(id, new_id, from_step)))
+
+    async def _retry(self, data: dict[str, Any]) -> Handle:
+        promise = (await forking.send(await self._core.ensure(), data))["promise"]
+        record = self._core.loop().submit(self._watch(promise["id"]))
+        returns = forking.returns(self._core.registry, promise)
+        return self._handle(Handle(promise["id"], record, returns, self._explain))
 
     def schedule(
         self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any

@@ -32,6 +32,7 @@ from sustain.server.ui.html import (
     q,
     when,
 )
+from sustain.server.ui.lineage import lineage
 from sustain.server.ui.queries import ExecutionDetail, ExecutionsPage, Filters, Node
 from sustain.store.tx import TaskRow
 
@@ -287,6 +288,7 @@ def execution_body(detail: ExecutionDetail, now: int, note: str = "") -> str:
         if detail.truncated else ""
     )  # fmt: skip
     return (
+        f"{lineage(detail)}"
         f"<p class=summary>{badge(root.state)} <b>{esc(func or '')}</b> · created "
         f"{when(root.createdAt)} · settled {when(root.settledAt) or '—'} · "
         f"{duration(end - root.createdAt)} · {len(detail.nodes)} promises</p>{note}{truncated}"
