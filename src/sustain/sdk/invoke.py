@@ -82,10 +82,13 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
     explicit = policy is not None or function.explicit_retry
     policy = policy or function.retry
     retrying = ctx._pass.env.retrying
+    observe = ctx._pass.env.observe
     attempt = 1
     try:
         while True:
             try:
+                if observe is not None:
+                    observe(function.name, ctx.id)
                 return await invoke(function, ctx, args, kwargs)
             except Exception as exc:
                 if isinstance(exc, TypeError):

@@ -89,6 +89,9 @@ class WorkerState:
     retrying: dict[str, str] = field(default_factory=dict)
     # The settled record of a promise, once it settles (a listener; set by the worker).
     watch: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+    # Called with (function name, promise id) as each attempt of a call starts its body:
+    # sustain.testing counts how often each step ran across simulated crashes.
+    observe: Callable[[str, str], None] | None = None
     # Set when the worker stops: waits on promises of another origin give their task back.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
