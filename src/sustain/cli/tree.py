@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from sustain.cli import output
+from sustain.cli import output, status
 from sustain.cli.session import Session, json_option, pass_session
 from sustain.protocol import callgraph
 from sustain.protocol.tags import is_prefixed_by
@@ -78,7 +78,8 @@ def tree(session: Session, id: str) -> None:
     """Show the call graph of the execution rooted at promise ID.
 
     Each node shows its state, its kind ((run f) a local step, (rpc f) a remote call,
-    (detached f), (sleep), (promise) one settled from outside) and how long it took.
+    (detached f), (sleep), (promise) one settled from outside) and how long it took; a
+    step that failed shows its attempts, last error and next retry, a paused execution why.
     Calls made under an explicit id of another execution are followed, so a chain of
     rpcs across workers (factorial-8 -> factorial-7 -> ...) is drawn whole.
     --json prints the graph as nested {id, kind, func, promise, children}.
@@ -98,4 +99,9 @@ def tree(session: Session, id: str) -> None:
         promises = fetch_execution(session, id)
     follow_links(session, promises, {id})
     graph = callgraph.build(root, promises)
+    nodes = callgraph.nodes_of(graph)
+    records = status.fetch(session, [node.id for node in nodes])
+    for node in nodes:
+        node.status = records.get(node.id)
+        node.summary = status.summary(node.status, node.promise.get("state"))
     session.show(graph.to_json(), lambda _: output.tree(graph))

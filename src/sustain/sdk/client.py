@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sustain.errors import (
     ArgumentsMismatchError,
@@ -45,7 +45,7 @@ from sustain.errors import (
 from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, walk
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
-from sustain.sdk import codec, ids, waiting
+from sustain.sdk import codec, ids, status, waiting
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.client_state import ClientState
 from sustain.sdk.handles import Handle
@@ -55,6 +55,7 @@ from sustain.sdk.network import Network
 from sustain.sdk.registry import Function
 from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.retry import RetryPolicy
+from sustain.sdk.status import ExecutionStatus
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Sustain:
         network: Network | None = None,
         strict: bool = False,
         clock: Clock | None = None,
+        on_code_mismatch: Literal["pause", "fail"] = "pause",
     ) -> None:
         """``strict``: calling an id that already holds another call (other function or
         arguments) raises ``ArgumentsMismatchError`` from the handle, instead of a logged
@@ -109,7 +111,12 @@ class Sustain:
 
         ``clock`` (a ``Clock`` subclass, runtime/clock.py) is where every deadline,
         ``ctx.now()``, retry delay and heartbeat gets its time; in embedded mode the store's
-        timers run on it too.  By default: a ``LocalNetwork``'s clock, else the wall clock."""
+        timers run on it too.  By default: a ``LocalNetwork``'s clock, else the wall clock.
+
+        ``on_code_mismatch``: what a worker does with an execution its code cannot run (a
+        ``NondeterminismError``, an unregistered function): ``"pause"`` keeps it pending,
+        the reason in its status, until fixed code takes it; ``"fail"`` rejects or halts it
+        (docs/sdk.md, "Paused executions")."""
         if clock is None and isinstance(network, LocalNetwork):
             clock = network.clock
         clock = clock if clock is not None else Clock()
@@ -120,6 +127,7 @@ class Sustain:
             net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks, clock,
             stable_pid=pid is not None,
         )  # fmt: skip
+        self._core.env.pause_mismatch = status.pauses(on_code_mismatch)
         self._opts = Options()
         self.promises = Promises(self._core.ensure, self._bridge, clock)
         self.schedules = Schedules(self._core.ensure, self._bridge)
@@ -175,6 +183,7 @@ class Sustain:
         core.registry = old.registry
         core.env.registry = old.registry
         core.env.dependencies = old.env.dependencies
+        core.env.pause_mismatch = old.env.pause_mismatch
         self._core = core
         self.promises = Promises(core.ensure, self._bridge, old.env.clock)
         self.schedules = Schedules(core.ensure, self._bridge)
@@ -322,7 +331,16 @@ class Sustain:
 
     def _handle(self, handle: Handle) -> Handle:
         handle.canceler = self.cancel
+        handle.reporter = self.status
         return handle
+
+    def status(self, id: str) -> Any:
+        """The ``ExecutionStatus`` of ``id`` (sdk/status.py); awaitable in async code."""
+        ids.validate_child(id)
+        return self._bridge(self._status(id))
+
+    async def _status(self, id: str) -> ExecutionStatus:
+        return await status.read(await self._core.ensure(), id, self._core.env.clock.now())
 
     def cancel(self, id: str, *, detached: bool = False) -> Any:
         """Cancel the execution ``id`` and its pending descendants (protocol/cancel.py): each

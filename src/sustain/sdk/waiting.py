@@ -3,10 +3,12 @@
 Two questions, both answered from the protocol's records, never from this process's memory
 (the execution may run anywhere):
 
-* ``halted(network, id)``: did the workers of the target group halt the execution's task?
-  The SDK's workers halt a task whose function they do not have after
-  ``HALT_AFTER_MISSES`` deliveries (runner.py), and leave the promise pending: deploying the
-  function and ``sustain tasks continue ID`` runs it then.  A waiting handle therefore
+* ``halted(network, id, now)``: did the workers of the target group halt the execution's
+  task, or pause it?  The SDK's workers pause an execution whose function they do not have
+  (its status record says so, protocol/status.py: deploying the function resumes it) or,
+  with ``Sustain(on_code_mismatch="fail")``, halt its task after ``HALT_AFTER_MISSES``
+  deliveries (runner.py), and leave the promise pending: deploying the function and
+  ``sustain tasks continue ID`` runs it then.  A waiting handle therefore
   probes the task (``Probe``: a first look after ``PROBE_FIRST`` seconds, then less and less
   often, up to every ``PROBE_MAX``), and a halted task ends the wait with a
   ``FunctionNotFoundError`` naming the group and the function.  Only a handle still waiting
@@ -28,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sustain.errors import DecodingError, FunctionNotFoundError
+from sustain.protocol import status
 from sustain.runtime.clock import Clock
 from sustain.sdk import codec, ids
 from sustain.sdk.network import Network, NetworkStopped
@@ -63,16 +66,30 @@ async def _get(network: Network, kind: str, data: dict[str, Any]) -> dict[str, A
     return answer.data if answer.status == 200 else None
 
 
-async def halted(network: Network, id: str) -> FunctionNotFoundError | None:
-    """The error to raise if the task of ``id`` was halted, else None."""
+async def halted(network: Network, id: str, now: int) -> FunctionNotFoundError | None:
+    """The error to raise if the task of ``id`` was halted, or the execution is paused
+    because its function is not registered (its status record says so), else None."""
     found = await _get(network, "task.get", {"id": id})
-    if found is None or found["task"].get("state") != "halted":
+    if found is None:
+        return None
+    paused = found["task"].get("state") != "halted"
+    if paused and not await _paused_unknown(network, id, now):
         return None
     got = await _get(network, "promise.get", {"id": id})
     promise: dict[str, Any] = got["promise"] if got is not None else {"id": id}
     func, version = _func(promise)
     group = group_of((promise.get("tags") or {}).get(ids.TARGET)) or "?"
-    return FunctionNotFoundError(func, version, group, id)
+    return FunctionNotFoundError(func, version, group, id, paused=paused)
+
+
+async def _paused_unknown(network: Network, id: str, now: int) -> bool:
+    """Whether the workers pause ``id`` now because none has its function (runner.py)."""
+    found = await _get(network, status.GET, {"ids": [id]})
+    record = status.decode(((found or {}).get("statuses") or {}).get(id))
+    if record is None:
+        return False
+    why = status.pause_of(record, "pending", now)
+    return why is not None and why.startswith(FunctionNotFoundError.__name__)
 
 
 class Probe:
@@ -98,7 +115,7 @@ class Probe:
         while True:
             await self.clock.sleep(delay)
             try:
-                error = await halted(self.network, self.id)
+                error = await halted(self.network, self.id, self.clock.now())
             except NetworkStopped:
                 return
             except Exception:  # a failed look is not the execution's failure: look again

@@ -205,6 +205,14 @@ def _schedule_create(data: dict[str, Any]) -> Iterator[Touch]:
     yield from _tags(data.get("promiseTags"))
 
 
+def _status_ids(data: dict[str, Any]) -> Iterator[Touch]:
+    ids = data.get("ids")
+    if isinstance(ids, list):
+        for id in ids:
+            if isinstance(id, str):
+                yield ("id", id)
+
+
 TOUCHES: dict[str, Toucher] = {
     "promise.get": _ids("id"),
     "promise.create": _promise_create,
@@ -227,6 +235,8 @@ TOUCHES: dict[str, Toucher] = {
     "schedule.create": _schedule_create,
     "schedule.delete": _ids("id"),
     "schedule.search": _everything,
+    "sustain.status.set": _ids("id"),
+    "sustain.status.get": _status_ids,
 }
 
 
