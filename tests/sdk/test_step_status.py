@@ -127,7 +127,8 @@ def test_without_the_extension_the_sdk_falls_back_to_logging(
         "data": {"ids": ["x"]},
     }, timeout=10).json()  # fmt: skip
     assert (answer["head"]["status"], answer["data"]) == (
-        400, "Unknown operation: sustain.status.get"
+        400,
+        "Unknown operation: sustain.status.get",
     )
     sustain = Sustain(url=plain_server.url, group=unique("g"))
     try:
