@@ -108,6 +108,16 @@ def test_a_long_traceback_is_truncated_to_its_end(make: Make) -> None:
     handle.cancel()
 
 
+ATTEMPTS: list[int] = []  # one test uses it, in one process
+
+
+def down_twice(ctx: Context) -> str:
+    ATTEMPTS.append(ctx.info.attempt)
+    if ctx.info.attempt <= 2:
+        raise ConnectionError("the service is down")
+    return "ok"
+
+
 @pytest.fixture(scope="module")
 def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server without the status extension (``protocol.status = false``), as a Resonate
@@ -132,22 +142,15 @@ def test_without_the_extension_the_sdk_falls_back_to_logging(
     )
     sustain = Sustain(url=plain_server.url, group=unique("g"))
     try:
-        attempts: list[int] = []
-
-        def flaky(ctx: Context) -> str:
-            attempts.append(ctx.info.attempt)
-            if len(attempts) < 3:
-                raise ConnectionError("down")
-            return "ok"
 
         @sustain.register
         def wf(ctx: Context) -> str:
-            return str((yield ctx.options(retry=Exponential(delay=0.05)).run(flaky)))
+            return str((yield ctx.options(retry=Exponential(delay=0.05)).run(down_twice)))
 
         id = unique("plain")
         with caplog.at_level("INFO", logger="sustain"):
             assert sustain.run(id, wf).result(timeout=60) == "ok"
-        assert attempts == [1, 2, 3]
+        assert ATTEMPTS == [1, 2, 3]
         assert "the server keeps no status records" in caplog.text
         assert "failed on attempt 1; retrying" in caplog.text  # the log still tells
         status = sustain.get(id).status()
