@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sustain import ApplicationError, Sustain
+from sustain import ApplicationError, ExecutionTimeoutError, Sustain
 from tests.e2e.cli_harness import SUSTAIN, Server, ok, ok_json, rpc, serving, uid
 from tests.scenarios.processes import Proc, wait_until
 
@@ -84,6 +84,11 @@ def test_a_failing_step_is_visible_everywhere(
         assert "status-line" in page
         assert "ConnectionError: the card service is down for 4242" in page
         assert "<pre class=traceback>" in page
+
+        with pytest.raises(ExecutionTimeoutError) as waited:  # its worker is another process
+            caller.get(id).result(timeout=0.5)
+        assert f"step '{step}' (pay), attempt " in str(waited.value)
+        assert "failed: ConnectionError: the card service is down for 4242" in str(waited.value)
 
         status = handle.status()
         assert status.state == "pending" and [s.id for s in status.steps] == [step]

@@ -490,5 +490,5 @@ class Sustain:
         return self._core.loop().submit(self._explained(id))
 
     async def _explained(self, id: str) -> list[str]:
-        network = await self._core.ensure()
-        return await waiting.explain(network, id, self._core.env.retrying)
+        env = self._core.env
+        return await waiting.explain(await self._core.ensure(), id, env.retrying, env.clock.now())

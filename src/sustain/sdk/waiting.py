@@ -127,9 +127,12 @@ class Probe:
             delay = min(delay * 2, PROBE_MAX)
 
 
-async def explain(network: Network, id: str, retrying: dict[str, str] | None = None) -> list[str]:
+async def explain(
+    network: Network, id: str, retrying: dict[str, str] | None, now: int
+) -> list[str]:
     """What the execution ``id`` waits on, one phrase per thing (see the module docstring).
-    ``retrying``: the last error of each step this process is retrying, by id."""
+    ``retrying``: the last error of each step this process is retrying, by id; the status
+    records (protocol/status.py) tell those of steps that run elsewhere, and a pause."""
     got = await _get(network, "promise.get", {"id": id})
     if got is None:
         return [f"no promise {id!r} exists"]
@@ -143,7 +146,13 @@ async def explain(network: Network, id: str, retrying: dict[str, str] | None = N
     search = {"state": "pending", "tags": {ids.ORIGIN: id}, "limit": MAX_LISTED + 1}
     listed = await _get(network, "promise.search", search)
     children = [p for p in (listed or {}).get("promises", []) if p.get("id") != id]
-    reasons.extend(_child_phrase(child, retrying or {}) for child in children[:MAX_LISTED])
+    shown = children[:MAX_LISTED]
+    records = await _records(network, [id] + [str(c.get("id")) for c in shown])
+    own = records.get(id)
+    why = None if own is None else status.pause_of(own, "pending", now)
+    if why is not None:
+        reasons.insert(0, f"it is paused: {why}")
+    reasons.extend(_child_phrase(c, retrying or {}, records, now) for c in shown)
     if len(children) > MAX_LISTED:
         reasons.append("and more pending promises (sustain tree ID lists them all)")
     return reasons
@@ -169,7 +178,16 @@ def _task_phrase(task: dict[str, Any] | None, func: str, group: str | None) -> s
     return f"its task ({func!r}) is {state}"
 
 
-def _child_phrase(child: dict[str, Any], retrying: dict[str, str]) -> str:
+async def _records(network: Network, ids: list[str]) -> dict[str, status.Status]:
+    found = await _get(network, status.GET, {"ids": ids})  # None: no such extension
+    records = (found or {}).get("statuses") or {}
+    decoded = {k: status.decode(v) for k, v in records.items()}
+    return {k: v for k, v in decoded.items() if v is not None}
+
+
+def _child_phrase(
+    child: dict[str, Any], retrying: dict[str, str], records: dict[str, status.Status], now: int
+) -> str:
     id = str(child.get("id"))
     tags = child.get("tags") or {}
     if tags.get(ids.TIMER) == "true":
@@ -180,6 +198,8 @@ def _child_phrase(child: dict[str, Any], retrying: dict[str, str]) -> str:
     if tags.get(ids.SCOPE) == "local":
         if id in retrying:
             return f"step {id!r} ({func}), retrying: {retrying[id]}"
+        if id in records:  # retried by a worker elsewhere, which recorded it
+            return f"step {id!r} ({func}), {status.summary(records[id], 'pending', now)}"
         return (
             f"step {id!r} ({func}), running or retrying: its failed attempts are logged "
             "at WARNING by the worker that runs it"
