@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -43,11 +42,12 @@ from sustain.errors import (
     ServerError,
 )
 from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, walk
+from sustain.protocol.versions import pin_tags
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
-from sustain.sdk import codec, ids, status, waiting
+from sustain.sdk import codec, forking, ids, status, waiting
 from sustain.sdk.admin import Promises, Schedules
-from sustain.sdk.client_state import ClientState
+from sustain.sdk.client_state import ClientState, network_for
 from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.loop import caller_is_async, deliver
@@ -55,7 +55,6 @@ from sustain.sdk.network import Network
 from sustain.sdk.registry import Function
 from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.retry import RetryPolicy
-from sustain.sdk.status import ExecutionStatus
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +66,6 @@ DEFAULT_TTL = 10.0
 
 def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _network(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
-    if url is None and store is None:
-        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
-    if url:
-        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
-        return RemoteNetwork(url, token=token)
-    return LocalNetwork(store or "sustain.db", clock=clock)
 
 
 @dataclass(frozen=True)
@@ -112,15 +102,11 @@ class Sustain:
         ``clock`` (a ``Clock`` subclass, runtime/clock.py) is where every deadline,
         ``ctx.now()``, retry delay and heartbeat gets its time; in embedded mode the store's
         timers run on it too.  By default: a ``LocalNetwork``'s clock, else the wall clock.
-
-        ``on_code_mismatch``: what a worker does with an execution its code cannot run (a
-        ``NondeterminismError``, an unregistered function): ``"pause"`` keeps it pending,
-        the reason in its status, until fixed code takes it; ``"fail"`` rejects or halts it
-        (docs/sdk.md, "Paused executions")."""
+        ``on_code_mismatch``: ``"pause"`` or ``"fail"`` (docs/errors.md, "Paused executions")."""
         if clock is None and isinstance(network, LocalNetwork):
             clock = network.clock
         clock = clock if clock is not None else Clock()
-        net = network or _network(store, url, token, clock)
+        net = network or network_for(store, url, token, clock)
         self._strict = strict
         ttl_ms = int(_seconds(ttl) * 1000)
         self._core = ClientState(
@@ -257,6 +243,7 @@ class Sustain:
         if fn is None:
             return lambda f: self.register(f, name=name, version=version, retry=retry)
         self._core.registry.add(fn, name=name, version=version, retry=retry)
+        self._core.reannounce()
         return fn
 
     def set_dependency(self, name: str, obj: Any) -> None:
@@ -295,8 +282,15 @@ class Sustain:
             "timeoutAt": self._core.env.clock.now() + int(self._opts.timeout * 1000),
             # the caller's current span (if tracing is on) becomes the execution's parent
             "param": trace_context.inject(codec.encode_invocation(func, args, kwargs, version, id)),
-            "tags": ids.root_tags(id, self._target(), self._opts.tags),
+            "tags": ids.root_tags(id, self._target(), self._pinned(func, version)),
         }
+
+    def _pinned(self, func: str, version: int) -> dict[str, str]:
+        """The option tags, and the version pin (protocol/versions.py) when this process
+        knows the version: named in the options, or the function is registered here."""
+        if self._opts.version or self._core.registry.find_name(func) is not None:
+            return {**self._opts.tags, **pin_tags(func, version)}
+        return dict(self._opts.tags)
 
     def run(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
         """Run a registered function durably under ``id``; this process executes it if it
@@ -336,11 +330,7 @@ class Sustain:
 
     def status(self, id: str) -> Any:
         """The ``ExecutionStatus`` of ``id`` (sdk/status.py); awaitable in async code."""
-        ids.validate_child(id)
-        return self._bridge(self._status(id))
-
-    async def _status(self, id: str) -> ExecutionStatus:
-        return await status.read(await self._core.ensure(), id, self._core.env.clock.now())
+        return self._bridge(status.read(self._core.ensure, id, self._core.env.clock))
 
     def cancel(self, id: str, *, detached: bool = False) -> Any:
         """Cancel the execution ``id`` and its pending descendants (protocol/cancel.py): each
@@ -364,6 +354,18 @@ class Sustain:
         except CancelFailed as exc:
             raise ServerError(exc.status, exc.message, "cancel") from None
 
+    def retry(self, id: str, *, from_step: int | None = None, new_id: str | None = None) -> Any:
+        """Run the failed execution ``id`` again under ``new_id`` (default ``<id>~retry-<n>``),
+        what resolved in it taken over (only the steps before ``from_step`` if given): its
+        ``Handle``, awaitable in async code; ``RetryRefusedError`` if it did not fail."""
+        return self._bridge(self._retry(forking.request(id, new_id, from_step)))
+
+    async def _retry(self, data: dict[str, Any]) -> Handle:
+        promise = (await forking.send(await self._core.ensure(), data))["promise"]
+        record = self._core.loop().submit(self._watch(promise["id"]))
+        returns = forking.returns(self._core.registry, promise)
+        return self._handle(Handle(promise["id"], record, returns, self._explain))
+
     def schedule(
         self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Any:
@@ -378,7 +380,7 @@ class Sustain:
             name, cron, promise_id=f"{{{{.id}}}}{ids.SEP}{{{{.timestamp}}}}",
             promise_timeout_ms=int(self._opts.timeout * 1000),
             param=codec.encode_invocation(func, args, kwargs, version),
-            tags={**self._opts.tags, ids.TARGET: self._target()},
+            tags={**self._pinned(func, version), ids.TARGET: self._target()},
         )  # fmt: skip
 
     def _version_of(self, name: str) -> int:
@@ -414,9 +416,11 @@ class Sustain:
             if claim is None:
                 return await network.request(kind, data)
             with core.worker.acquiring(claim):
+                asked = core.env.clock.now()
                 answer = await network.request(kind, data)
                 if answer.status == 200 and answer.data["task"]["state"] == "acquired":
-                    core.worker.held[claim] = int(answer.data["task"]["version"])
+                    version = int(answer.data["task"]["version"])
+                    core.worker.took(claim, version, asked)
                 return answer
         finally:
             core.sending.discard(sent)

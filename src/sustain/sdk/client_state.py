@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from typing import Any
 
@@ -20,6 +21,7 @@ from sustain.sdk.loop import LoopThread
 from sustain.sdk.network import Network, NetworkStopped
 from sustain.sdk.recovery import release_held
 from sustain.sdk.registry import Registry
+from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.replay import WorkerState
 from sustain.sdk.worker import Worker
 
@@ -27,6 +29,17 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 60.0  # re-register listeners of pending handles (unblocks are best effort)
 STREAM_WAIT = 10.0  # seconds a restarted worker waits for its stream before releasing anyway
+
+
+def network_for(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
+    """``Sustain(store=, url=, token=)``'s network: remote with a URL (or ``SUSTAIN_URL`` /
+    ``RESONATE_URL`` when neither is given), else embedded on the store."""
+    if url is None and store is None:
+        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
+    if url:
+        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
+        return RemoteNetwork(url, token=token)
+    return LocalNetwork(store or "sustain.db", clock=clock)
 
 
 class ClientState:
@@ -76,7 +89,8 @@ class ClientState:
         return self.network
 
     async def _start(self) -> None:
-        self.network.listen(self.env.group, self.env.pid, self._dispatch)
+        registry = self.env.registry
+        self.network.listen(self.env.group, self.env.pid, self._dispatch, registry.versions)
         self.network.on_reconnect(self.subs.refresh)
         await self.network.start()
         self.worker.start()
@@ -106,6 +120,13 @@ class ClientState:
             return
         except Exception:  # recovery then waits for the leases: never fatal for the worker
             log.exception("taking back the tasks of pid %s failed", self.env.pid)
+
+    def reannounce(self) -> None:
+        """A function registered after the start: a remote stream announces the versions
+        again (an in-process subscriber reads the registry at each delivery)."""
+        reannounce = getattr(self.network, "reannounce", None)
+        if self.ready and not self.stopped and callable(reannounce):
+            self.loop().loop.call_soon_threadsafe(reannounce)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         self.worker.on_message(message)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,8 @@ import msgspec
 from sustain.errors import ServerError, SustainError
 from sustain.protocol.status import GET, MAX_IDS, SET, Status, bounded, pause_of
 from sustain.protocol.tags import ORIGIN
+from sustain.runtime.clock import Clock
+from sustain.sdk.ids import validate_child
 from sustain.sdk.network import Network, NetworkStopped
 
 log = logging.getLogger(__name__)
@@ -160,7 +163,11 @@ async def _pending_below(network: Network, id: str) -> dict[str, str]:
     return found
 
 
-async def read(network: Network, id: str, now: int) -> ExecutionStatus:
+async def read(ensure: Callable[[], Awaitable[Network]], id: str, clock: Clock) -> ExecutionStatus:
+    """``Sustain.status(id)``: ``ensure`` starts the network if needed."""
+    validate_child(id)
+    network = await ensure()
+    now = clock.now()
     promise = (await _ok(network, "promise.get", {"id": id}))["promise"]
     states = {id: str(promise["state"])}
     if promise["state"] == "pending":

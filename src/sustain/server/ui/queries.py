@@ -26,7 +26,7 @@ import msgspec
 
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.status import MAX_IDS, Status
-from sustain.protocol.tags import ORIGIN, SCHEDULE, TARGET, is_prefixed_by
+from sustain.protocol.tags import ORIGIN, RETRY_OF, SCHEDULE, TARGET, is_prefixed_by
 from sustain.protocol.values import decode_json
 from sustain.store.tx import LEASE, Page, TaskRow, Tx
 
@@ -154,6 +154,8 @@ class ExecutionDetail:
     root: Promise
     nodes: dict[str, Node]
     truncated: bool
+    # the executions started by ``sustain retry`` of this one (tagged sustain:retry-of = id)
+    retries: list[str] = field(default_factory=list)
 
 
 def execution(tx: Tx, id: str) -> ExecutionDetail | None:
@@ -185,7 +187,8 @@ def execution(tx: Tx, id: str) -> ExecutionDetail | None:
             truncated = _collect(tx, target, target, found)
         pending.extend(node for key, node in found.items() if key not in before)
     _with_status(tx, found)
-    return ExecutionDetail(root, found, truncated)
+    retried = tx.search_promises(None, {RETRY_OF: id}, Page(MAX_LINKED))
+    return ExecutionDetail(root, found, truncated, [p.id for p in retried])
 
 
 def _with_status(tx: Tx, nodes: dict[str, Node]) -> None:
