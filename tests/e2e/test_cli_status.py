@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sustain import ApplicationError, ExecutionTimeoutError, Sustain
+from sustain import ExecutionTimeoutError, NondeterminismError, Sustain
 from tests.e2e.cli_harness import SUSTAIN, Server, ok, ok_json, rpc, serving, uid
 from tests.scenarios.processes import Proc, wait_until
 
@@ -157,9 +157,9 @@ def test_with_mismatches_failing_changed_code_rejects(
     id = started(server, caller, tmp_path, group)
     strict = worker(server, tmp_path, group, STATUS_CODE="changed", STATUS_ON_MISMATCH="fail")
     try:
-        with pytest.raises(ApplicationError) as failure:
+        with pytest.raises(NondeterminismError) as failure:  # its class, rebuilt here
             caller.get(id).result(timeout=120)
-        assert failure.value.name == "NondeterminismError"
+        assert failure.value.recorded == "charge" and failure.value.found == "refund"
         assert status_of(server, id) == {}  # nothing paused
     finally:
         strict.stop()
