@@ -1,5 +1,5 @@
 """``ClientState``: what every options-view of one ``Sustain`` shares, and its lifecycle;
-``Options``: what each view has of its own; ``choose_network``: embedded or remote.
+``Options``: what each view has of its own; ``network_for``: embedded or remote.
 
 The network, registry, worker and handle subscriptions of one facade; ``ensure`` starts them
 once (the first request, or ``start()``), recovery of a previous incarnation's tasks runs at
@@ -35,15 +35,6 @@ STREAM_WAIT = 10.0  # seconds a restarted worker waits for its stream before rel
 DEFAULT_TIMEOUT = 86400.0  # seconds: a top-level call's promise lives one day by default
 
 
-def choose_network(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
-    if url is None and store is None:
-        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
-    if url:
-        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
-        return RemoteNetwork(url, token=token)
-    return LocalNetwork(store or "sustain.db", clock=clock)
-
-
 @dataclass(frozen=True)
 class Options:
     """The call options of one view of a ``Sustain`` (``sustain.options(...)``)."""
@@ -53,6 +44,17 @@ class Options:
     version: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
     retry: RetryPolicy | None = None
+
+
+def network_for(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
+    """``Sustain(store=, url=, token=)``'s network: remote with a URL (or ``SUSTAIN_URL`` /
+    ``RESONATE_URL`` when neither is given), else embedded on the store."""
+    if url is None and store is None:
+        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
+    if url:
+        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
+        return RemoteNetwork(url, token=token)
+    return LocalNetwork(store or "sustain.db", clock=clock)
 
 
 class ClientState:

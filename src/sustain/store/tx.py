@@ -21,7 +21,7 @@ Conventions every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -164,6 +164,14 @@ class Tx(Protocol):
 
     def due_schedules(self, time: int) -> list[Schedule]:
         """Schedules with ``nextRunAt <= time``, ordered by id."""
+
+    # -- status records (a Sustain extension, protocol/status.py) --------------------------
+    def get_statuses(self, ids: Sequence[str]) -> dict[str, str]:
+        """The status records (JSON text, opaque to the store) of those of ``ids`` that
+        have one."""
+
+    def put_status(self, id: str, record: str) -> None:
+        """Insert or replace the status record of ``id``."""
 
     # -- whole-store views (debug.snap, debug.reset, the background loops) ------------------
     def all_promises(self) -> list[Promise]:

@@ -45,4 +45,5 @@ TABLES = (
     "outgoing_execute",
     "outgoing_unblock",
     "schedules",
+    "promise_status",
 )
