@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sustain.engine import promise_machine, task_machine
+from sustain.engine import promise_machine, queues, task_machine
 from sustain.engine.context import Ctx
 from sustain.engine.pages import fit
 from sustain.engine.responses import PromiseData, PromisesPage
@@ -60,7 +60,7 @@ def start_task(ctx: Ctx, p: Promise, target: str, delay_at: int | None) -> None:
     ctx.tx.put_task(task_machine.pending_task(p.id, retry_at, ctx.retry))
     ctx.timer(retry_at)
     if not delayed:
-        ctx.execute(p.id, 0, target)
+        queues.send(ctx, p.id, 0, p.tags)
 
 
 def settle(ctx: Ctx, req: PromiseSettle, p: Promise | None) -> Promise | None:
@@ -117,7 +117,7 @@ def op_register_callback(ctx: Ctx, req: RegisterCallback) -> tuple[int, object]:
             if task is not None:
                 if task.state == "suspended":
                     # §0 item 3: resume, but record no ready callback.
-                    resume(ctx, task, target)
+                    resume(ctx, task, awaiter.tags)
                 elif task.state in ("pending", "acquired"):
                     tx.add_callback(awaited.id, awaiter.id, True)
     return 200, PromiseData(awaited)

@@ -15,6 +15,13 @@ PREFIX = "resonate:prefix"
 SCHEDULE = "resonate:schedule"
 SCOPE = "resonate:scope"
 
+# Sustain's own tags (docs/queues.md): the queue a promise's task waits on, its key within
+# the queue (per-key limits, fairness) and its priority (smaller goes first, default 0).  An
+# official SDK passes them through like any tag and never reads them.
+QUEUE = "sustain:queue"
+QUEUE_KEY = "sustain:key"
+PRIORITY = "sustain:priority"
+
 
 _SEPARATOR = re.compile(r"[.:]")
 
