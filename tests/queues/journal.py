@@ -46,7 +46,7 @@ def max_at_once(evs: list[Event], by: Callable[[Event], str] = lambda e: "") -> 
     return peak
 
 
-def put_job(  # noqa: PLR0913 - one job's whole description
+def put_job(
     server: ServerProcess,
     group: str,
     id: str,
