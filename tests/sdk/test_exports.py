@@ -31,6 +31,7 @@ EXPORTS = {
     "PromiseTimeoutError",
     "RetryPolicy",
     "SerializationError",
+    "QueueError",
     "ServerError",
     "Sustain",
     "SustainError",

@@ -52,6 +52,7 @@ from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.loop import caller_is_async, deliver
 from sustain.sdk.network import Network
+from sustain.sdk.queues import Queues, queue_tags
 from sustain.sdk.registry import Function
 from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.retry import RetryPolicy
@@ -123,6 +124,7 @@ class Sustain:
         self._opts = Options()
         self.promises = Promises(self._core.ensure, self._bridge, clock)
         self.schedules = Schedules(self._core.ensure, self._bridge)
+        self.queues = Queues(self._core.ensure, self._bridge)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _bridge(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -261,8 +263,12 @@ class Sustain:
         version: int | None = None,
         tags: dict[str, str] | None = None,
         retry: RetryPolicy | None = None,
+        queue: str | None = None,
+        key: str | None = None,
+        priority: int | None = None,
     ) -> Sustain:
-        """A view of this Sustain whose calls use these options."""
+        """A view of this Sustain whose calls use these options.  ``queue`` (with a ``key``
+        and a ``priority``, smaller first) puts the calls on a queue (docs/queues.md)."""
         view = object.__new__(Sustain)
         view.__dict__.update(self.__dict__)
         view._opts = replace(
@@ -270,10 +276,24 @@ class Sustain:
             target=target if target is not None else self._opts.target,
             timeout=_seconds(timeout) if timeout is not None else self._opts.timeout,
             version=version if version is not None else self._opts.version,
-            tags={**self._opts.tags, **(tags or {})},
+            tags={**self._opts.tags, **(tags or {}), **queue_tags(queue, key, priority)},
             retry=retry or self._opts.retry,
         )
         return view
+
+    def queue(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        per_key_concurrency: int | None = None,
+        rate: str | None = None,
+    ) -> Any:
+        """Create the queue ``name`` or set its limits (``rate`` like ``"100/min"``); the
+        server's record of it.  ``QueueError`` for a bad limit."""
+        return self.queues.create(
+            name, concurrency=concurrency, per_key_concurrency=per_key_concurrency, rate=rate
+        )
 
     # -- calls ------------------------------------------------------------------------------
     def _target(self) -> str:
