@@ -22,7 +22,9 @@ from typing import Any, get_origin
 import msgspec
 
 from sustain.errors import SustainError
+from sustain.protocol.errors import ProtocolError
 from sustain.protocol.limits import Limits
+from sustain.protocol.queues import QueueCreate, check_create
 
 DEFAULT_FILE = "sustain.toml"
 ENV_PREFIX = "SUSTAIN_"
@@ -146,6 +148,14 @@ class ProtocolConfig(_Section, frozen=True):
     batch: bool = True
 
 
+class QueueConfig(_Section, frozen=True):
+    """One ``[queues.NAME]`` table: the queue's limits (docs/queues.md), applied at start."""
+
+    concurrency: int | None = None
+    per_key_concurrency: int | None = None
+    rate: str | None = None
+
+
 class LimitsConfig(Limits, frozen=True, forbid_unknown_fields=True):
     """Bounds on one request's work and answer (docs/security.md, "Limits"): the protocol
     layer's ``Limits`` as a configuration section (same fields, same defaults)."""
@@ -165,6 +175,7 @@ class ServerConfig(_Section, frozen=True):
     observability: ObservabilityConfig = ObservabilityConfig()
     protocol: ProtocolConfig = ProtocolConfig()
     limits: LimitsConfig = LimitsConfig()
+    queues: dict[str, QueueConfig] = msgspec.field(default_factory=dict)
 
     @property
     def server_url(self) -> str:
@@ -359,6 +370,13 @@ def validate(config: ServerConfig) -> ServerConfig:
         )
     if mode == "bearer" and not config.transports.http_push.auth.token:
         raise ConfigError("transports.http_push.auth.mode = bearer needs a token")
+    for name, queue in config.queues.items():
+        try:
+            check_create(
+                QueueCreate(name, queue.concurrency, queue.per_key_concurrency, queue.rate)
+            )
+        except ProtocolError as exc:
+            raise ConfigError(f"invalid queues.{name}: {exc.message}") from None
     return msgspec.structs.replace(
         config,
         level=level,

@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
 from sustain.engine import Engine, EngineConfig, Outcome
+from sustain.protocol.envelope import Request
 from sustain.protocol.limits import Limits
+from sustain.protocol.records import VERSION
 from sustain.runtime.apply import Applier
 from sustain.runtime.clock import Clock
 from sustain.runtime.cluster import Cluster, replica_id
@@ -142,12 +146,23 @@ class Runtime:
             self.cluster.announce(True, None)
 
     async def start(self) -> None:
+        await self._configure_queues()
         if self.cluster is not None:
             await self.cluster.start(self.delivery.wake, self.timer.notify)
         self._tasks = [
             asyncio.create_task(self.delivery.run(), name="sustain-outbox"),
             asyncio.create_task(self.timer.run(), name="sustain-timers"),
         ]
+
+    async def _configure_queues(self) -> None:
+        """The queues of the configuration (``[queues.NAME]``, checked when it was loaded)
+        are created, or given these limits again, at every start."""
+        for name, queue in self.config.queues.items():
+            data = {"name": name, **msgspec.structs.asdict(queue)}
+            request = Request("sustain.queue.create", "config", VERSION, None, None, data)
+            outcome = await self.applier.apply(request)
+            if outcome.status != 200:
+                raise RuntimeError(f"queue {name!r} from the configuration: {outcome.data}")
 
     def close_streams(self) -> None:
         if self.cluster is not None:
