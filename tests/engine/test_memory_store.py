@@ -10,7 +10,7 @@ from msgspec.structs import replace
 
 from sustain.protocol.records import Promise, Schedule, Value
 from sustain.store.memory import MemoryStore
-from sustain.store.tx import LEASE, TaskRow, Tx
+from sustain.store.tx import LEASE, Page, TaskRow, Tx
 
 
 def promise(id: str, **tags: str) -> Promise:
@@ -31,7 +31,7 @@ def view(tx: Tx) -> dict[str, Any]:
         "listeners": tx.all_listeners(),
         "executes": tx.all_executes(),
         "unblocks": tx.all_unblocks(),
-        "schedules": tx.search_schedules({}, 100, None),
+        "schedules": tx.search_schedules({}, Page(100)),
         "ready": tx.count_ready("a"),
         "deadline": tx.next_deadline(),
     }

@@ -13,7 +13,7 @@ import pytest
 
 from sustain.protocol.records import Promise, Value
 from sustain.store.base import Store
-from sustain.store.tx import LEASE, RETRY, Callback, Execute, Listener, TaskRow, Tx
+from sustain.store.tx import LEASE, RETRY, Callback, Execute, Listener, Page, TaskRow, Tx
 from tests.store.store_builders import BRANCH, TARGET, promise, schedule
 
 # Odd but NUL-free ids: non-ASCII from several planes, spaces, dots, quotes, JSON-ish text.
@@ -101,7 +101,7 @@ def test_odd_ids_round_trip_and_list_in_byte_order(store: Store) -> None:
         assert store.run(lambda tx, id=id: tx.get_promise(id)) == promise(id, tags={"id": id})
     listed = store.run(lambda tx: [p.id for p in tx.all_promises()])
     assert listed == byte_order(ODD_IDS)
-    searched = store.run(lambda tx: [p.id for p in tx.search_promises(None, {}, 100, None)])
+    searched = store.run(lambda tx: [p.id for p in tx.search_promises(None, {}, Page(100))])
     assert searched == byte_order(ODD_IDS)
 
 
@@ -117,7 +117,7 @@ def test_search_promises_filters_state_tags_cursor_and_limit(store: Store) -> No
     store.run(insert)
 
     def ids(tx: Tx, state: str | None, tags: dict[str, str], limit: int, cursor: str | None):
-        return [p.id for p in tx.search_promises(state, tags, limit, cursor)]  # type: ignore[arg-type]
+        return [p.id for p in tx.search_promises(state, tags, Page(limit, cursor))]  # type: ignore[arg-type]
 
     assert store.run(lambda tx: ids(tx, None, {}, 100, None)) == [f"p{i}" for i in range(10)]
     assert store.run(lambda tx: ids(tx, "pending", {}, 100, None)) == [f"p{i}" for i in range(6)]
@@ -155,9 +155,9 @@ def test_search_tag_values_compare_as_exact_strings(store: Store) -> None:
 
     store.run(insert)
     for value, expected in [("1", ["a"]), ("01", ["b"]), ("true", ["c"]), ("", ["d"])]:
-        found = store.run(lambda tx, v=value: tx.search_promises(None, {"k": v}, 10, None))
+        found = store.run(lambda tx, v=value: tx.search_promises(None, {"k": v}, Page(10)))
         assert [p.id for p in found] == expected
-    found = store.run(lambda tx: tx.search_promises(None, {"k.x": "1"}, 10, None))
+    found = store.run(lambda tx: tx.search_promises(None, {"k.x": "1"}, Page(10)))
     assert [p.id for p in found] == ["d"]
 
 
@@ -391,19 +391,19 @@ def test_schedules_put_get_search_due_delete(store: Store) -> None:
     store.run(put)
     assert store.run(lambda tx: tx.get_schedule("s2")) == full
     assert store.run(lambda tx: tx.get_schedule("none")) is None
-    assert store.run(lambda tx: [s.id for s in tx.search_schedules({}, 10, None)]) == [
+    assert store.run(lambda tx: [s.id for s in tx.search_schedules({}, Page(10))]) == [
         "s1",
         "s2",
         "s3",
     ]
-    assert store.run(lambda tx: [s.id for s in tx.search_schedules({"team": "a"}, 10, None)]) == [
+    assert store.run(lambda tx: [s.id for s in tx.search_schedules({"team": "a"}, Page(10))]) == [
         "s1",
         "s2",
     ]
-    assert store.run(lambda tx: [s.id for s in tx.search_schedules({"team": "a"}, 1, "s1")]) == [
-        "s2"
-    ]
-    assert store.run(lambda tx: [s.id for s in tx.search_schedules({}, 2, None)]) == ["s1", "s2"]
+    assert store.run(
+        lambda tx: [s.id for s in tx.search_schedules({"team": "a"}, Page(1, "s1"))]
+    ) == ["s2"]
+    assert store.run(lambda tx: [s.id for s in tx.search_schedules({}, Page(2))]) == ["s1", "s2"]
     assert store.run(lambda tx: [s.id for s in tx.due_schedules(200)]) == ["s2", "s3"]
     moved = schedule("s3", next_run_at=1_000, tags={"team": "b"})
     store.run(lambda tx: tx.put_schedule(moved))
@@ -411,7 +411,7 @@ def test_schedules_put_get_search_due_delete(store: Store) -> None:
     assert store.run(lambda tx: [s.id for s in tx.due_schedules(200)]) == ["s2"]
     assert store.run(lambda tx: tx.delete_schedule("s2")) is True
     assert store.run(lambda tx: tx.delete_schedule("s2")) is False
-    assert store.run(lambda tx: [s.id for s in tx.search_schedules({}, 10, None)]) == ["s1", "s3"]
+    assert store.run(lambda tx: [s.id for s in tx.search_schedules({}, Page(10))]) == ["s1", "s3"]
 
 
 # -- whole store --------------------------------------------------------------------------
@@ -458,7 +458,7 @@ def test_reset_deletes_every_row(store: Store) -> None:
             tx.all_listeners(),
             tx.all_executes(),
             tx.all_unblocks(),
-            tx.search_schedules({}, 10, None),
+            tx.search_schedules({}, Page(10)),
         ]
 
     assert all(store.run(everything))
@@ -566,9 +566,9 @@ def test_search_by_origin_tag_finds_a_tree(store: Store) -> None:
         tx.insert_promise(promise("loose"))
 
     store.run(insert)
-    tree = store.run(lambda tx: tx.search_promises(None, {"resonate:origin": "r"}, 10, None))
+    tree = store.run(lambda tx: tx.search_promises(None, {"resonate:origin": "r"}, Page(10)))
     assert [p.id for p in tree] == ["r", "r.0", "r.1", "r.2"]
     page = store.run(
-        lambda tx: tx.search_promises(None, {"resonate:origin": "s", "i": "1"}, 10, "s")
+        lambda tx: tx.search_promises(None, {"resonate:origin": "s", "i": "1"}, Page(10, "s"))
     )
     assert [p.id for p in page] == ["s.1"]

@@ -14,7 +14,7 @@ from sustain.engine.pages import fit
 from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Value
 from sustain.store.base import Store
-from sustain.store.tx import Tx
+from sustain.store.tx import Page, Tx
 from tests.store.store_builders import promise, schedule
 
 BIG = 10_000
@@ -39,7 +39,7 @@ def fill(store: Store) -> list[str]:
 
 def test_without_max_size_every_row_up_to_the_limit(store: Store) -> None:
     ids = fill(store)
-    found = store.run(lambda tx: tx.search_promises(None, {"k": "v"}, 100, None))
+    found = store.run(lambda tx: tx.search_promises(None, {"k": "v"}, Page(100)))
     assert [p.id for p in found] == ids
 
 
@@ -47,7 +47,7 @@ def test_a_search_stops_after_the_row_that_passes_the_budget(store: Store) -> No
     ids = fill(store)
     one = size_of_one(store)
     budget = 3 * one + one // 2
-    found = store.run(lambda tx: tx.search_promises(None, {"k": "v"}, 100, None, budget))
+    found = store.run(lambda tx: tx.search_promises(None, {"k": "v"}, Page(100, None, budget)))
     # Three fit, the fourth passes the budget and ends the read.
     assert [p.id for p in found] == ids[:4]
     page, more = fit(found, 100, budget, promise_size)
@@ -61,7 +61,9 @@ def test_paging_by_size_sees_every_row_once(store: Store) -> None:
     seen: list[str] = []
     cursor: str | None = None
     while True:
-        found = store.run(lambda tx, c=cursor: tx.search_promises(None, {"k": "v"}, 101, c, budget))
+        found = store.run(
+            lambda tx, c=cursor: tx.search_promises(None, {"k": "v"}, Page(101, c, budget))
+        )
         page, more = fit(found, 100, budget, promise_size)
         seen += [p.id for p in page]
         if not more:
@@ -72,7 +74,7 @@ def test_paging_by_size_sees_every_row_once(store: Store) -> None:
 
 def test_a_row_larger_than_the_budget_is_a_page_of_its_own(store: Store) -> None:
     ids = fill(store)
-    found = store.run(lambda tx: tx.search_promises(None, {}, 101, None, 10))
+    found = store.run(lambda tx: tx.search_promises(None, {}, Page(101, None, 10)))
     assert [p.id for p in found] == ids[:1]
     page, more = fit(found, 100, 10, promise_size)
     assert [p.id for p in page] == ids[:1]
@@ -88,7 +90,7 @@ def test_schedules_page_by_size_too(store: Store) -> None:
 
     store.run(put)
     budget = 2 * schedule_size(big[0]) + 1
-    found = store.run(lambda tx: tx.search_schedules({}, 101, None, budget))
+    found = store.run(lambda tx: tx.search_schedules({}, Page(101, None, budget)))
     assert [s.id for s in found] == ["s0", "s1", "s2"]
     page, more = fit(found, 100, budget, schedule_size)
     assert [s.id for s in page] == ["s0", "s1"]

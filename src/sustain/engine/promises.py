@@ -22,6 +22,7 @@ from sustain.protocol.requests import (
 )
 from sustain.protocol.tags import DELAY, TARGET
 from sustain.protocol.validation import parse_delay
+from sustain.store.tx import Page
 
 PROMISE_NOT_FOUND = "Promise not found"
 
@@ -135,8 +136,7 @@ def op_register_listener(ctx: Ctx, req: RegisterListener) -> tuple[int, object]:
 
 def op_search(ctx: Ctx, req: PromiseSearch) -> tuple[int, object]:
     limit = req.limit if req.limit is not None else 100
-    found = ctx.tx.search_promises(
-        req.state, req.tags or {}, limit + 1, req.cursor, max_size=ctx.max_answer
-    )
-    page, more = fit(found, limit, ctx.max_answer, promise_size)
-    return 200, PromisesPage(page, page[-1].id if more else None)
+    page = Page(limit + 1, req.cursor, ctx.max_answer)
+    found = ctx.tx.search_promises(req.state, req.tags or {}, page)
+    items, more = fit(found, limit, ctx.max_answer, promise_size)
+    return 200, PromisesPage(items, items[-1].id if more else None)

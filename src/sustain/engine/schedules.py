@@ -28,6 +28,7 @@ from sustain.protocol.errors import ProtocolError
 from sustain.protocol.limits import Limits, schedule_size
 from sustain.protocol.records import Schedule, Value
 from sustain.protocol.requests import IdRequest, ScheduleCreate, ScheduleSearch
+from sustain.store.tx import Page
 
 SCHEDULE_NOT_FOUND = "Schedule not found"
 # Catch-up is bounded per schedule and pass, so one transaction stays small after a long
@@ -119,9 +120,10 @@ def op_delete(ctx: Ctx, req: IdRequest) -> tuple[int, object]:
 
 def op_search(ctx: Ctx, req: ScheduleSearch) -> tuple[int, object]:
     limit = req.limit if req.limit is not None else 10
-    found = ctx.tx.search_schedules(req.tags or {}, limit + 1, req.cursor, max_size=ctx.max_answer)
-    page, more = fit(found, limit, ctx.max_answer, schedule_size)
-    return 200, SchedulesPage(page, page[-1].id if more else None)
+    page = Page(limit + 1, req.cursor, ctx.max_answer)
+    found = ctx.tx.search_schedules(req.tags or {}, page)
+    items, more = fit(found, limit, ctx.max_answer, schedule_size)
+    return 200, SchedulesPage(items, items[-1].id if more else None)
 
 
 def fire_due(ctx: Ctx) -> None:

@@ -26,7 +26,7 @@ from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import BRANCH, TARGET
 from sustain.store.memory_queues import MemoryQueues, QueueTables
 from sustain.store.sql.rows import sized
-from sustain.store.tx import Callback, Execute, Listener, TaskRow, Tx
+from sustain.store.tx import Callback, Execute, Listener, Page, TaskRow, Tx
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -166,14 +166,9 @@ class MemoryTx(MemoryQueues, Tx):
         self._put_timed(t.promises, promise.id, promise, t.promise_timers, _promise_timer)
 
     def search_promises(
-        self,
-        state: PromiseState | None,
-        tags: Mapping[str, str],
-        limit: int,
-        cursor: str | None,
-        max_size: int | None = None,
+        self, state: PromiseState | None, tags: Mapping[str, str], page: Page
     ) -> list[Promise]:
-        promises = self._t.promises
+        promises, cursor = self._t.promises, page.cursor
         found = (
             promises[id]
             for id in sorted(promises)
@@ -181,7 +176,7 @@ class MemoryTx(MemoryQueues, Tx):
             and (state is None or promises[id].state == state)
             and _matches(promises[id].tags, tags)
         )
-        return sized(found, limit, max_size, promise_size)
+        return sized(found, page.limit, page.max_size, promise_size)
 
     def branch_promises(self, branch: str) -> list[Promise]:
         promises = self._t.promises
@@ -317,20 +312,14 @@ class MemoryTx(MemoryQueues, Tx):
         self._undo.append(undo)
         return True
 
-    def search_schedules(
-        self,
-        tags: Mapping[str, str],
-        limit: int,
-        cursor: str | None,
-        max_size: int | None = None,
-    ) -> list[Schedule]:
-        schedules = self._t.schedules
+    def search_schedules(self, tags: Mapping[str, str], page: Page) -> list[Schedule]:
+        schedules, cursor = self._t.schedules, page.cursor
         found = (
             schedules[id]
             for id in sorted(schedules)
             if (cursor is None or id > cursor) and _matches(schedules[id].promiseTags, tags)
         )
-        return sized(found, limit, max_size, schedule_size)
+        return sized(found, page.limit, page.max_size, schedule_size)
 
     def due_schedules(self, time: int) -> list[Schedule]:
         schedules = self._t.schedules

@@ -28,6 +28,17 @@ import msgspec
 
 from sustain.protocol.records import Promise, PromiseState, Schedule, TaskState
 
+
+class Page(msgspec.Struct, frozen=True):
+    """Which rows of a search come back: at most ``limit`` with ``id > cursor``, by id; with
+    ``max_size``, the answer stops after the first row whose running size (``rows.sized``)
+    passes it, reading no further rows, so its size is bounded before its rows are in memory."""
+
+    limit: int
+    cursor: str | None = None
+    max_size: int | None = None
+
+
 RETRY: Literal[0] = 0
 LEASE: Literal[1] = 1
 
@@ -109,17 +120,10 @@ class Tx(Protocol):
         """Replace the stored promise with the same id (state, value, settledAt change)."""
 
     def search_promises(
-        self,
-        state: PromiseState | None,
-        tags: Mapping[str, str],
-        limit: int,
-        cursor: str | None,
-        max_size: int | None = None,
+        self, state: PromiseState | None, tags: Mapping[str, str], page: Page
     ) -> list[Promise]:
-        """At most ``limit`` promises with ``id > cursor``, matching ``state`` and containing
-        every ``tags`` pair, ordered by id (byte order).  With ``max_size``, stop after the
-        first promise whose running ``promise_size`` passes it (``rows.sized``), reading no
-        further rows: an answer's size is bounded before its rows are in memory."""
+        """The ``page`` of promises matching ``state`` and containing every ``tags`` pair,
+        ordered by id (byte order)."""
 
     def branch_promises(self, branch: str) -> list[Promise]:
         """Every promise whose ``resonate:branch`` tag equals ``branch``, ordered by id."""
@@ -186,15 +190,8 @@ class Tx(Protocol):
     def delete_schedule(self, id: str) -> bool:
         """Delete; True if it existed."""
 
-    def search_schedules(
-        self,
-        tags: Mapping[str, str],
-        limit: int,
-        cursor: str | None,
-        max_size: int | None = None,
-    ) -> list[Schedule]:
-        """At most ``limit`` schedules with ``id > cursor`` whose ``promiseTags`` contain every
-        ``tags`` pair, ordered by id; ``max_size`` as for ``search_promises``."""
+    def search_schedules(self, tags: Mapping[str, str], page: Page) -> list[Schedule]:
+        """The ``page`` of schedules whose ``promiseTags`` contain every ``tags`` pair, by id."""
 
     def due_schedules(self, time: int) -> list[Schedule]:
         """Schedules with ``nextRunAt <= time``, ordered by id."""

@@ -27,7 +27,7 @@ import msgspec
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN, SCHEDULE, TARGET, is_prefixed_by
 from sustain.protocol.values import decode_json
-from sustain.store.tx import LEASE, TaskRow, Tx
+from sustain.store.tx import LEASE, Page, TaskRow, Tx
 
 PAGE_SIZE = 50
 SCAN_BUDGET = 5_000  # promises read per executions page, at most
@@ -113,7 +113,9 @@ def executions(
     items: list[Execution] = []
     scanned = 0
     while scanned < budget:
-        batch = tx.search_promises(filters.state, filters.tags, min(BATCH, budget - scanned), scan)
+        batch = tx.search_promises(
+            filters.state, filters.tags, Page(min(BATCH, budget - scanned), scan)
+        )
         if not batch:
             return ExecutionsPage(items, None, scanned, True)
         for promise in batch:
@@ -184,7 +186,7 @@ def _collect(tx: Tx, origin: str, id: str, found: dict[str, Node]) -> bool:
     """Add the promises of ``origin`` (below ``id``) to ``found``; True when cut short."""
     cursor: str | None = None
     while True:
-        batch = tx.search_promises(None, {ORIGIN: origin}, BATCH, cursor)
+        batch = tx.search_promises(None, {ORIGIN: origin}, Page(BATCH, cursor))
         for promise in batch:
             if promise.id in found or (origin != id and not is_prefixed_by(promise.id, id)):
                 continue
@@ -209,8 +211,8 @@ class ScheduleRow:
 
 def schedules(tx: Tx, limit: int = 200) -> list[ScheduleRow]:
     rows = []
-    for schedule in tx.search_schedules({}, limit, None):
-        runs = tx.search_promises(None, {SCHEDULE: schedule.id}, MAX_SCHEDULE_RUNS + 1, None)
+    for schedule in tx.search_schedules({}, Page(limit)):
+        runs = tx.search_promises(None, {SCHEDULE: schedule.id}, Page(MAX_SCHEDULE_RUNS + 1))
         rows.append(ScheduleRow(schedule, runs))
     return rows
 

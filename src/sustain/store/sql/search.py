@@ -19,6 +19,7 @@ from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, Schedule
 from sustain.store.sql import rows
 from sustain.store.sql.statements import P_COLS, S_COLS
+from sustain.store.tx import Page
 
 T = TypeVar("T")
 
@@ -82,12 +83,14 @@ def search_sql(
     return f"SELECT {kind.cols} FROM {kind.table}{clause} ORDER BY id LIMIT {p('limit')}"
 
 
-def search_params(
-    dialect: Dialect, tags: Mapping[str, str], limit: int, cursor: str | None
-) -> dict[str, Any]:
+def search_params(dialect: Dialect, tags: Mapping[str, str], page: Page) -> dict[str, Any]:
     """The parameters every shape of ``search_sql`` may read (a promise search adds
     ``origin`` and ``state``)."""
-    params: dict[str, Any] = {"cursor": cursor, "tags": dialect.tags_json(tags), "limit": limit}
+    params: dict[str, Any] = {
+        "cursor": page.cursor,
+        "tags": dialect.tags_json(tags),
+        "limit": page.limit,
+    }
     if dialect.count_tags:
         params["ntags"] = len(tags)
     return params

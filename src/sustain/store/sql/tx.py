@@ -26,7 +26,7 @@ from sustain.store.sql.queues import SqlQueues
 from sustain.store.sql.rows import promise as _promise
 from sustain.store.sql.rows import task as _task
 from sustain.store.sql.search import PROMISES, SCHEDULES, Dialect, Kind, search_params, search_sql
-from sustain.store.tx import Callback, Execute, Listener, TaskRow
+from sustain.store.tx import Callback, Execute, Listener, Page, TaskRow
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -50,55 +50,33 @@ class SqlTx(SqlQueues):
 
     # -- searches -------------------------------------------------------------------------
     def search_promises(
-        self,
-        state: PromiseState | None,
-        tags: Mapping[str, str],
-        limit: int,
-        cursor: str | None,
-        max_size: int | None = None,
+        self, state: PromiseState | None, tags: Mapping[str, str], page: Page
     ) -> list[Promise]:
-        params = search_params(self.dialect, tags, limit, cursor)
+        params = search_params(self.dialect, tags, page)
         params["origin"] = tags.get(ORIGIN)
         params["state"] = state
-        has_state = state is not None
-        origin = ORIGIN in tags
-        return self._search(
-            PROMISES, tags, cursor, params, max_size, state=has_state, origin=origin
-        )
+        return self._search(PROMISES, tags, page, params, state=state is not None)
 
-    def search_schedules(
-        self,
-        tags: Mapping[str, str],
-        limit: int,
-        cursor: str | None,
-        max_size: int | None = None,
-    ) -> list[Schedule]:
-        params = search_params(self.dialect, tags, limit, cursor)
-        return self._search(SCHEDULES, tags, cursor, params, max_size, state=False)
+    def search_schedules(self, tags: Mapping[str, str], page: Page) -> list[Schedule]:
+        params = search_params(self.dialect, tags, page)
+        return self._search(SCHEDULES, tags, page, params, state=False)
 
     def _search(
-        self,
-        kind: Kind[T],
-        tags: Mapping[str, str],
-        cursor: str | None,
-        params: dict[str, Any],
-        max_size: int | None,
-        *,
+        self, kind: Kind[T], tags: Mapping[str, str], page: Page, params: dict[str, Any], *,
         state: bool,
-        origin: bool = False,
-    ) -> list[T]:
+    ) -> list[T]:  # fmt: skip
         """``kind``'s rows of one shape of search (sql/search.py), bounded or not."""
         query = search_sql(
             self.dialect,
             kind,
             state=state,
             tags=bool(tags),
-            cursor=cursor is not None,
-            origin=origin,
+            cursor=page.cursor is not None,
+            origin=kind is PROMISES and ORIGIN in tags,
         )
-        if max_size is None:
+        if page.max_size is None:
             return [kind.make(r) for r in self._rows(query, params)]
-        return self._sized(query, params, kind, max_size)
+        return self._sized(query, params, kind, page.max_size)
 
     # -- whole-store views ----------------------------------------------------------------
     def all_promises(self) -> list[Promise]:
