@@ -125,6 +125,8 @@ class Sustain:
         self.promises = Promises(self._core.ensure, self._bridge, clock)
         self.schedules = Schedules(self._core.ensure, self._bridge)
         self.queues = Queues(self._core.ensure, self._bridge)
+        # sustain.queue("payments", concurrency=5, rate="100/min"): create or set limits
+        self.queue = self.queues.create
 
     # -- plumbing ---------------------------------------------------------------------------
     def _bridge(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -280,20 +282,6 @@ class Sustain:
             retry=retry or self._opts.retry,
         )
         return view
-
-    def queue(
-        self,
-        name: str,
-        *,
-        concurrency: int | None = None,
-        per_key_concurrency: int | None = None,
-        rate: str | None = None,
-    ) -> Any:
-        """Create the queue ``name`` or set its limits (``rate`` like ``"100/min"``); the
-        server's record of it.  ``QueueError`` for a bad limit."""
-        return self.queues.create(
-            name, concurrency=concurrency, per_key_concurrency=per_key_concurrency, rate=rate
-        )
 
     # -- calls ------------------------------------------------------------------------------
     def _target(self) -> str:

@@ -24,13 +24,13 @@ from typing import TypeVar
 from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import BRANCH, TARGET
-from sustain.store.memory_queues import MemoryQueues, QueueTables
+from sustain.store.memory_queues import MemoryQueues, QueueTables, Undo
+from sustain.store.memory_queues import set_key as _set_key
 from sustain.store.sql.rows import sized
 from sustain.store.tx import Callback, Execute, Listener, Page, TaskRow, Tx
 
 T = TypeVar("T")
 R = TypeVar("R")
-Undo = Callable[[], object]
 
 
 class _Timers:
@@ -108,15 +108,6 @@ class _Tables(QueueTables):
 
 def _matches(tags: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
     return all(tags.get(k) == v for k, v in wanted.items())
-
-
-def _set_key(d: dict[str, T], key: str, value: T, undo: list[Undo]) -> None:
-    if key in d:
-        old = d[key]
-        undo.append(lambda: d.__setitem__(key, old))
-    else:
-        undo.append(lambda: d.pop(key, None))
-    d[key] = value
 
 
 class MemoryTx(MemoryQueues, Tx):

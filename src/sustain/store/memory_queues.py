@@ -8,10 +8,32 @@ transaction's undo log like every other table's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from sustain.store.tx import QueueEntry, QueueRow
 
+T = TypeVar("T")
 Undo = Callable[[], object]
+
+
+def set_key(d: dict[str, T], key: str, value: T, undo: list[Undo]) -> None:
+    """``d[key] = value``, with the closure that undoes it on ``undo`` (every table's write,
+    memory.py's too)."""
+    if key in d:
+        old = d[key]
+        undo.append(lambda: d.__setitem__(key, old))
+    else:
+        undo.append(lambda: d.pop(key, None))
+    d[key] = value
+
+
+def drop_key(d: dict[str, T], key: str, undo: list[Undo]) -> bool:
+    """``del d[key]`` if present, undoably; True if it was."""
+    if key not in d:
+        return False
+    old = d.pop(key)
+    undo.append(lambda: d.__setitem__(key, old))
+    return True
 
 
 class QueueTables:
@@ -31,31 +53,14 @@ class MemoryQueues:
     def _log(self) -> list[Undo]:
         raise NotImplementedError
 
-    def _set(self, d: dict[str, QueueRow] | dict[str, QueueEntry], key: str, value: object) -> None:
-        undo = self._log()
-        table: dict[str, object] = d  # type: ignore[assignment]
-        if key in table:
-            old = table[key]
-            undo.append(lambda: table.__setitem__(key, old))
-        else:
-            undo.append(lambda: table.pop(key, None))
-        table[key] = value
-
-    def _drop(self, table: dict[str, QueueRow] | dict[str, QueueEntry], key: str) -> bool:
-        if key not in table:
-            return False
-        self._set(table, key, table[key])  # records the undo that puts it back
-        del table[key]
-        return True
-
     def get_queue(self, name: str) -> QueueRow | None:
         return self._tables().queues.get(name)
 
     def put_queue(self, queue: QueueRow) -> None:
-        self._set(self._tables().queues, queue.name, queue)
+        set_key(self._tables().queues, queue.name, queue, self._log())
 
     def delete_queue(self, name: str) -> bool:
-        return self._drop(self._tables().queues, name)
+        return drop_key(self._tables().queues, name, self._log())
 
     def all_queues(self) -> list[QueueRow]:
         queues = self._tables().queues
@@ -74,10 +79,10 @@ class MemoryQueues:
         return self._tables().entries.get(task_id)
 
     def put_entry(self, entry: QueueEntry) -> None:
-        self._set(self._tables().entries, entry.task_id, entry)
+        set_key(self._tables().entries, entry.task_id, entry, self._log())
 
     def delete_entry(self, task_id: str) -> None:
-        self._drop(self._tables().entries, task_id)
+        drop_key(self._tables().entries, task_id, self._log())
 
     def count_running(self, queue: str, key: str | None = None) -> int:
         return sum(
