@@ -33,6 +33,13 @@ def test_concurrency_and_per_key_limits_hold_across_two_workers(
     assert len({e.pid for e in evs}) == 2  # both workers took part
     info = server.ok("sustain.queue.get", {"name": q})["queue"]
     assert (info["running"], info["waiting"], info["dispatched"]) == (0, 0, 16)
+    assert info["waitedMs"] > 0  # 16 jobs of 0.3 s through 3 slots: most waited
+    metrics = server.client.get("/metrics").text
+    assert f'sustain_queue_dispatched_total{{queue="{q}"}} 16.0' in metrics
+    assert f'sustain_queue_running{{queue="{q}"}} 0.0' in metrics
+    assert f'sustain_queue_waiting{{queue="{q}"}} 0.0' in metrics
+    waited = f'sustain_queue_wait_seconds_total{{queue="{q}"}} '
+    assert float(metrics.split(waited)[1].split()[0]) == info["waitedMs"] / 1000
 
 
 def test_dispatch_order_follows_priority_then_fifo(server: ServerProcess, workers: Workers) -> None:

@@ -29,6 +29,7 @@ class QueueInfo(msgspec.Struct, omit_defaults=True):
     waitingByPriority: dict[str, int]
     dispatched: int
     meanWaitMs: int
+    waitedMs: int  # summed over the tasks let out (meanWaitMs is this / dispatched)
     concurrency: int | None = None
     perKeyConcurrency: int | None = None
     rate: str | None = None
@@ -59,6 +60,7 @@ def info(tx: Tx, q: QueueRow) -> QueueInfo:
         by_priority,
         q.dispatched,
         q.wait_ms // q.dispatched if q.dispatched else 0,
+        q.wait_ms,
         q.concurrency,
         q.per_key_concurrency,
         q.rate,
