@@ -201,3 +201,32 @@ def test_bad_queue_requests_are_400_with_a_clear_message() -> None:
     status, message = h.error("promise.create", {"id": "x", "timeoutAt": 9, "tags": bad})
     assert (status, message) == (400, "sustain:priority must be an integer (got 'high')")
     assert queue(h, concurrency=3, rate="5/10s")["rate"] == "5/10s"
+
+
+def test_dedup_attaches_a_second_promise_with_the_same_key_to_the_pending_one() -> None:
+    h = Harness()
+    queue(h, concurrency=5, dedup=True)
+    tags = {Q: "q", "sustain:key": "order-7"}
+    h.task("first", **tags)
+    second = h.task("second", **tags)
+    assert second["tags"]["sustain:dedup-of"] == "first"
+    other = h.task("other", **{Q: "q", "sustain:key": "order-8"})
+    assert "sustain:dedup-of" not in other["tags"]
+    assert taken(h) == ["first", "other"]  # no task, no execute for the duplicate
+    assert h.call("task.get", {"id": "second"})[0] == 404
+    h.acquire("first")
+    h.ok("task.fulfill", {"id": "first", "version": 1, "action": settle_action("first")})
+    assert h.get_promise("second")["state"] == "resolved"
+    # the original is done: the same key starts a new execution
+    third = h.task("third", **tags)
+    assert "sustain:dedup-of" not in third["tags"] and taken(h) == ["third"]
+
+
+def test_dedup_is_off_by_default_and_a_client_may_not_set_the_tag() -> None:
+    h = Harness()
+    queue(h, concurrency=5)
+    h.task("a", **{Q: "q", "sustain:key": "k"})
+    assert "sustain:dedup-of" not in h.task("b", **{Q: "q", "sustain:key": "k"})["tags"]
+    bad = {"resonate:target": T, "sustain:dedup-of": "a"}
+    status, message = h.error("promise.create", {"id": "x", "timeoutAt": 9_000, "tags": bad})
+    assert (status, message) == (400, "sustain:dedup-of is set by the server, not by a client")

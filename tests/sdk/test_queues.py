@@ -94,3 +94,24 @@ def test_bad_queue_requests_raise_queue_error_before_sending(make: Make) -> None
         sustain.queue("payments", rate="100/fortnight")
     with pytest.raises(QueueError, match="need a queue"):
         sustain.options(priority=1)
+
+
+def test_dedup_gives_a_second_call_with_the_same_key_the_first_ones_result(make: Make) -> None:
+    sustain = make()
+    q = unique("q")
+    assert sustain.queue(q, concurrency=4, dedup=True)["dedup"] is True
+    gate = threading.Event()
+    calls: list[str] = []
+
+    @sustain.register
+    def charge(ctx: Context, order: str) -> str:
+        calls.append(order)
+        gate.wait(30)
+        return f"charged {order} once"
+
+    view = sustain.options(queue=q, key="order-1")
+    first = view.rpc(unique("c"), charge, "order-1")
+    second = view.rpc(unique("c"), charge, "order-1")  # while the first is pending
+    gate.set()
+    assert first.result(timeout=60) == second.result(timeout=60) == "charged order-1 once"
+    assert calls == ["order-1"]

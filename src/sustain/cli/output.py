@@ -390,6 +390,7 @@ def queue_answer(data: Any) -> None:
             ("concurrency", _limit(q.get("concurrency"))),
             ("per key", _limit(q.get("perKeyConcurrency"))),
             ("rate", _limit(q.get("rate"))),
+            ("dedup", "yes" if q.get("dedup") else "no"),
             ("running", str(q.get("running", 0))),
             ("waiting", f"{q.get('waiting', 0)}" + (f" ({by_priority})" if by_priority else "")),
             ("dispatched", str(q.get("dispatched", 0))),

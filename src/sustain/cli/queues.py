@@ -11,6 +11,7 @@ and its counters.
 from __future__ import annotations
 
 import click
+import msgspec
 
 from sustain.cli import output
 from sustain.cli.errors import CliError
@@ -29,11 +30,12 @@ def queues() -> None:
 @click.option("--concurrency", type=int, help="Tasks of the queue running at once.")
 @click.option("--per-key-concurrency", type=int, help="Tasks running at once per sustain:key.")
 @click.option("--rate", help="Dispatches per period, smoothed: '100/min', '5/10s'.")
+@click.option("--dedup", is_flag=True, help="A call whose key is pending gets that call's result.")
 @json_option
 @pass_session
 def create(
-    session: Session, name: str, concurrency: int | None, per_key_concurrency: int | None,
-    rate: str | None,
+    session: Session, name: str, *, concurrency: int | None, per_key_concurrency: int | None,
+    rate: str | None, dedup: bool,
 ) -> None:  # fmt: skip
     """Create queue NAME, or give it these limits (its tasks and counters stay).
 
@@ -41,14 +43,12 @@ def create(
     Example:
       sustain queues create payments --concurrency 5 --rate 100/min
     """
-    request = QueueCreate(name, concurrency, per_key_concurrency, rate)
+    request = QueueCreate(name, concurrency, per_key_concurrency, rate, dedup)
     try:
         check_create(request)
     except ProtocolError as err:
         raise CliError(err.message) from None
-    data = {"name": name, "concurrency": concurrency,
-            "per_key_concurrency": per_key_concurrency, "rate": rate}  # fmt: skip
-    session.run("sustain.queue.create", data, output.queue_answer)
+    session.run("sustain.queue.create", msgspec.structs.asdict(request), output.queue_answer)
 
 
 @queues.command("get")

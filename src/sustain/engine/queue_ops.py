@@ -34,6 +34,7 @@ class QueueInfo(msgspec.Struct, omit_defaults=True):
     perKeyConcurrency: int | None = None
     rate: str | None = None
     nextDispatchAt: int | None = None
+    dedup: bool = False
 
 
 class QueueData(msgspec.Struct):
@@ -65,6 +66,7 @@ def info(tx: Tx, q: QueueRow) -> QueueInfo:
         q.per_key_concurrency,
         q.rate,
         q.wake_at,
+        q.dedup,
     )
 
 
@@ -77,6 +79,7 @@ def op_create(ctx: Ctx, req: QueueCreate) -> tuple[int, object]:
         concurrency=req.concurrency,
         per_key_concurrency=req.per_key_concurrency,
         rate=req.rate,
+        dedup=req.dedup,
         # A rate that changes starts afresh: the old one's next slot no longer applies.
         next_at=q.next_at if q.rate == req.rate else 0,
     )

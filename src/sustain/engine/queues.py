@@ -29,10 +29,12 @@ from collections.abc import Mapping
 
 from msgspec.structs import replace
 
+from sustain.engine import promise_machine
 from sustain.engine.context import Ctx
 from sustain.protocol.queues import interval, priority_of
-from sustain.protocol.tags import QUEUE, QUEUE_KEY, TARGET
-from sustain.store.tx import QueueEntry, QueueRow, Tx
+from sustain.protocol.records import Promise
+from sustain.protocol.tags import DEDUP_OF, QUEUE, QUEUE_KEY, TARGET
+from sustain.store.tx import Page, QueueEntry, QueueRow, Tx
 
 # Waiting entries one pump looks at: the window priority order and key fairness see.
 SCAN = 128
@@ -180,3 +182,34 @@ def drain(ctx: Ctx, name: str) -> None:
         for entry in waiting:
             tx.delete_entry(entry.task_id)
             ctx.execute(entry.task_id, entry.version, entry.address)
+
+
+def duplicate_of(ctx: Ctx, tags: Mapping[str, str]) -> str | None:
+    """Deduplication: the pending promise a new one with these tags is attached to instead
+    of running (its queue deduplicates, it has a key, and a promise of that queue and key is
+    pending and runs on its own), else None."""
+    name, key = tags.get(QUEUE), tags.get(QUEUE_KEY)
+    if not name or not key or TARGET not in tags:
+        return None
+    queue = ctx.tx.get_queue(name)
+    if queue is None or not queue.dedup:
+        return None
+    same = ctx.tx.search_promises("pending", {QUEUE: name, QUEUE_KEY: key}, Page(SCAN))
+    return next((p.id for p in same if DEDUP_OF not in p.tags and TARGET in p.tags), None)
+
+
+def settle_followers(ctx: Ctx, settled: Promise) -> list[Promise]:
+    """The promises attached to ``settled`` by deduplication, settled as it was (written;
+    the caller runs their settlement chain)."""
+    tx = ctx.tx
+    out = []
+    for cb in tx.callbacks_on(settled.id):
+        follower = tx.get_promise(cb.awaiter)
+        if follower is None or follower.tags.get(DEDUP_OF) != settled.id:
+            continue
+        tx.delete_callback(settled.id, follower.id)
+        if follower.state == "pending" and not promise_machine.is_expired(follower, ctx.now):
+            done = promise_machine.follow(follower, settled, ctx.now)
+            tx.update_promise(done)
+            out.append(done)
+    return out

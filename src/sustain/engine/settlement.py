@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from sustain.engine import promise_machine, queues, task_machine
 from sustain.engine.context import Ctx
 from sustain.protocol.records import Promise
-from sustain.protocol.tags import TARGET
+from sustain.protocol.tags import QUEUE, TARGET
 from sustain.store.tx import TaskRow
 
 
@@ -62,6 +62,9 @@ def settle_chain(ctx: Ctx, settled: list[Promise]) -> None:
             tx.put_task(task_machine.fulfill(task))
             tx.delete_callbacks_of(p.id)
             queues.leave(ctx, p.id, p.tags)
+    followers = [f for p in settled if QUEUE in p.tags for f in queues.settle_followers(ctx, p)]
+    if followers:
+        settle_chain(ctx, followers)
     for p in settled:
         _resume_awaiters(ctx, p.id)
         for address in tx.take_listeners(p.id):

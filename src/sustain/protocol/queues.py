@@ -47,6 +47,7 @@ class QueueCreate(msgspec.Struct):
     concurrency: Limit | None = None
     per_key_concurrency: Limit | None = None
     rate: str | None = None
+    dedup: bool = False
 
 
 class QueueName(msgspec.Struct):
@@ -112,6 +113,8 @@ def priority_of(tags: Mapping[str, str]) -> int:
 
 def check_tags(tags: Mapping[str, str]) -> None:
     """The queue tags of a promise: a well-formed queue name; a priority an integer."""
+    if t.DEDUP_OF in tags:
+        raise _fail(f"{t.DEDUP_OF} is set by the server, not by a client")
     queue = tags.get(t.QUEUE)
     if queue is not None:
         check_name(queue)

@@ -21,6 +21,9 @@ SCOPE = "resonate:scope"
 QUEUE = "sustain:queue"
 QUEUE_KEY = "sustain:key"
 PRIORITY = "sustain:priority"
+# Set by the server on a promise a deduplicating queue attached to an earlier one with the
+# same key (docs/queues.md, "Deduplication"): the id of that earlier promise.
+DEDUP_OF = "sustain:dedup-of"
 
 
 _SEPARATOR = re.compile(r"[.:]")

@@ -113,7 +113,7 @@ def promise_create(r: PromiseCreate, limits: Limits = DEFAULT_LIMITS) -> None:
             raise fail("resonate:delay must be less than timeoutAt")
         if t.TARGET not in tags:
             raise fail("resonate:delay requires a resonate:target tag")
-    if tags and (t.QUEUE in tags or t.QUEUE_KEY in tags or t.PRIORITY in tags):
+    if tags and any(name in tags for name in (t.QUEUE, t.QUEUE_KEY, t.PRIORITY, t.DEDUP_OF)):
         check_queue_tags(tags)
 
 

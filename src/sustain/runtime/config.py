@@ -154,6 +154,7 @@ class QueueConfig(_Section, frozen=True):
     concurrency: int | None = None
     per_key_concurrency: int | None = None
     rate: str | None = None
+    dedup: bool = False
 
 
 class LimitsConfig(Limits, frozen=True, forbid_unknown_fields=True):

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import msgspec
+
 from sustain.errors import QueueError
 from sustain.protocol.errors import ProtocolError
 from sustain.protocol.queues import QueueCreate, check_create, check_name, check_tags
@@ -56,15 +58,16 @@ class Queues:
         concurrency: int | None = None,
         per_key_concurrency: int | None = None,
         rate: str | None = None,
+        dedup: bool = False,
     ) -> Any:
-        """Create the queue, or give it these limits (what it holds stays)."""
-        request = QueueCreate(name, concurrency, per_key_concurrency, rate)
+        """Create the queue, or give it these limits (what it holds stays).  ``dedup``: a
+        call with a key while one with that key is pending gets that one's result."""
+        request = QueueCreate(name, concurrency, per_key_concurrency, rate, dedup)
         try:
             check_create(request)
         except ProtocolError as e:
             raise QueueError(name, e.status, e.message) from None
-        data = {"name": name, "concurrency": concurrency,
-                "per_key_concurrency": per_key_concurrency, "rate": rate}  # fmt: skip
+        data = msgspec.structs.asdict(request)
         return self._bridge(self._ask("sustain.queue.create", name, data, "queue"))
 
     def get(self, name: str) -> Any:

@@ -84,6 +84,7 @@ class QueueRow(msgspec.Struct):
     concurrency: int | None = None
     per_key_concurrency: int | None = None
     rate: str | None = None
+    dedup: bool = False
     created_at: int = 0
     seq: int = 0
     next_at: int = 0
