@@ -19,8 +19,12 @@
     ├── AlreadyRegisteredError(name, version)
     ├── SerializationError(id)               a value that cannot cross the durability boundary
     ├── DecodingError(id)                    stored bytes that are not the SDK-WIRE encoding
+    ├── InvalidHistoryError(source)          a history file ``sustain export`` did not write
     ├── ServerError(status, message, kind)   a protocol answer the SDK did not expect
-    ├── NondeterminismError(id, recorded, found)
+    ├── RetryRefusedError(id, reason, state) ``Sustain.retry``: no such execution, or one that
+    │                                        did not fail (pending, resolved), or ``new_id``
+    │                                        taken by something else
+    ├── NondeterminismError(id, recorded, found, step)
     ├── ArgumentsMismatchError(id, recorded, given)  an id already holds another call
     │                                        (``Sustain(strict=True)``; else a warning)
     ├── ApplicationError(message, name, id)  a rejected promise: the user error, decoded
@@ -195,17 +199,41 @@ class QueueError(SustainError):
         self.message = message
 
 
+class RetryRefusedError(SustainError):
+    """This execution cannot be retried."""
+
+    def __init__(self, id: str, reason: str, state: str | None = None) -> None:
+        super().__init__(f"Cannot retry {id!r}: {reason}")
+        self.id = id
+        self.reason = reason
+        self.state = state  # the execution's state when that is the reason (e.g. "pending")
+
+
 class NondeterminismError(SustainError):
     """A replayed workflow made a different call than the one recorded."""
 
-    def __init__(self, id: str, recorded: str, found: str) -> None:
+    def __init__(self, id: str, recorded: str, found: str, *, step: int | None = None) -> None:
+        # ``step``: the call's number in its workflow (1 = the first durable call), known
+        # to a history replay (sustain check, sustain.testing.replay).
+        where = f"step {step} ({id!r})" if step is not None else repr(id)
         super().__init__(
-            f"Nondeterminism at {id!r}: the history recorded {recorded!r} "
+            f"Nondeterminism at {where}: the history recorded {recorded!r} "
             f"but the workflow now calls {found!r}"
         )
         self.id = id
         self.recorded = recorded
         self.found = found
+        self.step = step
+
+
+class InvalidHistoryError(SustainError):
+    """A history to replay that cannot be read (not JSON, not ``sustain export``'s format,
+    or a format version this Sustain does not know)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"Cannot replay {source}: {reason}")
+        self.source = source
+        self.reason = reason
 
 
 class ArgumentsMismatchError(SustainError):

@@ -1,9 +1,9 @@
 """The SDK guide's programs run as written.
 
-Every ```python block of docs/sdk.md (and of docs/errors.md, its companion page) whose first
-line is ``# NAME.py`` is a complete program
-in embedded mode that checks its own results with ``assert``; each runs in a fresh process in
-a temporary directory and must exit 0.  The guide's import block must name exactly the public
+Every ```python block of docs/sdk.md (and of docs/errors.md and docs/deploying-code.md, its
+companion pages) whose first line is ``# NAME.py`` is a complete program in embedded mode
+that checks its own results with ``assert``; each runs in a fresh process in a temporary
+directory and must exit 0.  The guide's import block must name exactly the public
 surface of ``sustain``.
 """
 
@@ -20,7 +20,7 @@ import pytest
 import sustain
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
-PAGES = [PAGE, PAGE.with_name("errors.md")]
+PAGES = [PAGE, PAGE.with_name("errors.md"), PAGE.with_name("deploying-code.md")]
 BLOCK = re.compile(r"```python\n(# (\S+\.py)\n.*?)```", re.S)
 
 

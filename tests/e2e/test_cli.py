@@ -317,7 +317,13 @@ def test_invoke_payload_target_and_delay(server: Server) -> None:
     )["promise"]
     assert json.loads(decoded(other["param"]))["args"] == [{"a": 1}]
     assert json.loads(decoded(other["param"]))["version"] == 2
-    assert other["tags"] == {"resonate:target": "poll://uni@g/one"}
+    # a version named on the command line pins the execution to it (protocol/versions.py)
+    assert other["tags"] == {
+        "resonate:target": "poll://uni@g/one",
+        "sustain:function": "f",
+        "sustain:version": "2",
+    }
+    assert "sustain:version" not in promise["tags"]  # no --version: not pinned
 
     line = fails("invoke", uid(), "-f", "f", "--arg", "1", "--json-args", "[]", server=server)
     assert "not both" in line

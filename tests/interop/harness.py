@@ -124,10 +124,12 @@ class Launcher:
     def node_cases(self, group: str, plan: list[dict[str, Any]], **kw: Any) -> Child:
         return self.node("cases", "--group", group, "--plan", json.dumps(plan), **kw)
 
-    def sustain_worker(self, group: str, env: dict[str, str] | None = None) -> Child:
-        """``sustain worker tests.interop.apps.sustain_app:sustain --group group``."""
+    def sustain_worker(
+        self, group: str, env: dict[str, str] | None = None, app: str = "sustain_app"
+    ) -> Child:
+        """``sustain worker tests.interop.apps.<app>:sustain --group group``."""
         sustain = str(Path(sys.executable).parent / "sustain")  # the installed script
-        argv = [sustain, "worker", "tests.interop.apps.sustain_app:sustain", "--group", group]
+        argv = [sustain, "worker", f"tests.interop.apps.{app}:sustain", "--group", group]
         full = {"SUSTAIN_URL": self.url, "PYTHONPATH": str(ROOT), **(env or {})}
         return self._start(argv, "sustain-worker", ROOT, full)
 

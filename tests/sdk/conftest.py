@@ -33,6 +33,16 @@ def sdk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     proc.stop()
 
 
+@pytest.fixture(scope="module")
+def retry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that offers a dropped execute again after 1 s, not the default 30 s: an
+    execute sent to a killed worker, or that no connected worker may take (a version no one
+    serves), comes back quickly without changing what a test shows."""
+    proc = start_server(tmp_path_factory.mktemp("retry-server"), "--retry-timeout", "1000")
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)

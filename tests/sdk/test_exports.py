@@ -29,6 +29,7 @@ EXPORTS = {
     "Never",
     "NondeterminismError",
     "PromiseTimeoutError",
+    "RetryRefusedError",
     "RetryPolicy",
     "SerializationError",
     "QueueError",

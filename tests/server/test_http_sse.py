@@ -157,3 +157,41 @@ async def test_shutdown_ends_open_streams(spawn: Any) -> None:
     assert server.proc.wait(timeout=30) == 0
     assert "Application shutdown complete" in server.output()
     assert all(line == ": keep-alive" for line in with_end)
+
+
+async def test_a_pinned_execute_reaches_the_stream_that_announced_its_version(
+    server: ServerProcess,
+) -> None:
+    """``?functions=`` announces what a stream serves (protocol/versions.py); an official
+    SDK's stream (no parameter) gets unpinned work only."""
+    group = unique("g")
+    announce = '{"job": [2]}'
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=httpx.Timeout(60)) as client,
+        client.stream("GET", f"/poll/{group}/v2", params={"functions": announce}) as response,
+        poll(server, group, "official") as official,
+    ):
+        assert response.status_code == 200
+        v2 = Stream(response)
+        for _ in range(4):  # a random pick would reach the official stream sometimes
+            pid = unique("pinned")
+            server.ok(
+                "promise.create",
+                {"id": pid, "timeoutAt": now_ms() + HOUR,
+                 "tags": {"resonate:target": f"poll://any@{group}/official",
+                          "sustain:function": "job", "sustain:version": "2"}},
+            )  # fmt: skip
+            assert (await v2.next_message())["data"]["task"]["id"] == pid
+        pid = unique("plain")
+        create_with_target(server, pid, f"poll://any@{group}/official")
+        assert (await official.next_message())["data"]["task"]["id"] == pid
+        listed = (await client.get("/workers")).json()["workers"]
+        mine = {w["pid"]: w["functions"] for w in listed if w["group"] == group}
+        assert mine == {"v2": {"job": [2]}, "official": None}
+
+
+async def test_a_malformed_announcement_is_a_400(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        answer = await client.get("/poll/g/w", params={"functions": '{"job": "1"}'})
+    assert answer.status_code == 400
+    assert "functions must be JSON" in answer.text

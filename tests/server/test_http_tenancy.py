@@ -503,3 +503,18 @@ def test_an_sdk_worker_with_a_tenant_token(server: ServerProcess, key: rsa.RSAPr
     admin = token(key, role="admin")
     found = server.ok("promise.search", {"tags": {"resonate:origin": root}}, auth=admin)
     assert {p["id"] for p in found["promises"]} >= {root, f"{root}:1", f"{root}:2", f"{root}:2.1"}
+
+
+def test_a_tenant_retries_its_own_executions_only(
+    server: ServerProcess, key: rsa.RSAPrivateKey
+) -> None:
+    """sustain.retry touches its id and the new one (a derived id extends the tenant's)."""
+    a, admin = token(key, prefix="tA-"), token(key, role="admin")
+    own, other = f"tA-{uid()}", f"tB-{uid()}"
+    for id in (own, other):
+        server.ok("promise.create", {"id": id, "timeoutAt": LATER, "tags": target("tA-g")},
+                  auth=admin)  # fmt: skip
+        server.ok("promise.settle", {"id": id, "state": "rejected"}, auth=admin)
+    assert server.ok("sustain.retry", {"id": own}, auth=a)["promise"]["id"] == f"{own}~retry-1"
+    assert forbidden(server.rpc("sustain.retry", {"id": other}, auth=a))
+    assert forbidden(server.rpc("sustain.retry", {"id": own, "newId": f"tB-{uid()}"}, auth=a))

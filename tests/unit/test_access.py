@@ -120,6 +120,10 @@ TARGET = "poll://any@G/w"
         ("schedule.create", {"id": "S", "promiseId": "x-{{.id}}"}, [("id", "S"), ("id", "x-S")]),
         ("schedule.delete", {"id": "S"}, [("id", "S")]),
         ("promise.search", {}, [EVERYTHING]),
+        # the derived id I~retry-<n> lies in every scope that matches I
+        ("sustain.retry", {"id": "I"}, [("id", "I")]),
+        ("sustain.retry", {"id": "I~retry-2"}, [("id", "I~retry-2"), ("id", "I")]),
+        ("sustain.retry", {"id": "I", "newId": "N"}, [("id", "I"), ("id", "N")]),
     ],
 )  # fmt: skip
 def test_what_each_kind_touches(kind: str, data: dict[str, Any], expected: list[Any]) -> None:

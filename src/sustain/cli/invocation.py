@@ -83,9 +83,10 @@ def options(*, func_required: bool) -> Callable[[F], F]:
                 click.option(
                     "--version",
                     type=click.IntRange(min=0),
-                    default=1,
-                    show_default=True,
-                    help="Function version (0: the latest the worker has).",
+                    default=None,
+                    help="Function version, 1 if not given.  A version given pins the "
+                    "execution: only a worker serving that version runs it, and it waits "
+                    "until one is connected (0: the latest the worker has, not pinned).",
                 ),
             ]
         ):
@@ -102,7 +103,7 @@ def build(
     kwargs: tuple[str, ...],
     json_args: str | None,
     args_file: str | None,
-    version: int,
+    version: int | None,
 ) -> Invocation:
     """The invocation the options describe; a ``CliError`` names a conflicting option."""
     if args_file is not None and (args or kwargs or json_args is not None):
@@ -116,11 +117,11 @@ def build(
         positional, named = found.get("args", []), found.get("kwargs", {})
         if not isinstance(positional, list) or not isinstance(named, dict):
             raise CliError("--args-file: 'args' must be an array and 'kwargs' an object")
-        return Invocation(func, positional, named, version)
+        return Invocation(func, positional, named, 1 if version is None else version)
     positional = (
         payloads.json_array("--json-args", json_args)
         if json_args is not None
         else [payloads.user_json(a) for a in args]
     )
     named = dict(payloads.kwarg("--kwarg", k) for k in kwargs)
-    return Invocation(func, positional, named, version)
+    return Invocation(func, positional, named, 1 if version is None else version)

@@ -28,6 +28,7 @@ from sustain.cli import invocation, output, payloads, waiting
 from sustain.cli.errors import CliError
 from sustain.cli.session import Session, json_option, pass_session
 from sustain.protocol.values import decode_data
+from sustain.protocol.versions import pin_tags
 
 
 def recorded_call(promise: dict[str, Any]) -> dict[str, Any] | None:
@@ -91,7 +92,7 @@ def invoke(
     kwargs: tuple[str, ...],
     json_args: str | None,
     args_file: str | None,
-    version: int,
+    version: int | None,
     timeout: str,
     target: str,
     delay: str | None,
@@ -120,6 +121,8 @@ def invoke(
     now = payloads.now_ms()
     address = invocation.target_address(target)
     tags = {"resonate:target": address}
+    if version:  # named: pinned to it (protocol/versions.py)
+        tags.update(pin_tags(func, version))
     if delay_ms > 0:
         tags["resonate:delay"] = str(now + delay_ms)
     data = {

@@ -16,12 +16,15 @@ import importlib
 import click
 
 from sustain.cli.cancel import cancel
+from sustain.cli.check import check
 from sustain.cli.client import DEFAULT_SERVER
 from sustain.cli.errors import CliError
+from sustain.cli.export import export
 from sustain.cli.invoke import invoke
 from sustain.cli.migrate import migrate
 from sustain.cli.promises import promises
 from sustain.cli.queues import queues
+from sustain.cli.retry import retry
 from sustain.cli.schedules import schedules
 from sustain.cli.session import Session
 from sustain.cli.tasks import tasks
@@ -102,8 +105,11 @@ sustain.add_command(queues)
 sustain.add_command(invoke)
 sustain.add_command(tree)
 sustain.add_command(cancel)
+sustain.add_command(retry)
 sustain.add_command(worker)
 sustain.add_command(migrate)
+sustain.add_command(export)
+sustain.add_command(check)
 
 
 def main() -> None:

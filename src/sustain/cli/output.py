@@ -428,6 +428,8 @@ def _node_text(node: CallNode) -> Text:
     text.append(node.id, style="bold")
     if node.label:
         text.append(f" {node.label}", style=KIND_STYLE.get(node.kind, "cyan"))
+    if node.is_top and node.retry_of is not None:
+        text.append(f" (retry of {node.retry_of})", style="magenta")
     text.append(" ")
     text.append(state, style=STATE_STYLE.get(state, ""))
     created, settled, timeout = p.get("createdAt"), p.get("settledAt"), p.get("timeoutAt")
@@ -440,7 +442,7 @@ def _node_text(node: CallNode) -> Text:
     return text
 
 
-def tree(root: CallNode) -> None:
+def tree(root: CallNode, retries: list[str] | None = None) -> None:
     top = Tree(_node_text(root))
     stack = [(root, top)]
     while stack:
@@ -448,6 +450,23 @@ def tree(root: CallNode) -> None:
         for child in node.children:
             stack.append((child, branch.add(_node_text(child))))
     _console.print(top)
+    if retries:
+        _console.print(f"retried as {', '.join(retries)}", style="magenta")
+
+
+def retry_report(data: Any) -> None:
+    """What ``sustain retry`` started: the new execution and what it took over."""
+    promise = data.get("promise") or {}
+    new_id = promise.get("id", "?")
+    old_id = (promise.get("tags") or {}).get("sustain:retry-of", "?")
+    copied = data.get("copied") or []
+    if data.get("created") is False:
+        note(f"{new_id} already retries {old_id}: nothing started")
+        return
+    # one line whatever the width: scripts and tests read it
+    click.echo(f"retrying {old_id} as {new_id}: {len(copied)} resolved promise(s) taken over")
+    for id in copied:
+        click.echo(f"  {id}")
 
 
 def cancel_report(data: Any) -> None:

@@ -93,7 +93,7 @@ def create(
     kwargs: tuple[str, ...],
     json_args: str | None,
     args_file: str | None,
-    version: int,
+    version: int | None,
     target: str | None,
     promise_id: str,
     promise_timeout: str,

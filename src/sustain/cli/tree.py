@@ -20,38 +20,26 @@ import click
 
 from sustain.cli import output
 from sustain.cli.session import Session, json_option, pass_session
+from sustain.cli.sources import Requester, search
 from sustain.protocol import callgraph
 from sustain.protocol.tags import is_prefixed_by
 
 PAGE = 100
-MAX_PAGES = 1_000  # 100,000 promises: a guard against a server that never ends a search
 MAX_EXECUTIONS = 200  # linked executions followed from one tree (a chain, or a fan-out)
 
 
-def fetch_execution(session: Session, root_id: str) -> list[dict[str, Any]]:
-    promises: list[dict[str, Any]] = []
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        data: dict[str, Any] = {"tags": {"resonate:origin": root_id}, "limit": PAGE}
-        if cursor is not None:
-            data["cursor"] = cursor
-        page = session.request("promise.search", data)
-        items = page.get("promises") if isinstance(page, dict) else None
-        promises.extend(p for p in items or [] if isinstance(p, dict))
-        next_cursor = page.get("cursor") if isinstance(page, dict) else None
-        if not isinstance(next_cursor, str) or next_cursor == cursor:
-            break
-        cursor = next_cursor
-    return promises
+def fetch_execution(session: Requester, root_id: str) -> list[dict[str, Any]]:
+    data: dict[str, Any] = {"tags": {"resonate:origin": root_id}, "limit": PAGE}
+    return [p for p in search(session, "promise.search", data, "promises") if isinstance(p, dict)]
 
 
-def _get(session: Session, id: str) -> dict[str, Any] | None:
+def _get(session: Requester, id: str) -> dict[str, Any] | None:
     answer = session.request("promise.get", {"id": id}, ok=(200, 404))
     found = answer.get("promise") if isinstance(answer, dict) else None
     return found if isinstance(found, dict) else None
 
 
-def follow_links(session: Session, promises: list[dict[str, Any]], seen: set[str]) -> None:
+def follow_links(session: Requester, promises: list[dict[str, Any]], seen: set[str]) -> None:
     """Append to ``promises`` every linked promise and its execution, transitively."""
     i = 0
     while i < len(promises):
@@ -81,9 +69,25 @@ def tree(session: Session, id: str) -> None:
     (detached f), (sleep), (promise) one settled from outside) and how long it took.
     Calls made under an explicit id of another execution are followed, so a chain of
     rpcs across workers (factorial-8 -> factorial-7 -> ...) is drawn whole.
-    --json prints the graph as nested {id, kind, func, promise, children}.
+    An execution started by `sustain retry` names the one it retries, and the retries
+    of this one are listed below the tree.
+    --json prints the graph as nested {id, kind, func, promise, children}, with
+    retryOf and retries at the top.
     """
-    answer = session.request("promise.get", {"id": id})
+    root, promises = execution(session, id)
+    graph = callgraph.build(root, promises)
+    # the executions `sustain retry` started from this one (they link back with a tag)
+    query = {"tags": {callgraph.RETRY_OF: id}, "limit": PAGE}
+    page = session.request("promise.search", query, ok=(200, 403))  # 403: not for this token
+    found = page.get("promises") if isinstance(page, dict) else None
+    retries = [str(p.get("id")) for p in found or [] if isinstance(p, dict)]
+    answer = {**graph.to_json(), "retryOf": graph.retry_of, "retries": retries}
+    session.show(answer, lambda _: output.tree(graph, retries))
+
+
+def execution(source: Requester, id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The promise ``id`` and every promise of the execution below it, links followed."""
+    answer = source.request("promise.get", {"id": id})
     found = answer.get("promise") if isinstance(answer, dict) else None
     root: dict[str, Any] = found if isinstance(found, dict) else {"id": id}
     tags = root.get("tags")
@@ -91,11 +95,10 @@ def tree(session: Session, id: str) -> None:
     if isinstance(origin, str) and origin and origin != id:
         promises = [
             p
-            for p in fetch_execution(session, origin)
+            for p in fetch_execution(source, origin)
             if isinstance(p.get("id"), str) and p["id"] != id and is_prefixed_by(p["id"], id)
         ]
     else:
-        promises = fetch_execution(session, id)
-    follow_links(session, promises, {id})
-    graph = callgraph.build(root, promises)
-    session.show(graph.to_json(), lambda _: output.tree(graph))
+        promises = fetch_execution(source, id)
+    follow_links(source, promises, {id})
+    return root, promises

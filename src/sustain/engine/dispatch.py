@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sustain.engine import debug, promises, queue_ops, schedules, tasks, timeouts
+from sustain.engine import debug, promises, queue_ops, retry, schedules, tasks, timeouts
 from sustain.engine.context import Ctx, EngineConfig, Outcome
 from sustain.protocol.errors import ProtocolError
 from sustain.protocol.limits import Limits
@@ -59,6 +59,7 @@ _HANDLERS: dict[str, Handler] = {
     "debug.stop": debug.op_start_stop,
     "debug.reset": debug.op_reset,
     "debug.snap": debug.op_snap,
+    "sustain.retry": retry.op_retry,
 }
 assert set(_HANDLERS) | {"debug.tick"} == KINDS
 

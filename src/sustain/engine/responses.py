@@ -67,3 +67,12 @@ class InnerEnvelope(msgspec.Struct):
 class FenceData(msgspec.Struct):
     action: InnerEnvelope
     preload: list[Promise]
+
+
+class RetryData(msgspec.Struct):
+    """sustain.retry: the new execution, the ids copied into it resolved, and whether this
+    request created it (false: ``newId`` already held a retry of the same execution)."""
+
+    promise: Promise
+    copied: list[str]
+    created: bool

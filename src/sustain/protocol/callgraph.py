@@ -28,6 +28,7 @@ from typing import Any
 from sustain.protocol.values import decode_data
 
 LINK = "sustain:link"
+RETRY_OF = "sustain:retry-of"  # protocol/tags.py: the execution a retry started again
 _DETACHED = re.compile(r"^(?P<origin>.+):d[0-9a-f]{16}$")
 
 
@@ -83,6 +84,12 @@ class CallNode:
         if kind in ("sleep", "promise"):
             return f"({kind})"
         return f"({kind} {func})" if func else f"({kind})"
+
+    @property
+    def retry_of(self) -> str | None:
+        """The failed execution this one retries (``sustain retry``), if any."""
+        found = self.tags.get(RETRY_OF)
+        return found if isinstance(found, str) and found else None
 
     def to_json(self) -> dict[str, Any]:
         return {

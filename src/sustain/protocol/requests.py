@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import msgspec
 
 from sustain.protocol import queues as qu
+from sustain.protocol import tags as t
 from sustain.protocol import validation as v
 from sustain.protocol.errors import ProtocolError
 from sustain.protocol.limits import DEFAULT_LIMITS, Limits
@@ -175,6 +176,17 @@ class DebugTick(_Req):
     time: I64
 
 
+class RetryRequest(_Req):
+    """``sustain.retry`` (docs/protocol.md, "sustain.retry"): run the failed execution ``id``
+    again under ``newId`` (default: a derived ``<id>~retry-<n>``), its resolved children
+    taken over; with ``fromStep``, only those of the steps before it."""
+
+    id: str
+    newId: str | None = None
+    fromStep: I64 | None = None
+    timeoutAt: I64 | None = None
+
+
 class NoData(_Req):
     """debug.start/stop/reset/snap: any object is accepted."""
 
@@ -197,6 +209,7 @@ Request = (
     | ScheduleCreate
     | ScheduleSearch
     | DebugTick
+    | RetryRequest
     | NoData
 )
 
@@ -220,6 +233,24 @@ def _check_id_schedule(r: IdRequest, _: Limits) -> None:
 def _check_promise_search(r: PromiseSearch, limits: Limits) -> None:
     v.limit(r.limit)
     v.tag_count(r.tags, limits)
+
+
+def _check_retry(r: RetryRequest, _: Limits) -> None:
+    v.required(r.id, _PROMISE_ID)
+    if r.newId is not None:
+        v.required(r.newId, "newId must not be empty")
+        if "\x00" in r.newId:
+            raise v.fail("newId must not contain null bytes")
+        if t.is_prefixed_by(r.newId, r.id) or t.is_prefixed_by(r.id, r.newId):
+            raise v.fail("newId must not be id, above it or below it")
+        if t.has_separator(r.newId) != t.has_separator(r.id):
+            # Children join a root with ':' and anything else with '.' (SDK-WIRE §2.1): the
+            # copies' ids are only the ones a replay mints when both ids are of one kind.
+            raise v.fail("newId must contain '.' or ':' exactly when id does")
+    if r.fromStep is not None and r.fromStep < 1:
+        raise v.fail("fromStep must be a positive integer")
+    if r.timeoutAt is not None and r.timeoutAt < 0:
+        raise v.fail("TimeoutAt must be a non-negative integer")
 
 
 def _check_task_search(r: TaskSearch, _: Limits) -> None:
@@ -301,6 +332,7 @@ _TABLE: dict[str, tuple[type[Any], Any]] = {
     "debug.reset": (NoData, None),
     "debug.snap": (NoData, None),
     "debug.tick": (DebugTick, None),
+    "sustain.retry": (RetryRequest, _check_retry),
 }
 
 KINDS: frozenset[str] = frozenset(_TABLE)

@@ -14,6 +14,9 @@ PARENT = "resonate:parent"
 PREFIX = "resonate:prefix"
 SCHEDULE = "resonate:schedule"
 SCOPE = "resonate:scope"
+# Sustain's own: on an execution started by ``sustain.retry``, the id of the failed execution
+# it retries (the official SDKs ignore tags they do not know).
+RETRY_OF = "sustain:retry-of"
 
 # Sustain's own tags (docs/queues.md): the queue a promise's task waits on, its key within
 # the queue (per-key limits, fairness) and its priority (smaller goes first, default 0).  An
@@ -37,6 +40,10 @@ def origin_of(id: str) -> str:
     Sustain accepts both (docs/decisions.md, "Id separators").
     """
     return _SEPARATOR.split(id, 1)[0]
+
+
+def has_separator(id: str) -> bool:
+    return _SEPARATOR.search(id) is not None
 
 
 def is_timer(tags: Mapping[str, str]) -> bool:

@@ -11,7 +11,9 @@ hands the messages over (``hand``): they go out without another claim, poll deli
 in ``hand`` and HTTP pushes from the loop.
 
 In the claiming transaction, executes whose task is no longer ``pending`` are skipped
-(§0.1 item 6 allows it): the worker would only get a 409 on acquire.
+(§0.1 item 6 allows it): the worker would only get a 409 on acquire.  A poll execute also
+learns there the version its promise is pinned to (``pinned``, protocol/versions.py): only a
+stream that serves that version gets it (a PostgreSQL replica's claim does the same).
 
 Routing by address: ``poll://`` -> the poll registry (non-blocking, dropped when nobody
 listens); ``http(s)://`` -> an HTTP POST by a shared ``aiohttp.ClientSession``, at most
@@ -40,13 +42,14 @@ import msgspec
 
 from sustain.protocol.addresses import Address, parse_address
 from sustain.protocol.records import ExecuteData, Message, Promise, TaskRef, UnblockData
+from sustain.protocol.versions import Pin
 from sustain.runtime.config import ServerConfig
 from sustain.runtime.loops import Alarm, Pause
 from sustain.runtime.metrics import Metrics
 from sustain.runtime.poll import PollRegistry
 from sustain.store.base import Store
 from sustain.store.errors import UNAVAILABLE
-from sustain.store.tx import Execute, Tx
+from sustain.store.tx import Execute, Tx, pinned
 
 if TYPE_CHECKING:
     from sustain.runtime.cluster import Cluster
@@ -57,7 +60,7 @@ _ADDRESS_CACHE_LIMIT = 4096
 
 Claimed = tuple[list[Execute], list[tuple[Promise, str]]]
 Done = Callable[[], None] | None  # a cluster replica's acknowledgement of one message
-Encoded = tuple[str, bytes, Done]  # address, message, acknowledgement
+Encoded = tuple[str, bytes, Done, Pin | None]  # address, message, acknowledgement, pin
 
 
 class Delivery:
@@ -123,12 +126,12 @@ class Delivery:
         if self._handed or self._pause.paused:
             self._handed.extend(messages)
         else:
-            for url, payload, done in messages:
+            for url, payload, done, pin in messages:
                 address = self._address(url)
                 if address is not None and self._pushable(address):
-                    self._handed.append((url, payload, done))
+                    self._handed.append((url, payload, done, pin))
                 else:
-                    self._send_now(url, address, payload, done)
+                    self._send_now(url, address, payload, done, pin)
         self._alarm.ring()
 
     def _full(self, claimed: Claimed) -> bool:
@@ -165,7 +168,7 @@ class Delivery:
         for execute in executes:
             task = tx.get_task(execute.task_id)
             if task is not None and task.state == "pending":
-                live.append(execute)
+                live.append(pinned(tx, execute))
         return live, unblocks
 
     async def run(self) -> None:
@@ -201,8 +204,8 @@ class Delivery:
                 self._dirty = True
 
     async def _dispatch(self, claimed: Claimed) -> None:
-        for url, payload, done in self._encode(claimed):
-            await self.send(url, payload, done)
+        for url, payload, done, pin in self._encode(claimed):
+            await self.send(url, payload, done, pin)
 
     def _encode(self, claimed: Claimed) -> list[Encoded]:
         """Executes first, then unblocks; counted in the metrics here, once."""
@@ -222,11 +225,11 @@ class Delivery:
                 if cluster is None
                 else partial(cluster.sent_execute, execute.task_id, execute.version)
             )
-            messages.append((execute.address, msgspec.json.encode(message), done))
+            messages.append((execute.address, msgspec.json.encode(message), done, execute.pin))
         for promise, address in unblocks:
             unblock = Message("unblock", {}, UnblockData(promise))
             done = None if cluster is None else partial(cluster.sent_unblock, promise.id, address)
-            messages.append((address, msgspec.json.encode(unblock), done))
+            messages.append((address, msgspec.json.encode(unblock), done, None))
         return messages
 
     def _address(self, url: str) -> Address | None:
@@ -239,7 +242,9 @@ class Delivery:
         address = self._addresses[url] = parse_address(url)
         return address
 
-    async def send(self, url: str, payload: bytes, done: Done = None) -> None:
+    async def send(
+        self, url: str, payload: bytes, done: Done = None, pin: Pin | None = None
+    ) -> None:
         """Deliver one encoded message to ``url``, or count it dropped.  ``done`` (a cluster
         replica's acknowledgement) is called once the message went out or was dropped."""
         address = self._address(url)
@@ -249,12 +254,14 @@ class Delivery:
             self._pushes.add(task)
             task.add_done_callback(self._pushes.discard)
         else:
-            self._send_now(url, address, payload, done)
+            self._send_now(url, address, payload, done, pin)
 
     def _pushable(self, address: Address) -> bool:
         return address.scheme in ("http", "https") and self._push_enabled
 
-    def _send_now(self, url: str, address: Address | None, payload: bytes, done: Done) -> None:
+    def _send_now(
+        self, url: str, address: Address | None, payload: bytes, done: Done, pin: Pin | None
+    ) -> None:
         """Everything but an HTTP push: a poll stream's buffer, or a drop."""
         if address is None:
             log.warning("dropping message to invalid address %s", url, extra={"address": url})
@@ -264,7 +271,7 @@ class Delivery:
                 self._poll_enabled
                 and address.cast is not None
                 and address.group is not None
-                and self._registry.deliver(address.cast, address.group, address.id, payload)
+                and self._registry.deliver(address.cast, address.group, address.id, payload, pin)
             )
             self._metrics.delivery("success" if delivered else "dropped")
         else:

@@ -12,6 +12,18 @@ Selection for ``poll://<cast>@<group>[/<id>]``:
   otherwise a uniformly random connection of the group.
 * an empty group -> dropped.  Dropped messages are not retried here: executes come back
   through the task retry timer (§4.3).
+* an execute *pinned* to a function version (protocol/versions.py) only goes to a stream
+  that announced that version (the preferred id's if it did, else a random one of them);
+  none -> dropped, so the execution waits for such a worker instead of failing.
+
+An ``any`` message dropped because no stream of its group (serving its pin) is open is also
+*parked*: the next stream of that group that serves it gets it the moment it registers.  So
+an execution started before its first worker (``sustain invoke`` before ``sustain worker``,
+a deploy that restarts every worker at once, the only v2 worker arriving) begins when that
+worker connects, not at the task retry timeout (30 s by default).  Parking is a hint, never
+a promise: at most ``PARKED`` messages in all (the oldest go first), kept in memory only, and
+the retry timer still re-sends each execute.  A parked execute whose task meanwhile went to
+another worker costs the newcomer one refused ``task.acquire`` (409).
 
 A stream may have an ``owner`` (the tenant prefix of its token, server/sse.py): the registry
 counts each owner's streams so that one tenant cannot take every slot.
@@ -28,33 +40,43 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from sustain.protocol.versions import Functions, Pin, serves
 
 if TYPE_CHECKING:
     from sustain.runtime.cluster import Cluster
 
 
+@dataclass(slots=True, eq=False)
 class PollConnection:
     """One open SSE stream: a bounded buffer and a waiter the stream sleeps on."""
 
-    __slots__ = ("_buffer", "_limit", "_waiter", "closed", "group", "id", "owner")
-
-    def __init__(self, group: str, id: str, limit: int, owner: str | None = None) -> None:
-        self.group = group
-        self.id = id
-        self.owner = owner
-        self.closed = False
-        self._limit = limit
-        self._buffer: deque[bytes] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+    group: str
+    id: str
+    limit: int
+    owner: str | None = None
+    # What the worker announced it serves (None: nothing, an official SDK's stream).
+    functions: Functions | None = None
+    closed: bool = False
+    _buffer: deque[bytes] = field(default_factory=deque, init=False)
+    _waiter: asyncio.Future[None] | None = field(default=None, init=False)
 
     def offer(self, payload: bytes) -> bool:
         """Queue ``payload`` unless closed or full; True when queued."""
-        if self.closed or len(self._buffer) >= self._limit:
+        if self.closed or len(self._buffer) >= self.limit:
             return False
         self._buffer.append(payload)
         self._wake()
         return True
+
+    def announced(self) -> Functions | None:
+        """The functions and versions this stream's worker serves (the UI shows them)."""
+        return self.functions
+
+    def serves(self, pin: Pin) -> bool:
+        return serves(self.announced(), pin)
 
     def close(self) -> None:
         """End the stream: the writer sees ``closed`` at its next wake-up."""
@@ -82,6 +104,9 @@ class PollConnection:
         return items
 
 
+PARKED = 10_000  # anycast messages kept for a group's next stream (all groups together)
+
+
 class PollRegistry:
     """``group -> [connections]`` with the capacity limit and the uni/any rules."""
 
@@ -95,6 +120,8 @@ class PollRegistry:
         # A PostgreSQL replica publishes the streams it holds (runtime/cluster.py); None on a
         # single server.
         self.watcher: Cluster | None = None
+        # Dropped anycast messages by (group, payload), oldest first (see the module header).
+        self._parked: dict[tuple[str, bytes], Pin | None] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -103,11 +130,13 @@ class PollRegistry:
         """How many open streams ``owner`` holds."""
         return self._owned.get(owner, 0)
 
-    def register(self, group: str, id: str, owner: str | None = None) -> PollConnection | None:
+    def register(
+        self, group: str, id: str, owner: str | None = None, functions: Functions | None = None
+    ) -> PollConnection | None:
         """A new connection, or None when the registry is at capacity (503)."""
         if self._count >= self._max:
             return None
-        conn = PollConnection(group, id, self._buffer_size, owner)
+        conn = PollConnection(group, id, self._buffer_size, owner, functions)
         self.add(conn)
         return conn
 
@@ -120,6 +149,8 @@ class PollRegistry:
             self._owned[conn.owner] = self.owned(conn.owner) + 1
         if self.watcher is not None:
             self.watcher.connected(conn.group, conn.id)
+        if self._parked:
+            self._unpark(conn)
 
     def unregister(self, conn: PollConnection) -> None:
         conns = self._groups.get(conn.group)
@@ -136,11 +167,18 @@ class PollRegistry:
         if not conns:
             del self._groups[conn.group]
 
-    def select(self, cast: str, group: str, id: str | None) -> PollConnection | None:
-        """The connection a message to ``poll://cast@group/id`` goes to, if any."""
+    def select(
+        self, cast: str, group: str, id: str | None, pin: Pin | None = None
+    ) -> PollConnection | None:
+        """The connection a message to ``poll://cast@group/id`` goes to, if any; a pinned
+        execute only to a connection that serves its version."""
         conns = self._groups.get(group)
         if not conns:
             return None
+        if pin is not None:
+            conns = [conn for conn in conns if conn.serves(pin)]
+            if not conns:
+                return None
         if id is not None:
             for conn in conns:
                 if conn.id == id:
@@ -149,10 +187,39 @@ class PollRegistry:
             return None
         return conns[0] if len(conns) == 1 else self._rng.choice(conns)
 
-    def deliver(self, cast: str, group: str, id: str | None, payload: bytes) -> bool:
-        """Queue ``payload`` on the selected connection; False when dropped."""
-        conn = self.select(cast, group, id)
-        return conn is not None and conn.offer(payload)
+    def deliver(
+        self, cast: str, group: str, id: str | None, payload: bytes, pin: Pin | None = None
+    ) -> bool:
+        """Queue ``payload`` on the selected connection; False when dropped (an anycast
+        one is then parked for the group's next stream)."""
+        conn = self.select(cast, group, id, pin)
+        if conn is None:
+            if cast == "any":
+                self._park(group, payload, pin)
+            return False
+        return conn.offer(payload)
+
+    def _park(self, group: str, payload: bytes, pin: Pin | None) -> None:
+        parked = self._parked
+        key = (group, payload)
+        parked.pop(key, None)  # the same execute again (its retry): kept once, as the newest
+        parked[key] = pin
+        if len(parked) > PARKED:
+            del parked[next(iter(parked))]
+
+    def _unpark(self, conn: PollConnection) -> None:
+        """Give a new stream the parked messages of its group that it serves."""
+        parked = self._parked
+        mine = [key for key, pin in parked.items() if key[0] == conn.group
+                and (pin is None or conn.serves(pin))]  # fmt: skip
+        for key in mine:
+            if not conn.offer(key[1]):
+                break  # its buffer is full: the rest wait for the next stream or the timer
+            del parked[key]
+
+    def parked(self) -> int:
+        """How many messages wait for a stream of their group."""
+        return len(self._parked)
 
     def connections(self) -> list[PollConnection]:
         """Every open connection, by group then registration order (read-only views: the

@@ -43,9 +43,10 @@ from sustain.errors import (
     ServerError,
 )
 from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, walk
+from sustain.protocol.versions import pin_tags
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
-from sustain.sdk import codec, ids, waiting
+from sustain.sdk import codec, forking, ids, waiting
 from sustain.sdk.admin import Promises, Schedules
 from sustain.sdk.client_state import ClientState
 from sustain.sdk.handles import Handle
@@ -125,8 +126,7 @@ class Sustain:
         self.promises = Promises(self._core.ensure, self._bridge, clock)
         self.schedules = Schedules(self._core.ensure, self._bridge)
         self.queues = Queues(self._core.ensure, self._bridge)
-        # sustain.queue("payments", concurrency=5, rate="100/min"): create or set limits
-        self.queue = self.queues.create
+        self.queue = self.queues.create  # sustain.queue("payments", concurrency=5)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _bridge(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -252,23 +252,16 @@ class Sustain:
         if fn is None:
             return lambda f: self.register(f, name=name, version=version, retry=retry)
         self._core.registry.add(fn, name=name, version=version, retry=retry)
+        self._core.reannounce()
         return fn
 
     def set_dependency(self, name: str, obj: Any) -> None:
         self._core.env.dependencies[name] = obj
 
-    def options(
-        self,
-        *,
-        target: str | None = None,
-        timeout: float | timedelta | None = None,
-        version: int | None = None,
-        tags: dict[str, str] | None = None,
-        retry: RetryPolicy | None = None,
-        queue: str | None = None,
-        key: str | None = None,
-        priority: int | None = None,
-    ) -> Sustain:
+    def options(self, *, target: str | None = None, timeout: float | timedelta | None = None,
+                version: int | None = None, tags: dict[str, str] | None = None,
+                retry: RetryPolicy | None = None, queue: str | None = None,
+                key: str | None = None, priority: int | None = None) -> Sustain:  # fmt: skip
         """A view of this Sustain whose calls use these options.  ``queue`` (with a ``key``
         and a ``priority``, smaller first) puts the calls on a queue (docs/queues.md)."""
         view = object.__new__(Sustain)
@@ -294,8 +287,15 @@ class Sustain:
             "timeoutAt": self._core.env.clock.now() + int(self._opts.timeout * 1000),
             # the caller's current span (if tracing is on) becomes the execution's parent
             "param": trace_context.inject(codec.encode_invocation(func, args, kwargs, version, id)),
-            "tags": ids.root_tags(id, self._target(), self._opts.tags),
+            "tags": ids.root_tags(id, self._target(), self._pinned(func, version)),
         }
+
+    def _pinned(self, func: str, version: int) -> dict[str, str]:
+        """The option tags, and the version pin (protocol/versions.py) when this process
+        knows the version: named in the options, or the function is registered here."""
+        if self._opts.version or self._core.registry.find_name(func) is not None:
+            return {**self._opts.tags, **pin_tags(func, version)}
+        return dict(self._opts.tags)
 
     def run(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
         """Run a registered function durably under ``id``; this process executes it if it
@@ -354,6 +354,18 @@ class Sustain:
         except CancelFailed as exc:
             raise ServerError(exc.status, exc.message, "cancel") from None
 
+    def retry(self, id: str, *, from_step: int | None = None, new_id: str | None = None) -> Any:
+        """Run the failed execution ``id`` again under ``new_id`` (default ``<id>~retry-<n>``),
+        what resolved in it taken over (only the steps before ``from_step`` if given): its
+        ``Handle``, awaitable in async code; ``RetryRefusedError`` if it did not fail."""
+        return self._bridge(self._retry(forking.request(id, new_id, from_step)))
+
+    async def _retry(self, data: dict[str, Any]) -> Handle:
+        promise = (await forking.send(await self._core.ensure(), data))["promise"]
+        record = self._core.loop().submit(self._watch(promise["id"]))
+        returns = forking.returns(self._core.registry, promise)
+        return self._handle(Handle(promise["id"], record, returns, self._explain))
+
     def schedule(
         self, name: str, cron: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Any:
@@ -368,7 +380,7 @@ class Sustain:
             name, cron, promise_id=f"{{{{.id}}}}{ids.SEP}{{{{.timestamp}}}}",
             promise_timeout_ms=int(self._opts.timeout * 1000),
             param=codec.encode_invocation(func, args, kwargs, version),
-            tags={**self._opts.tags, ids.TARGET: self._target()},
+            tags={**self._pinned(func, version), ids.TARGET: self._target()},
         )  # fmt: skip
 
     def _version_of(self, name: str) -> int:
@@ -404,9 +416,11 @@ class Sustain:
             if claim is None:
                 return await network.request(kind, data)
             with core.worker.acquiring(claim):
+                asked = core.env.clock.now()
                 answer = await network.request(kind, data)
                 if answer.status == 200 and answer.data["task"]["state"] == "acquired":
-                    core.worker.held[claim] = int(answer.data["task"]["version"])
+                    version = int(answer.data["task"]["version"])
+                    core.worker.took(claim, version, asked)
                 return answer
         finally:
             core.sending.discard(sent)

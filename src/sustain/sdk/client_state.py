@@ -76,7 +76,8 @@ class ClientState:
         return self.network
 
     async def _start(self) -> None:
-        self.network.listen(self.env.group, self.env.pid, self._dispatch)
+        registry = self.env.registry
+        self.network.listen(self.env.group, self.env.pid, self._dispatch, registry.versions)
         self.network.on_reconnect(self.subs.refresh)
         await self.network.start()
         self.worker.start()
@@ -106,6 +107,13 @@ class ClientState:
             return
         except Exception:  # recovery then waits for the leases: never fatal for the worker
             log.exception("taking back the tasks of pid %s failed", self.env.pid)
+
+    def reannounce(self) -> None:
+        """A function registered after the start: a remote stream announces the versions
+        again (an in-process subscriber reads the registry at each delivery)."""
+        reannounce = getattr(self.network, "reannounce", None)
+        if self.ready and not self.stopped and callable(reannounce):
+            self.loop().loop.call_soon_threadsafe(reannounce)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         self.worker.on_message(message)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sustain.sdk import ids
+from sustain.sdk import ids, patches
 from sustain.sdk.futures import Begin, DurableFuture
 from sustain.sdk.queues import queue_tags
 from sustain.sdk.registry import Function
@@ -72,6 +72,7 @@ class Call:
     # The id the counter minted when an explicit id replaced it: where the replay records
     # the link from the caller to a promise of another origin (SDK-WIRE §2.1).
     slot: str | None = None
+    version_named: bool = False  # ``options(version=N)``: the call is pinned to N
 
 
 _NO_OPTIONS = CallOptions()  # frozen, and its tags are copied, never changed in place
@@ -82,10 +83,13 @@ def seconds(duration: float | timedelta) -> float:
 
 
 class _Counter:
-    __slots__ = ("n",)
+    __slots__ = ("n", "patching")
 
     def __init__(self) -> None:
         self.n = 0
+        # The name of a ``patched()`` whose answer is not known yet: until it is, the next
+        # call's id is not known either (sdk/patches.py).
+        self.patching: str | None = None
 
 
 class Context:
@@ -146,6 +150,8 @@ class Context:
         return self._counter.n
 
     def _next_id(self) -> str:
+        if self._counter.patching is not None:
+            raise patches.waiting(self, "a durable call")
         self._counter.n += 1
         return self._opts.id or ids.child(self.id, self._counter.n)
 
@@ -190,6 +196,7 @@ class Context:
             "rpc", self._next_id(), name, self, None, args, kwargs,
             target=self._pass.target(self._opts.target), timeout_at=self._timeout_at(),
             version=version, tags=dict(self._opts.tags), slot=self._slot(),
+            version_named=bool(self._opts.version),
         )  # fmt: skip
         return self._start(call)
 
@@ -206,7 +213,7 @@ class Context:
             "detached", id, name, self, None, args, kwargs,
             target=self._pass.target(self._opts.target),
             timeout_at=self._now_ms() + int(timeout * 1000), version=version,
-            tags=dict(self._opts.tags),
+            tags=dict(self._opts.tags), version_named=bool(self._opts.version),
         )  # fmt: skip
         return self._start(call)
 
@@ -226,6 +233,20 @@ class Context:
         call = Call("promise", self._next_id(), "promise", self, timeout_at=at,
                     tags=dict(self._opts.tags), slot=self._slot())  # fmt: skip
         return self._start(call)
+
+    # -- patches (sdk/patches.py, docs/deploying.md) ----------------------------------------
+    def patched(self, name: str) -> patches.PatchFuture:
+        """Whether this execution takes the new branch of patch ``name``: True for an
+        execution that reaches this point with this code (the choice is recorded), False for
+        one that went past it before the patch.  ``yield`` or ``await`` the answer."""
+        if self._counter.patching is not None:
+            raise patches.waiting(self, "ctx.patched()")
+        return patches.patched(self, name)
+
+    def deprecate_patch(self, name: str) -> None:
+        """The cleanup of patch ``name`` once no execution runs its old branch: executions
+        that recorded the patch replay, new ones record nothing.  A plain call."""
+        patches.deprecate(self, name)
 
     # -- checkpointed nondeterminism ---------------------------------------------------
     def now(self) -> DurableFuture:

@@ -53,7 +53,13 @@ from sustain.runtime.config import (
 from sustain.runtime.core import Runtime, open_store
 from sustain.runtime.poll import PollConnection
 from sustain.sdk import network
-from sustain.sdk.network import Answer, MessageHandler, NetworkStopped, PollAddresses
+from sustain.sdk.network import (
+    Announce,
+    Answer,
+    MessageHandler,
+    NetworkStopped,
+    PollAddresses,
+)
 from sustain.store.errors import CommitError, StoreClosedError, StoreStatementError
 
 log = logging.getLogger(__name__)
@@ -64,12 +70,20 @@ _decode = msgspec.json.Decoder().decode
 class _Subscriber(PollConnection):
     """An in-process poll connection: delivered messages go straight to the handlers."""
 
-    __slots__ = ("handlers", "loop")
+    __slots__ = ("announce", "handlers", "loop")
 
-    def __init__(self, group: str, pid: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, group: str, pid: str, loop: asyncio.AbstractEventLoop, announce: Announce | None
+    ) -> None:
         super().__init__(group, pid, 0)
         self.loop = loop
         self.handlers: list[MessageHandler] = []
+        self.announce = announce
+
+    def announced(self) -> Mapping[str, list[int]] | None:
+        # Asked at each delivery, not at subscribe: a function registered after the start
+        # is served at once (there is no connection to re-open in process).
+        return self.announce() if self.announce is not None else None
 
     def offer(self, payload: bytes) -> bool:
         if self.closed:
@@ -116,7 +130,7 @@ class LocalNetwork(PollAddresses):
         self.clock = clock if clock is not None else Clock()
         self._runtime: Runtime | None = None
         self._subscribers: dict[tuple[str, str], _Subscriber] = {}
-        self._pending: list[tuple[str, str, MessageHandler]] = []
+        self._pending: list[tuple[str, str, MessageHandler, Announce | None]] = []
         self._reconnect: list[Callable[[], None]] = []
         self._stopped = asyncio.Event()
         self._starting: asyncio.Lock | None = None
@@ -145,8 +159,8 @@ class LocalNetwork(PollAddresses):
             store = await asyncio.to_thread(open_store, self.config)
             runtime = Runtime(self.config, store, clock=self.clock)
             loop = asyncio.get_running_loop()
-            for group, pid, handler in self._pending:
-                self._subscribe(runtime, loop, group, pid, handler)
+            for group, pid, handler, functions in self._pending:
+                self._subscribe(runtime, loop, group, pid, handler, functions=functions)
             self._pending.clear()
             await runtime.start()
             self._runtime = runtime
@@ -203,13 +217,16 @@ class LocalNetwork(PollAddresses):
 
     # -- messages --------------------------------------------------------------------------
 
-    def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
+    def listen(
+        self, group: str, pid: str, on_message: MessageHandler, functions: Announce | None = None
+    ) -> None:
         if self._stopped.is_set():
             raise NetworkStopped("the network was stopped")
         if self._runtime is None:
-            self._pending.append((group, pid, on_message))
+            self._pending.append((group, pid, on_message, functions))
         else:
-            self._subscribe(self._runtime, asyncio.get_running_loop(), group, pid, on_message)
+            loop = asyncio.get_running_loop()
+            self._subscribe(self._runtime, loop, group, pid, on_message, functions=functions)
 
     async def unlisten(self, group: str, pid: str) -> None:
         subscriber = self._subscribers.pop((group, pid), None)
@@ -227,10 +244,13 @@ class LocalNetwork(PollAddresses):
         group: str,
         pid: str,
         handler: MessageHandler,
+        *,
+        functions: Announce | None = None,
     ) -> None:
         subscriber = self._subscribers.get((group, pid))
         if subscriber is None:
-            subscriber = self._subscribers[(group, pid)] = _Subscriber(group, pid, loop)
+            subscriber = _Subscriber(group, pid, loop, functions)
+            self._subscribers[(group, pid)] = subscriber
             runtime.registry.add(subscriber)
         subscriber.handlers.append(handler)
 

@@ -37,6 +37,9 @@ class Answer(msgspec.Struct, frozen=True):
 
 
 MessageHandler = Callable[[dict[str, Any]], None]
+# The functions and versions this process serves, asked again at each (re)connect (a
+# function registered later is announced by the next one): protocol/versions.py.
+Announce = Callable[[], Mapping[str, list[int]]]
 
 
 class Network(Protocol):
@@ -56,11 +59,15 @@ class Network(Protocol):
         checkpoint).  A server always syncs, so a remote network ignores it.
         """
 
-    def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
+    def listen(
+        self, group: str, pid: str, on_message: MessageHandler, functions: Announce | None = None
+    ) -> None:
         """Deliver every message for this process (``poll://any@group``,
         ``poll://any@group/pid``, ``poll://uni@group/pid``) to ``on_message``, called on the
         event loop with the decoded message (``{"kind", "head", "data"}``).  A remote network
-        keeps one SSE stream per (group, pid) and reconnects with backoff."""
+        keeps one SSE stream per (group, pid) and reconnects with backoff.  ``functions``
+        announces what this process serves: executions pinned to a version it does not
+        serve are not delivered to it (protocol/versions.py)."""
 
     async def unlisten(self, group: str, pid: str) -> None:
         """Stop receiving the messages of ``(group, pid)``: its stream is closed, so the

@@ -43,7 +43,7 @@ from yarl import URL
 from sustain.protocol.records import VERSION
 from sustain.sdk import network
 from sustain.sdk.batcher import Batcher, Retry
-from sustain.sdk.network import Answer, MessageHandler, NetworkStopped, PollAddresses
+from sustain.sdk.network import Announce, Answer, MessageHandler, NetworkStopped, PollAddresses
 from sustain.sdk.remote_sse import Stream
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,9 @@ class RemoteNetwork(PollAddresses):
 
     # -- messages --------------------------------------------------------------------------
 
-    def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
+    def listen(
+        self, group: str, pid: str, on_message: MessageHandler, functions: Announce | None = None
+    ) -> None:
         if self._stopped.is_set():
             raise NetworkStopped("the network was stopped")
         stream = self._streams.get((group, pid))
@@ -171,6 +173,7 @@ class RemoteNetwork(PollAddresses):
                 self._stream_timeout,
                 self._stopped,
                 self._reconnected,
+                functions=functions,
             )
             if self._started:
                 stream.start()
@@ -181,6 +184,11 @@ class RemoteNetwork(PollAddresses):
         if stream is not None:
             stream.cancel()
             await stream.wait_closed()
+
+    def reannounce(self) -> None:
+        """Announce the functions again (``Stream.reannounce``): one was registered late."""
+        for stream in self._streams.values():
+            stream.reannounce()
 
     def listening(self, group: str, pid: str) -> bool:
         """True while the message stream of ``(group, pid)`` is open (it may still be down

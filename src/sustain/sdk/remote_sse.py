@@ -31,7 +31,15 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from sustain.sdk.network import MessageHandler, NetworkStopped, backoff, dispatch, rest
+from sustain.protocol.versions import QUERY, encode_functions
+from sustain.sdk.network import (
+    Announce,
+    MessageHandler,
+    NetworkStopped,
+    backoff,
+    dispatch,
+    rest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +58,32 @@ class Stream:
         timeout: aiohttp.ClientTimeout,
         stopped: asyncio.Event,
         on_reconnect: Callable[[], None],
+        *,
+        functions: Announce | None = None,
     ) -> None:
         self.url = url
+        self._functions = functions
         self.handlers: list[MessageHandler] = []
         self._client = client
         self._timeout = timeout
         self._stopped = stopped
         self._on_reconnect = on_reconnect
         self._task: asyncio.Task[None] | None = None
+        self._response: aiohttp.ClientResponse | None = None
+        self._reannounce = False
         self.connected = False
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"sustain-sse {self.url}")
+
+    def reannounce(self) -> None:
+        """Reconnect now, announcing the functions as they are now (one was registered
+        after the stream opened): the open response is closed and the loop connects again
+        at once, as a reconnect (listeners are refreshed)."""
+        if self._response is not None:
+            self._reannounce = True
+            self._response.close()
 
     def cancel(self) -> None:
         if self._task is not None:
@@ -85,15 +106,23 @@ class Stream:
             except _Refused as exc:
                 log.warning("poll stream %s refused: %s", self.url, exc)
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                log.warning("poll stream %s failed: %r", self.url, exc)
+                if not self._reannounce:
+                    log.warning("poll stream %s failed: %r", self.url, exc)
             self.connected = False
+            if self._reannounce:
+                self._reannounce = False
+                continue
             if await rest(self._stopped, backoff(failures)):
                 return
             failures += 1
 
     async def _connect(self, *, reconnect: bool) -> None:
         session = self._client()
-        async with session.get(self.url, headers=_ACCEPT, timeout=self._timeout) as response:
+        # What this process serves, announced again at each connect (protocol/versions.py).
+        query = {} if self._functions is None else {QUERY: encode_functions(self._functions())}
+        get = session.get(self.url, params=query, headers=_ACCEPT, timeout=self._timeout)
+        async with get as response:
+            self._response = response
             if response.status != 200:
                 body = (await response.read())[:200].decode("utf-8", "replace")
                 raise _Refused(f"HTTP {response.status} {body}")

@@ -50,6 +50,7 @@ from sustain.errors import (
     Suspend,
     SustainError,
 )
+from sustain.protocol.versions import pin_tags
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
 from sustain.sdk import codec, ids, mistakes, telemetry
@@ -153,8 +154,14 @@ class ReplayPass:
 
     # -- one durable call -------------------------------------------------------------------
     async def _op(self, call: Call) -> Outcome:
+        return await self.guard(self._op_inner(call))
+
+    async def guard(self, op: Awaitable[Outcome]) -> Outcome:
+        """The outcome of one durable call's work, with the platform's failures mapped: a
+        nondeterminism fails the call (and the execution), a lost lease or a bug ends the
+        pass (``Cancel``, which user code cannot swallow)."""
         try:
-            return await self._op_inner(call)
+            return await op
         except NondeterminismError as exc:
             self.nondeterminism = exc
             return Outcome(error=exc)
@@ -226,11 +233,13 @@ class ReplayPass:
         if call.kind == "run":
             tags = ids.local_tags(call.id, origin, parent.branch, parent.id)
         elif call.kind == "detached":
-            tags = ids.global_tags(call.id, origin, origin, call.target)
+            tags = ids.global_tags(call.id, origin, origin, call.target, self._pin(call))
         else:
             extra = {ids.TIMER: "true"} if call.kind == "sleep" else {}
             if call.kind == "promise":
                 extra = {ids.EXTERNAL: "true"}
+            elif call.kind == "rpc":
+                extra = self._pin(call)
             tags = ids.global_tags(call.id, origin, parent.id, call.target, extra)
         # An explicit id (options(id=...)) may not extend these tags; the protocol requires
         # that it does, so such a tag falls back to the id itself (a lineage of its own).
@@ -239,6 +248,12 @@ class ReplayPass:
             if not ids.extends(call.id, tags[key]):
                 tags[key] = call.id
         return {**call.tags, **tags}
+
+    def _pin(self, call: Call) -> dict[str, str]:
+        """The version pin of a remote call when this process knows the version (named in
+        the options, or the function registered here): protocol/versions.py."""
+        known = call.version_named or self.env.registry.find_name(call.func) is not None
+        return pin_tags(call.func, call.version) if known else {}
 
     def _check(self, call: Call, record: Mapping[str, Any], sent: Mapping[str, Any]) -> None:
         param = record.get("param")

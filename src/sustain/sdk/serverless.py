@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from sustain.sdk import ids
-from sustain.sdk.network import Answer, MessageHandler, Network, NetworkStopped
+from sustain.sdk.network import Announce, Answer, MessageHandler, Network, NetworkStopped
 from sustain.sdk.replay import WorkerState
 from sustain.sdk.runner import run_task
 
@@ -101,8 +101,10 @@ class _Observed:
     async def stop(self) -> None:
         await self._network.stop()
 
-    def listen(self, group: str, pid: str, on_message: MessageHandler) -> None:
-        self._network.listen(group, pid, on_message)
+    def listen(
+        self, group: str, pid: str, on_message: MessageHandler, functions: Announce | None = None
+    ) -> None:
+        self._network.listen(group, pid, on_message, functions)
 
     async def unlisten(self, group: str, pid: str) -> None:
         await self._network.unlisten(group, pid)

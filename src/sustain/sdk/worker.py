@@ -3,10 +3,15 @@
 ``on_message`` takes ``execute`` messages; each becomes ``task.acquire`` then ``run_task``
 under a semaphore of ``max_tasks``.  Every task this process holds (acquired here or won by
 ``Sustain.run`` through ``task.create``) is heartbeated every ttl/3, all in one
-``task.heartbeat`` request: two beats may fail before the lease lapses.  ``stop(grace)``
-(the drain) stops taking work, waits up to ``grace`` seconds for what is running to finish
-or suspend, then cancels the rest and releases their tasks, so another worker takes them at
-once instead of after their leases; ``hurry()`` ends that wait now (a second Ctrl-C).
+``task.heartbeat`` request: two beats may fail before the lease lapses.  A beat leaves out
+the tasks whose lease was set less than ttl/6 before it (acquired just now, or renewed): it
+would only rewrite a fresh lease, a store write that a short task (most of them) never
+needs; such a task is renewed on the next beat, at most ttl/2 after its lease was set.
+
+``stop(grace)`` (the drain) stops taking work, waits up to ``grace`` seconds for what is
+running to finish or suspend, then cancels the rest and releases their tasks, so another
+worker takes them at once instead of after their leases; ``hurry()`` ends that wait now (a
+second Ctrl-C).
 
 A task awaiting a promise of another origin stays held and waits for it through a listener
 at this process's unicast address (replay.py): the worker keeps those listeners in its own
@@ -90,6 +95,8 @@ class Worker:
         self.env = env
         self.max_tasks = max_tasks
         self.held: dict[str, int] = {}
+        # When each held task's lease was last set (clock ms, at or before the server set it).
+        self._leased: dict[str, int] = {}
         self._acquiring: dict[str, int] = {}  # acquires in flight per task id
         self._running: set[asyncio.Task[None]] = set()
         self._slots: _Slots | None = None
@@ -131,9 +138,14 @@ class Worker:
         """True while this worker holds ``id`` or waits for the answer of its acquire."""
         return id in self.held or id in self._acquiring
 
+    def took(self, id: str, version: int, at: int) -> None:
+        """This process holds ``id`` now, on a lease set at ``at`` (clock ms) or later."""
+        self.held[id] = version
+        self._leased[id] = at
+
     def hold(self, task: dict[str, Any], promise: dict[str, Any], preload: list[Any]) -> None:
         """Run a task this process already holds (``task.create`` answered acquired)."""
-        self.held[task["id"]] = int(task["version"])
+        self.took(task["id"], int(task["version"]), self.env.clock.now())
         self._spawn(self._execute(task, promise, preload, acquired_slot=False))
 
     def _spawn(self, coro: Any) -> None:
@@ -150,6 +162,7 @@ class Worker:
             if self._stopping:
                 return
             data = {"id": id, "version": version, "pid": self.env.pid, "ttl": self.env.ttl_ms}
+            asked = self.env.clock.now()
             try:
                 with self.acquiring(id):
                     answer = await self.env.network.request("task.acquire", data)
@@ -161,7 +174,7 @@ class Worker:
                 log.debug("task.acquire %s v%s: %s %s", id, version, answer.status, answer.data)
                 return
             d = answer.data
-            self.held[id] = int(d["task"]["version"])
+            self.took(id, int(d["task"]["version"]), asked)
             await self._execute(d["task"], d["promise"], d.get("preload") or [], True)
         finally:
             slots.give()
@@ -200,6 +213,7 @@ class Worker:
                     slots.give()
         finally:
             self.held.pop(task["id"], None)
+            self._leased.pop(task["id"], None)
         if record is not None:
             self.waits.settled(record)
             if self._on_settled is not None:
@@ -217,14 +231,21 @@ class Worker:
             if clock.now() >= refresh_at:
                 refresh_at = clock.now() + REFRESH_SECONDS * 1000
                 self.waits.refresh()
-            held = [{"id": id, "version": version} for id, version in list(self.held.items())]
+            now = clock.now()
+            fresh = now - pause * 500  # leases set in the last ttl/6: see the module header
+            leased = self._leased
+            held: list[dict[str, Any]] = [
+                {"id": id, "version": version}
+                for id, version in list(self.held.items())
+                if leased.get(id, 0) <= fresh
+            ]
             if not held:
                 continue
             # One request for the held tasks, whatever their origin, as the official SDKs
             # send it (Sustain accepts it: docs/decisions.md, relaxed validation rules), or
             # several of HEARTBEAT_TASKS: a server bounds the tasks of one heartbeat
             # (limits.max_heartbeat_tasks, 10,000 by default).
-            beats = [
+            beats: list[dict[str, Any]] = [
                 {"pid": self.env.pid, "tasks": held[i : i + HEARTBEAT_TASKS]}
                 for i in range(0, len(held), HEARTBEAT_TASKS)
             ]
@@ -232,7 +253,7 @@ class Worker:
                 *(self.env.network.request("task.heartbeat", beat) for beat in beats),
                 return_exceptions=True,
             )
-            for answer in answers:
+            for beat, answer in zip(beats, answers, strict=True):
                 if isinstance(answer, NetworkStopped):
                     return
                 if isinstance(answer, asyncio.CancelledError):
@@ -240,6 +261,10 @@ class Worker:
                 if isinstance(answer, BaseException):
                     # A failed beat is retried at the next tick; the lease is ttl.
                     log.warning("heartbeat failed", exc_info=answer)
+                elif answer.status == 200:
+                    for task in beat["tasks"]:
+                        if task["id"] in leased:  # still held: not ended during the beat
+                            leased[task["id"]] = now
 
     def hurry(self) -> None:
         """End the wait of a ``stop()`` in progress now (thread-safe through the loop)."""

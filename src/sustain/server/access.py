@@ -34,6 +34,7 @@ from typing import Any, Literal
 import msgspec
 
 from sustain.engine.responses import FenceData, PreloadData, TaskClaim
+from sustain.engine.retry import base_of
 from sustain.protocol.addresses import parse_address
 from sustain.protocol.tags import BRANCH, ORIGIN, PARENT, TARGET
 
@@ -205,6 +206,14 @@ def _schedule_create(data: dict[str, Any]) -> Iterator[Touch]:
     yield from _tags(data.get("promiseTags"))
 
 
+def _retry(data: dict[str, Any]) -> Iterator[Touch]:
+    yield from _ids("id", "newId")(data)
+    id = data.get("id")
+    if isinstance(id, str) and not isinstance(data.get("newId"), str) and base_of(id) != id:
+        # the derived new id is <base>~retry-<n>: a scope that matches the base matches it
+        yield ("id", base_of(id))
+
+
 TOUCHES: dict[str, Toucher] = {
     "promise.get": _ids("id"),
     "promise.create": _promise_create,
@@ -232,6 +241,7 @@ TOUCHES: dict[str, Toucher] = {
     "sustain.queue.get": _everything,
     "sustain.queue.list": _everything,
     "sustain.queue.delete": _everything,
+    "sustain.retry": _retry,
 }
 
 

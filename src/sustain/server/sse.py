@@ -14,14 +14,19 @@ The stream writes each message as one ``data: <json>`` event and, when idle for
 which also lets proxies and clients tell a live idle stream from a dead one.  A side task
 watches ``receive()`` for the client's disconnect; server shutdown closes every connection
 through the registry.  Either way the connection leaves the registry.
+
+A Sustain worker announces the functions and versions it serves in the query string
+(``?functions={"name": [1, 2]}``, protocol/versions.py); a malformed one is a plain-text 400.
+An execution pinned to a version is only delivered to a stream that announced it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qs, unquote_to_bytes
 
+from sustain.protocol.versions import QUERY, parse_functions
 from sustain.server import access
 from sustain.server.auth import bearer_token
 
@@ -54,6 +59,18 @@ def _segments(scope: Scope) -> tuple[str, str] | None:
         )
     except UnicodeDecodeError:
         return None
+
+
+def announced(scope: Scope) -> dict[str, frozenset[int]] | None:
+    """The functions the worker serves (``?functions=<json>``, protocol/versions.py); None
+    when it announced nothing (an official SDK).  ``ValueError`` for a malformed one."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    values = query.get(QUERY)
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise ValueError("functions must be given once")
+    return parse_functions(values[0])
 
 
 async def _watch_disconnect(receive: Receive, conn: PollConnection) -> None:
@@ -102,7 +119,12 @@ async def serve_poll(streams: PollStreams, scope: Scope, receive: Receive, send:
         message = f"Too many poll streams for this token's prefix (limit {limit})"
         await _plain(send, 429, message.encode())
         return
-    conn = streams.registry.register(group, id, owner)
+    try:
+        functions = announced(scope)
+    except ValueError as exc:
+        await _plain(send, 400, str(exc).encode())
+        return
+    conn = streams.registry.register(group, id, owner, functions)
     if conn is None:
         await _plain(send, 503, b"Poll registration at capacity")
         return

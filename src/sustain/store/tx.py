@@ -27,6 +27,7 @@ from typing import Literal, Protocol
 import msgspec
 
 from sustain.protocol.records import Promise, PromiseState, Schedule, TaskState
+from sustain.protocol.versions import pin_of
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -70,6 +71,9 @@ class Execute(msgspec.Struct, frozen=True):
     task_id: str
     version: int
     address: str
+    # The (function, version) its promise is pinned to (protocol/versions.py): set by the
+    # delivery loop when it claims the execute, never stored.
+    pin: tuple[str, int] | None = None
 
 
 class QueueRow(msgspec.Struct):
@@ -259,3 +263,14 @@ class Tx(Protocol):
 
     def has_outbox(self) -> bool:
         """True when the outbox holds at least one message."""
+
+
+def pinned(tx: Tx, execute: Execute) -> Execute:
+    """The execute with the version its promise is pinned to, read in the claiming
+    transaction (protocol/versions.py), so that a poll stream that does not serve that
+    version never gets it.  A push address names one endpoint the caller chose: no pin."""
+    if not execute.address.startswith("poll://"):
+        return execute
+    promise = tx.get_promise(execute.task_id)
+    pin = pin_of(promise.tags) if promise is not None else None
+    return execute if pin is None else msgspec.structs.replace(execute, pin=pin)

@@ -117,6 +117,21 @@ async def sleepy(ctx: Context, tag: str, seconds: float) -> str:
 # -- workflows ---------------------------------------------------------------------------------
 
 
+async def fragile_step(ctx: Context, tag: str, n: int, fixed: str) -> int:
+    record(f"step:{tag}:{n}")
+    if not os.path.exists(fixed):  # noqa: ASYNC240 (one stat)
+        raise ValueError(f"step {n} of {tag} is broken until {fixed} exists")
+    return n * 10
+
+
+async def fragile(ctx: Context, tag: str, fixed: str) -> list[int]:
+    """Step 2 fails, not retried, until the file ``fixed`` exists (Sustain's retry test)."""
+    a = await ctx.run(step, tag, 1)
+    b = await ctx.options(retry_policy=Never()).run(fragile_step, tag, 2, fixed)
+    c = await ctx.run(step, tag, 3)
+    return [a, b, c]
+
+
 async def long_step(ctx: Context, tag: str, seconds: float) -> str:
     return await ctx.run(sleepy, tag, seconds)
 
@@ -190,7 +205,7 @@ def register(resonate: Resonate) -> None:
     for fn in (step, clock_ms, write_marker, audit, square, py_add, py_greet, tick, counted,
                slow, sleepy, long_step, two_steps, call_remote, sleeper, approval, with_detached,
                fan_out, crashy, call_sustain, call_sustain_workflow,
-               two_steps_around_sleep):  # fmt: skip
+               two_steps_around_sleep, fragile_step, fragile):  # fmt: skip
         resonate.register(fn)
     resonate.register(py_fail, retry_policy=Never())
 

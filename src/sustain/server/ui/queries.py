@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from sustain.protocol.records import Promise, PromiseState, Schedule
-from sustain.protocol.tags import ORIGIN, SCHEDULE, TARGET, is_prefixed_by
+from sustain.protocol.tags import ORIGIN, RETRY_OF, SCHEDULE, TARGET, is_prefixed_by
 from sustain.protocol.values import decode_json
 from sustain.store.tx import LEASE, Page, TaskRow, Tx
 
@@ -149,6 +149,8 @@ class ExecutionDetail:
     root: Promise
     nodes: dict[str, Node]
     truncated: bool
+    # the executions started by ``sustain retry`` of this one (tagged sustain:retry-of = id)
+    retries: list[str] = field(default_factory=list)
 
 
 def execution(tx: Tx, id: str) -> ExecutionDetail | None:
@@ -179,7 +181,8 @@ def execution(tx: Tx, id: str) -> ExecutionDetail | None:
         if (promise.tags.get(ORIGIN) or target) == target:
             truncated = _collect(tx, target, target, found)
         pending.extend(node for key, node in found.items() if key not in before)
-    return ExecutionDetail(root, found, truncated)
+    retried = tx.search_promises(None, {RETRY_OF: id}, Page(MAX_LINKED))
+    return ExecutionDetail(root, found, truncated, [p.id for p in retried])
 
 
 def _collect(tx: Tx, origin: str, id: str, found: dict[str, Node]) -> bool:

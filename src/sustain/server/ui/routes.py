@@ -38,10 +38,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import msgspec
 
 from sustain.engine.queue_ops import info as queue_info
+from sustain.protocol.addresses import parse_address
 from sustain.protocol.cancel import CancelFailed, drive_async, walk
 from sustain.protocol.envelope import Request
-from sustain.protocol.records import PROMISE_STATES, PromiseState
+from sustain.protocol.records import PROMISE_STATES, Promise, PromiseState
+from sustain.protocol.tags import TARGET
 from sustain.protocol.values import to_base64
+from sustain.protocol.versions import pin_of
 from sustain.server.app import read_body
 from sustain.server.ui import html, queries, views
 from sustain.server.ui.queries import Filters
@@ -286,9 +289,22 @@ class UiRoutes:
         if detail is None:
             return Reply(404, html.message_page("Not found", f"No promise {id!r}."))
         now = self.rt.clock.now()
+        note = self._pin_note(detail.root)
         if fragment:
-            return Reply(200, views.execution_body(detail, now))
-        return Reply(200, views.execution_page(detail, now))
+            return Reply(200, views.execution_body(detail, now, note))
+        return Reply(200, views.execution_page(detail, now, note))
+
+    def _pin_note(self, root: Promise) -> str:
+        """The version a pending execution is pinned to, and whether a worker serving it is
+        connected to its group: if not, it waits (protocol/versions.py)."""
+        pin = pin_of(root.tags)
+        if pin is None or root.state != "pending":
+            return ""
+        address = parse_address(root.tags.get(TARGET, ""))
+        group = address.group if address is not None else None
+        conns = self.rt.registry.connections()
+        served = any(conn.group == group and conn.serves(pin) for conn in conns)
+        return views.pin_note(pin, group, served)
 
     async def _promise(self, id: str) -> Reply:
         node = await self._read(lambda tx: queries.promise_with_task(tx, id))
@@ -308,14 +324,25 @@ class UiRoutes:
         """Open poll connections by (group, pid) and the tasks each pid holds (a lease)."""
         held = await self._read(queries.held_tasks)
         conns: dict[tuple[str, str], int] = {}
+        # What each (group, pid) announced it serves (its streams announce the same
+        # registry); None: nothing announced (an official SDK worker).
+        functions: dict[tuple[str, str], dict[str, list[int]] | None] = {}
         for conn in self.rt.registry.connections():
             key = (conn.group, conn.id)
             conns[key] = conns.get(key, 0) + 1
+            announced = conn.announced()
+            if announced is not None or key not in functions:
+                functions[key] = (
+                    None
+                    if announced is None
+                    else {name: sorted(v) for name, v in sorted(announced.items())}
+                )
         return [
             {
                 "group": group,
                 "pid": pid,
                 "connections": count,
+                "functions": functions[(group, pid)],
                 "tasks": [
                     {"id": t.id, "version": t.version, "leaseExpiresAt": t.timeout_at}
                     for t in held.get(pid, [])

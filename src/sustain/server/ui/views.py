@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from sustain.protocol import callgraph, values
 from sustain.protocol.records import PROMISE_STATES, Promise, Schedule
 from sustain.protocol.tags import ORIGIN, PARENT, SCOPE, TARGET, TIMER
+from sustain.protocol.versions import Pin
 from sustain.server.ui import queries
 from sustain.server.ui.html import (
     badge,
@@ -31,6 +32,7 @@ from sustain.server.ui.html import (
     q,
     when,
 )
+from sustain.server.ui.lineage import lineage
 from sustain.server.ui.queries import ExecutionDetail, ExecutionsPage, Filters, Node
 from sustain.store.tx import TaskRow
 
@@ -263,7 +265,19 @@ def _details(detail: ExecutionDetail, graph: callgraph.CallNode) -> str:
     return "".join(blocks)
 
 
-def execution_body(detail: ExecutionDetail, now: int) -> str:
+def pin_note(pin: Pin, group: str | None, served: bool) -> str:
+    """An execution pinned to a function version (protocol/versions.py), and whether it can
+    run now; an empty string for one that is not pinned."""
+    name = f"<b>{esc(pin[0])}</b> v{pin[1]}"
+    if served:
+        return f"<p class=summary>Pinned to {name}.</p>"
+    return (
+        f"<p class='notice waiting-version'>Pinned to {name}: waiting for a worker of group "
+        f"<code>{esc(group or '?')}</code> that serves this version (none is connected).</p>"
+    )
+
+
+def execution_body(detail: ExecutionDetail, now: int, note: str = "") -> str:
     nodes = [queries.to_dict(n.promise) for n in detail.nodes.values()]
     root = detail.root
     graph = callgraph.build(queries.to_dict(root), nodes)
@@ -274,9 +288,10 @@ def execution_body(detail: ExecutionDetail, now: int) -> str:
         if detail.truncated else ""
     )  # fmt: skip
     return (
+        f"{lineage(detail)}"
         f"<p class=summary>{badge(root.state)} <b>{esc(func or '')}</b> · created "
         f"{when(root.createdAt)} · settled {when(root.settledAt) or '—'} · "
-        f"{duration(end - root.createdAt)} · {len(detail.nodes)} promises</p>{truncated}"
+        f"{duration(end - root.createdAt)} · {len(detail.nodes)} promises</p>{note}{truncated}"
         f"<section><h2>Result</h2>{value_block(root)}</section>"
         f"<section><h2>Call tree</h2><ul class=tree>{_tree_item(graph, detail)}</ul></section>"
         f"<section><h2>Timeline</h2>{timeline(graph, detail, now)}</section>"
@@ -284,12 +299,12 @@ def execution_body(detail: ExecutionDetail, now: int) -> str:
     )
 
 
-def execution_page(detail: ExecutionDetail, now: int) -> str:
+def execution_page(detail: ExecutionDetail, now: int, note: str = "") -> str:
     root = detail.root
     src = f"/ui/execution?id={q(root.id)}&fragment=1"
     pending = any(n.promise.state == "pending" for n in detail.nodes.values())
     body = f"<h1>Execution <code>{esc(root.id)}</code></h1>" + live(
-        src, 1000, execution_body(detail, now), enabled=pending, until_settled=True
+        src, 1000, execution_body(detail, now, note), enabled=pending, until_settled=True
     )
     if root.state == "pending":
         body += f"<section><h2>Cancel</h2>{cancel_form(root.id)}</section>"
@@ -433,6 +448,17 @@ def confirm_delete_page(id: str) -> str:
 # -- workers ---------------------------------------------------------------------------------
 
 
+def functions_cell(functions: dict[str, list[int]] | None) -> str:
+    if functions is None:
+        return "<span class=muted>not announced (unpinned work only)</span>"
+    if not functions:
+        return "<span class=muted>none</span>"
+    return " ".join(
+        f"<code>{esc(name)}</code> v{','.join(str(v) for v in versions)}"
+        for name, versions in functions.items()
+    )
+
+
 def workers_table(workers: list[dict[str, Any]]) -> str:
     rows = []
     for w in workers:
@@ -443,13 +469,15 @@ def workers_table(workers: list[dict[str, Any]]) -> str:
         rows.append(
             f'<tr data-group="{esc(w["group"])}" data-pid="{esc(w["pid"])}">'
             f"<td>{esc(w['group'])}</td><td><code>{esc(w['pid'])}</code></td>"
+            f"<td class=functions>{functions_cell(w['functions'])}</td>"
             f"<td>{w['connections']}</td><td>{len(w['tasks'])}</td>"
             f"<td>{tasks or '<span class=muted>idle</span>'}</td></tr>"
         )
     if not rows:
-        rows.append("<tr><td colspan=5 class=empty>No worker is connected.</td></tr>")
+        rows.append("<tr><td colspan=6 class=empty>No worker is connected.</td></tr>")
     return (
-        "<table class=workers><thead><tr><th>Group</th><th>Pid</th><th>Streams</th>"
+        "<table class=workers><thead><tr><th>Group</th><th>Pid</th><th>Functions</th>"
+        "<th>Streams</th>"
         f"<th>Tasks held</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
@@ -457,7 +485,8 @@ def workers_table(workers: list[dict[str, Any]]) -> str:
 def workers_page(workers: list[dict[str, Any]]) -> str:
     body = (
         "<h1>Workers</h1><p class=muted>Open poll streams (<code>GET /poll/{group}/{pid}</code>)"
-        ' and the tasks each pid holds. JSON: <a href="/workers">/workers</a></p>'
-        + live("/ui/workers?fragment=1", 2000, workers_table(workers))
+        ", the functions and versions each serves (an execution pinned to a version runs"
+        ' only where it is served) and the tasks each pid holds. JSON: <a href="/workers">'
+        "/workers</a></p>" + live("/ui/workers?fragment=1", 2000, workers_table(workers))
     )
     return page("Workers", "workers", body)

@@ -77,7 +77,7 @@ import psycopg
 
 from sustain.store.postgres.tx import PostgresTx
 from sustain.store.sql.rows import promise as _promise
-from sustain.store.tx import Execute, Tx
+from sustain.store.tx import Execute, Tx, pinned
 
 if TYPE_CHECKING:
     from sustain.protocol.records import Promise
@@ -393,7 +393,7 @@ class PostgresCluster:
             # (the worker would get a 409 on acquire); it is deleted right here.
             task = tx.get_task(task_id)
             if task is not None and task.state == "pending":
-                executes.append(Execute(task_id, version, address))
+                executes.append(pinned(tx, Execute(task_id, version, address)))
             else:
                 stale.append((task_id, version))
         cur = _cursor(tx)  # again after the Tx's own statements (tx.py, cursor)

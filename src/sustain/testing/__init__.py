@@ -1,0 +1,1 @@
+"""Testing your own workflows: ``sustain.testing``."""
