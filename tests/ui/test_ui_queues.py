@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.queues.conftest import server
+from tests.servers import ServerProcess, unique
 
-from tests.servers import ServerProcess, start_server, unique
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path)
-    try:
-        yield proc
-    finally:
-        proc.stop()
+__all__ = ["server"]  # the fixture: a real server for the test
 
 
 def test_queues_page_shows_running_and_waiting_by_priority(
