@@ -17,7 +17,8 @@
     ├── ExecutionTimeoutError(id, waiting)   also a TimeoutError: ``handle.result(timeout)``
     │                                        ran out; says what the execution waits on
     ├── AlreadyRegisteredError(name, version)
-    ├── SerializationError(id)               a value that cannot cross the durability boundary
+    ├── SerializationError(id, function, parameter, type)  a value that cannot cross the
+    │                                        durability boundary (which argument, of what type)
     ├── DecodingError(id)                    stored bytes that are not the SDK-WIRE encoding
     ├── InvalidHistoryError(source)          a history file ``sustain export`` did not write
     ├── ServerError(status, message, kind)   a protocol answer the SDK did not expect
@@ -27,7 +28,8 @@
     ├── NondeterminismError(id, recorded, found, step)
     ├── ArgumentsMismatchError(id, recorded, given)  an id already holds another call
     │                                        (``Sustain(strict=True)``; else a warning)
-    ├── ApplicationError(message, name, id)  a rejected promise: the user error, decoded
+    ├── ApplicationError(message, name, id, type)  a rejected promise whose error class
+    │   │                                    cannot be rebuilt here (``type`` names it)
     │   ├── CanceledError(id)                the promise was canceled
     │   └── PromiseTimeoutError(id)          the promise timed out
     ├── NetworkStopped                       (sustain.sdk.network) the network was stopped
@@ -166,9 +168,16 @@ class AlreadyRegisteredError(SustainError):
 class SerializationError(SustainError):
     """A value cannot be encoded as JSON for the wire."""
 
-    def __init__(self, message: str, id: str | None = None) -> None:
+    def __init__(
+        self, message: str, id: str | None = None, *, function: str | None = None,
+        parameter: str | None = None, type: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message if id is None else f"{message} (promise {id!r})")
+        self.reason = message  # the message without the promise id
         self.id = id
+        self.function = function  # the function called, or whose value it returned
+        self.parameter = parameter  # the argument's parameter, or "return"
+        self.type = type  # the value's type, by name
 
 
 class DecodingError(SustainError):
@@ -252,11 +261,18 @@ class ArgumentsMismatchError(SustainError):
 class ApplicationError(SustainError):
     """The function failed."""
 
-    def __init__(self, message: str, name: str | None = None, id: str | None = None) -> None:
+    def __init__(
+        self, message: str, name: str | None = None, id: str | None = None, *,
+        type: str | None = None, attributes: dict[str, object] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.message = message
         self.name = name
         self.id = id
+        # The class raised, ``module.qualname`` (or the name another SDK gave), when it
+        # could not be rebuilt here; and the attributes it had, as JSON.
+        self.type = type
+        self.attributes = attributes or {}
 
 
 class CanceledError(ApplicationError):

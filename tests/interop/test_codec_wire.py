@@ -57,18 +57,28 @@ def data_of(value: dict[str, Any]) -> bytes:
     return base64.b64decode(value.get("data") or "")
 
 
+class Declined(Exception):
+    def __init__(self, card: str) -> None:
+        self.card, self.code = card, 402
+        super().__init__(f"card {card} declined")
+
+
 def test_values_and_errors_read_the_same_on_all_three_codecs(interop_env: Environment) -> None:
     ours = [codec.encode(value) for value in VALUES]
     our_error = codec.encode_error(ValueError("boom from Sustain"))
+    try:  # raised: with a traceback, attributes and Sustain's type fields (error_codec.py)
+        raise Declined("4242")
+    except Declined as exc:
+        our_typed_error = codec.encode_error(exc, "p-1")
     py = run_codec([str(interop_env.python), str(OFFICIAL_PY), "codec"], None, {
         "values": VALUES, "decode": ours, "error": "boom from official py",
-        "decode_errors": [our_error],
+        "decode_errors": [our_error, our_typed_error],
     })  # fmt: skip
     ts = run_codec(["node", "--require", "./polyfill.cjs", "app.mjs", "codec"],
                    interop_env.node_dir, {
         "values": [*VALUES, "+inf", "-inf"],
         "decode": [*ours, codec.encode(math.inf), codec.encode(-math.inf)],
-        "error": "boom from official ts", "decode_errors": [our_error],
+        "error": "boom from official ts", "decode_errors": [our_error, our_typed_error],
     })  # fmt: skip
 
     # what the official SDKs read from Sustain's encodings
@@ -83,15 +93,27 @@ def test_values_and_errors_read_the_same_on_all_three_codecs(interop_env: Enviro
     assert [set(v) for v in ours] == [{"data"}] * len(VALUES)  # headers omitted, as Python
 
     # errors, both ways
-    assert py["decoded_errors"] == [{"type": "ApplicationError", "message": "boom from Sustain"}]
-    assert ts["decoded_errors"] == [
-        {"type": "Error", "name": "ValueError", "message": "boom from Sustain"}
+    # (the fields Sustain adds, sustain:type/args/attrs, are ignored; TS shows the stack)
+    assert py["decoded_errors"] == [
+        {"type": "ApplicationError", "message": "boom from Sustain"},
+        {"type": "ApplicationError", "message": "card 4242 declined"},
     ]
+    plain = {k: ts["decoded_errors"][0][k] for k in ("type", "name", "message")}
+    assert plain == {"type": "Error", "name": "ValueError", "message": "boom from Sustain"}
+    typed = ts["decoded_errors"][1]
+    assert (typed["type"], typed["name"], typed["message"]) == (
+        "Error", "Declined", "card 4242 declined",
+    )  # fmt: skip
+    assert typed["stack"].startswith("Traceback (most recent call last):")
+    assert typed["stack"].endswith("Declined: card 4242 declined")
     from_py = codec.error_of(codec.decode(py["error"]))
-    from_ts = codec.error_of(codec.decode(ts["error"]))
-    assert isinstance(from_py, ApplicationError)
+    from_ts = codec.error_of(codec.decode(ts["error"]), "t-1")
+    assert type(from_py) is ApplicationError and from_py.type is None
     assert from_py.message == "boom from official py"
-    assert (from_ts.message, from_ts.name) == ("boom from official ts", "Error")
+    assert type(from_ts) is ApplicationError
+    assert (from_ts.message, from_ts.name, from_ts.type) == ("boom from official ts", "Error",
+                                                             "Error")  # fmt: skip
+    assert "at " in from_ts.__notes__[0]  # the JavaScript stack, as a note
 
 
 def test_official_python_errors_are_never_unpickled() -> None:

@@ -81,6 +81,8 @@ def test_an_embedded_workflow_imports_no_server_stack(tmp_path: Path) -> None:
     sustain_modules = found["sustain"]
     assert isinstance(sustain_modules, list)
     assert [m for m in sustain_modules if m.startswith("sustain.server")] == []
+    # the test environment (and the pytest plugin's module) load only when a test asks
+    assert [m for m in sustain_modules if m.startswith("sustain.testing")] == []
     assert "sustain.runtime.core" in sustain_modules  # the check is on the real embedded path
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sustain.testing import SustainEnv
 from tests.scenarios.processes import (
     EXAMPLES,
     Proc,
@@ -135,3 +136,13 @@ def test_a_three_day_sleep_under_the_debug_clock(tmp_path: Path) -> None:
         b.stop()
     finally:
         server.stop()
+
+
+def test_the_three_day_sleep_on_virtual_time(sustain_env: SustainEnv) -> None:
+    """The example's workflow in the test environment (sustain.testing): the same three-day
+    sleep as above, with no server, no worker process and no debug clock to drive."""
+    from examples.durable_sleep.worker import sleeping_workflow
+
+    handle = sustain_env.options(timeout=DAYS3 + 86400).run(sleeping_workflow, DAYS3)
+    assert handle.result(timeout=30) == f"Slept for {DAYS3} seconds"
+    assert [c.kind for c in sustain_env.tree(handle.id).children] == ["sleep"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sustain import ApplicationError, Sustain
+from sustain import NonRetryableError, Sustain
 from tests.scenarios.fork_app import runs
 from tests.scenarios.processes import SUSTAIN, Store, scenario_server, sustain_worker
 from tests.servers import ServerProcess, unique
@@ -58,7 +58,7 @@ def test_retry_runs_only_what_did_not_resolve(
 ) -> None:
     server, client, group, marks = served
     root = unique("order")
-    with pytest.raises(ApplicationError, match="three-b is broken"):
+    with pytest.raises(NonRetryableError, match="three-b is broken"):
         client.options(target=group).rpc(root, "pipeline").result(timeout=60)
     assert runs(marks) == {"one": 1, "two": 1, "three-a": 1, "three-b": 1}
 

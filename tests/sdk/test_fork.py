@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from sustain import (
-    ApplicationError,
     Context,
     InvalidIdError,
     NonRetryableError,
@@ -49,7 +48,7 @@ def deploy_the_fix() -> None:
 
 def failed_run(sustain: Sustain) -> str:
     id = unique("wf")
-    with pytest.raises(ApplicationError, match="three-b is broken"):
+    with pytest.raises(NonRetryableError, match="three-b is broken"):
         sustain.run(id, app.pipeline).result(timeout=30)
     assert runs() == {"one": 1, "two": 1, "three-a": 1, "three-b": 1}
     return id
@@ -131,7 +130,7 @@ def test_retrying_what_did_not_fail_is_refused(sustain: Sustain) -> None:
 
         failed = unique("failed")
         (app.MARKS / "fixed").unlink()
-        with pytest.raises(ApplicationError):
+        with pytest.raises(NonRetryableError):
             sustain.run(failed, app.pipeline).result(timeout=30)
         with pytest.raises(RetryRefusedError, match="already holds another promise"):
             sustain.retry(failed, new_id=done)
@@ -179,6 +178,6 @@ def test_the_retry_handle_converts_the_result_like_run_does(tmp_path: Path) -> N
     with Sustain(str(tmp_path / "typed.db"), group=unique("typed")) as sustain:
         sustain.register(receipt)
         id = unique("receipt")
-        with pytest.raises(ApplicationError):
+        with pytest.raises(NonRetryableError):
             sustain.run(id, receipt, "42").result(timeout=30)
         assert sustain.retry(id).result(timeout=30) == Receipt("42", 2)

@@ -9,9 +9,7 @@ timed-out ``result()`` says what the execution waits on.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -21,7 +19,6 @@ from typing import Any
 import pytest
 
 from sustain import (
-    ApplicationError,
     Context,
     DefinitionError,
     ExecutionTimeoutError,
@@ -30,9 +27,8 @@ from sustain import (
     Sustain,
 )
 from tests.sdk.conftest import Make, unique
+from tests.sdk.worker_process import serving
 from tests.servers import ServerProcess
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def step(ctx: Context, n: int) -> int:
@@ -100,27 +96,27 @@ def test_mistakes_only_a_call_shows(make: Make) -> None:
     async def calls_sneaky(ctx: Context) -> Any:
         return await ctx.options(retry=Exponential(delay=0.01)).run(sneaky)
 
-    def failure(fn: Any) -> ApplicationError:
-        with pytest.raises(ApplicationError) as caught:
+    def failure(fn: Any) -> DefinitionError:
+        with pytest.raises(DefinitionError) as caught:  # the SDK's own class, rebuilt
             sustain.run(unique(fn.__name__), fn).result(timeout=60)
         return caught.value
 
     for fn in (forgot_yield, forgot_await):
         error = failure(fn)
-        assert error.name == "DefinitionError", error
-        assert error.message.startswith(f"{fn.__name__}: the value it returned holds the durable")
-        assert "a `yield` (in a generator) or an `await` (in an `async def`)" in error.message
+        assert error.function == fn.__name__, error
+        assert str(error).startswith(f"{fn.__name__}: the value it returned holds the durable")
+        assert "a `yield` (in a generator) or an `await` (in an `async def`)" in str(error)
     error = failure(used_as_value)
-    assert error.name == "DefinitionError" and "used_as_value: unsupported operand" in str(error)
-    assert "its DurableFuture was used as if it were the value" in error.message
+    assert "used_as_value: unsupported operand" in str(error)
+    assert "its DurableFuture was used as if it were the value" in error.problem
     error = failure(passed_as_argument)
-    assert error.name == "DefinitionError"
-    assert error.message.startswith("step: an argument of this call, from '")
-    assert "holds the durable call" in error.message
+    assert error.function == "step"
+    assert str(error).startswith("step: an argument of this call, from '")
+    assert "holds the durable call" in str(error)
     error = failure(calls_sneaky)
-    assert error.name == "DefinitionError"
-    assert error.message.startswith("sneaky: made a durable call (ctx.run of 'step')")
-    assert "where a plain `def` runs" in error.message
+    assert error.function == "sneaky"
+    assert str(error).startswith("sneaky: made a durable call (ctx.run of 'step')")
+    assert "where a plain `def` runs" in str(error)
 
 
 # -- waiting on an execution that cannot progress -----------------------------------------
@@ -179,31 +175,9 @@ def test_a_timeout_says_what_the_execution_waits_on(make: Make) -> None:
 def group_worker(sdk_server: ServerProcess, tmp_path: Path) -> Iterator[str]:
     """A real ``sustain worker`` process serving a group of its own (crash_app's functions:
     ``steps``, not ``nope``); stopped at the end."""
-    group = unique("workers")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUSTAIN_", "CRASH_"))}
-    env.update({"SUSTAIN_URL": sdk_server.url, "CRASH_GROUP": group,
-                "CRASH_LOG": str(tmp_path / "steps.log")})  # fmt: skip
-    out = tmp_path / "worker.out"
-    script = str(Path(sys.executable).parent / "sustain")
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [script, "worker", "tests.sdk.crash_app:sustain", "--group", group],
-            env=env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60  # a bound on the wait, not an assertion on speed
-        while "serving group" not in out.read_text():
-            assert proc.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, out.read_text()
-            time.sleep(0.05)
+    env = {"CRASH_LOG": str(tmp_path / "steps.log")}
+    with serving(sdk_server, tmp_path, "tests.sdk.crash_app:sustain", env) as group:
         yield group
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_a_function_no_worker_of_the_group_has(

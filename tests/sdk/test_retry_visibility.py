@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from sustain import ApplicationError, Context, Exponential, NonRetryableError
+from sustain import Context, Exponential, NonRetryableError, SignatureError
 from sustain.sdk.retry import LEAF_DEFAULT
 from tests.sdk.conftest import Make, unique
 
@@ -69,17 +69,17 @@ def test_arguments_that_do_not_bind_fail_at_once(
         return (yield ctx.run(no_ctx, "o-1"))
 
     with caplog.at_level(logging.WARNING, logger="sustain"):
-        with pytest.raises(ApplicationError) as bad_call:
+        with pytest.raises(SignatureError) as bad_call:
             sustain.run(unique("add"), add, 1, 2, 3).result(timeout=60)
-        with pytest.raises(ApplicationError) as no_context:
+        with pytest.raises(SignatureError) as no_context:
             sustain.run(unique("wf"), wf).result(timeout=60)
-    assert bad_call.value.name == "SignatureError"
-    assert "add(ctx, a, b) cannot be called with (ctx, 1, 2, 3)" in bad_call.value.message
-    assert "too many positional arguments" in bad_call.value.message
-    assert no_context.value.name == "SignatureError"
-    assert "no_ctx(order) cannot be called with (ctx, 'o-1')" in no_context.value.message
+    assert bad_call.value.function == "add"
+    assert "add(ctx, a, b) cannot be called with (ctx, 1, 2, 3)" in str(bad_call.value)
+    assert "too many positional arguments" in bad_call.value.reason
+    assert no_context.value.function == "no_ctx"
+    assert "no_ctx(order) cannot be called with (ctx, 'o-1')" in str(no_context.value)
     assert "takes the Context first: write `def no_ctx(ctx: Context, order)`" in (
-        no_context.value.message
+        no_context.value.reason
     )
     assert not [r for r in retry_records(caplog) if "retrying" in r.getMessage()]
 
@@ -96,8 +96,8 @@ def test_non_retryable_error_fails_the_step_at_once(make: Make) -> None:
     async def checkout(ctx: Context, card: str) -> str:
         try:
             return str(await ctx.options(retry=FAST).run(charge, card))
-        except ApplicationError as error:
-            return f"{error.name}: {error.message}"
+        except NonRetryableError as error:  # the class raised, rebuilt
+            return f"{type(error).__name__}: {error}"
 
     got = sustain.run(unique("checkout"), checkout, "4242").result(timeout=60)
     assert got == "NonRetryableError: card 4242 declined"

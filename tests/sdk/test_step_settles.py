@@ -15,7 +15,7 @@ from collections.abc import Generator
 from typing import Any
 
 from sustain import Context
-from sustain.errors import ApplicationError, ServerError
+from sustain.errors import ServerError
 from sustain.sdk import ids
 from sustain.sdk.retry import Never
 from tests.sdk.conftest import Make, unique
@@ -37,7 +37,7 @@ def fan(ctx: Context, n: int) -> Generator[Any, Any, list[Any]]:
     for future in futures:
         try:
             results.append((yield future))
-        except ApplicationError as exc:
+        except ValueError as exc:
             results.append(str(exc))
     last = yield ctx.run(square, n)  # a step after the fan-out: it waited for all settles
     return [*results, last]

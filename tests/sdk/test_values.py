@@ -60,7 +60,7 @@ def test_pydantic_model_round_trips(make: Make) -> None:
     assert sustain.run(unique("pyd"), wf).result(timeout=30) == Point(x=2, y=2)
 
 
-def test_errors_cross_with_their_message(make: Make) -> None:
+def test_errors_cross_with_their_class_and_message(make: Make) -> None:
     sustain = make()
 
     def fail(ctx: Context) -> None:
@@ -70,11 +70,13 @@ def test_errors_cross_with_their_message(make: Make) -> None:
     def wf(ctx: Context) -> Any:
         try:
             yield ctx.options(retry=codec_never()).run(fail)
-        except ApplicationError as exc:
-            return [exc.name, exc.message]
+        except KeyError as exc:
+            return [type(exc).__name__, str(exc), exc.args[0]]
         return None
 
-    assert sustain.run(unique("err"), wf).result(timeout=30) == ["KeyError", "'no such customer'"]
+    assert sustain.run(unique("err"), wf).result(timeout=30) == [
+        "KeyError", "'no such customer'", "no such customer",
+    ]  # fmt: skip
 
 
 def codec_never() -> Any:
@@ -101,8 +103,8 @@ def test_non_serializable_values_fail_only_that_call(make: Make) -> None:
             seen.append(type(exc).__name__)
         try:
             await ctx.run(opaque)
-        except ApplicationError as exc:
-            seen.append(exc.name)
+        except SerializationError as exc:
+            seen.append(type(exc).__name__)
         seen.append(await ctx.run(ok))
         return seen
 
@@ -120,9 +122,11 @@ def test_wire_encoding_matches_sdk_wire() -> None:
         "func": "f", "args": [1], "kwargs": {"k": "v"}, "version": 1,
     }  # fmt: skip
     err = codec.error_of(codec.decode(codec.encode_error(ValueError("boom"))))
-    assert (err.name, err.message) == ("ValueError", "boom")
+    assert (type(err), str(err)) == (ValueError, "boom")
     ts_error = {"__type": "error", "message": "from ts", "stack": "...", "name": "TypeError"}
-    assert codec.error_of(ts_error).message == "from ts"
+    from_ts = codec.error_of(ts_error)
+    assert isinstance(from_ts, ApplicationError)
+    assert (from_ts.message, from_ts.name, from_ts.type) == ("from ts", "TypeError", "TypeError")
     assert codec.decode({}) is None and codec.decode({"data": ""}) is None
 
 

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from sustain import Sustain
-from sustain.errors import ApplicationError
 from sustain.sdk.handles import Handle
 from tests.scenarios.processes import wait_until
 from tests.servers import ServerProcess, start_server, unique
@@ -61,7 +60,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         fan = sustain.options(tags={"team": "blue"}).run(f"{prefix}fan", "fanout", FANOUT)
         assert sync(lambda: fan.result(timeout=60)) == sum(i * i for i in range(FANOUT))
         sustain.run(f"{prefix}nap", "sleeper")
-        with pytest.raises(ApplicationError, match="declined"):
+        with pytest.raises(ValueError, match="declined"):
             bad = sustain.run(f"{prefix}bad", "failing", "4242")
             sync(lambda: bad.result(timeout=60))
         approval = sustain.run(f"{prefix}ask", "approval", "o-7")

@@ -43,11 +43,14 @@ _FAR = 2**62
 
 class Alarm:
     """Sleep for a while unless rung earlier; a ring while awake is remembered.  ``sleep``
-    answers True when it ended on a ring, False when the time ran out."""
+    answers True when it ended on a ring, False when the time ran out.  The time is
+    ``clock``'s when one is given (the timer loop's: a test's virtual clock decides when a
+    deadline is reached), else the event loop's."""
 
-    __slots__ = ("_rung", "_waiter")
+    __slots__ = ("_clock", "_rung", "_waiter")
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock
         self._rung = False
         self._waiter: asyncio.Future[None] | None = None
 
@@ -61,7 +64,11 @@ class Alarm:
         if not self._rung:
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
-            handle = loop.call_later(seconds, _resolve, waiter)
+            wake = partial(_resolve, waiter)
+            clock = self._clock
+            handle = (
+                loop.call_later(seconds, wake) if clock is None else clock.call_later(seconds, wake)
+            )
             try:
                 await waiter
             finally:
@@ -137,7 +144,7 @@ class TimerLoop(Generic[C]):
         self._on_scheduled = on_scheduled
         self._claim = claim if on_claimed is not None else None
         self._on_claimed = on_claimed
-        self._alarm = Alarm()
+        self._alarm = Alarm(clock)
         pause.attach(self._alarm)
         self._planned = 0
         self._stuck = 0

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from sustain.errors import ServerError
+from sustain.errors import ApplicationError, ServerError
 from sustain.runtime.clock import Clock
 from sustain.sdk import codec
 from sustain.sdk.network import Network
@@ -54,7 +54,8 @@ class Promises:
         return self._settle(id, "resolved", codec.encode(value))
 
     def reject(self, id: str, error: BaseException | str = "rejected") -> Any:
-        exc = error if isinstance(error, BaseException) else Exception(error)
+        # a reason alone reads back as ApplicationError(reason), in every SDK
+        exc = error if isinstance(error, BaseException) else ApplicationError(error)
         return self._settle(id, "rejected", codec.encode_error(exc))
 
     def cancel(self, id: str) -> Any:

@@ -57,6 +57,7 @@ from sustain.sdk.queues import Queues, queue_tags
 from sustain.sdk.registry import Function
 from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.retry import RetryPolicy
+from sustain.sdk.typed_values import NO_PARAMETERS, Parameters
 
 log = logging.getLogger(__name__)
 
@@ -91,20 +92,11 @@ class Options:
 class Sustain:
     """Durable functions: register them, call them by id, get their results."""
 
-    def __init__(
-        self,
-        store: str | None = None,
-        *,
-        url: str | None = None,
-        group: str = "default",
-        pid: str | None = None,
-        ttl: float | timedelta = DEFAULT_TTL,
-        token: str | None = None,
-        max_tasks: int = 64,
-        network: Network | None = None,
-        strict: bool = False,
-        clock: Clock | None = None,
-    ) -> None:
+    def __init__(self, store: str | None = None, *, url: str | None = None,
+                 group: str = "default", pid: str | None = None,
+                 ttl: float | timedelta = DEFAULT_TTL, token: str | None = None,
+                 max_tasks: int = 64, network: Network | None = None, strict: bool = False,
+                 clock: Clock | None = None) -> None:  # fmt: skip
         """``strict``: calling an id that already holds another call (other function or
         arguments) raises ``ArgumentsMismatchError`` from the handle, instead of a logged
         warning (the existing execution's result is returned either way otherwise).
@@ -281,12 +273,17 @@ class Sustain:
         wanted = self._opts.target
         return ids.resolve_target(wanted) if wanted else self._core.network.anycast(self.group)
 
-    def _promise(self, id: str, func: str, version: int, args: Any, kwargs: Any) -> dict[str, Any]:
+    def _promise(  # noqa: PLR0917 - the call
+        self, id: str, func: str, version: int, args: Any, kwargs: Any,
+        params: Parameters = NO_PARAMETERS,
+    ) -> dict[str, Any]:  # fmt: skip
+        # an argument that does not encode raises here, in the caller, before anything is sent
+        param = codec.encode_invocation(func, args, kwargs, version, id, params)
         return {
             "id": id,
             "timeoutAt": self._core.env.clock.now() + int(self._opts.timeout * 1000),
             # the caller's current span (if tracing is on) becomes the execution's parent
-            "param": trace_context.inject(codec.encode_invocation(func, args, kwargs, version, id)),
+            "param": trace_context.inject(param),
             "tags": ids.root_tags(id, self._target(), self._pinned(func, version)),
         }
 
@@ -302,7 +299,7 @@ class Sustain:
         wins the task.  The same id again returns the stored (or running) execution."""
         ids.validate_root(id)
         function = self._registered(fn)
-        data = self._promise(id, function.name, function.version, args, kwargs)
+        data = self._promise(id, function.name, function.version, args, kwargs, function.params)
         record = self._core.loop().submit(self._run(data))
         return self._handle(Handle(id, record, function.returns, self._explain))
 
@@ -311,12 +308,15 @@ class Sustain:
     def rpc(self, id: str, fn: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Handle:
         """Invoke a function (by name, or registered) on the target's workers under ``id``."""
         ids.validate_root(id)
-        if isinstance(fn, str):
-            name, version, returns = fn, self._version_of(fn), None
+        if isinstance(fn, str):  # registered here too: its annotations still apply
+            name, version = fn, self._version_of(fn)
+            function = self._core.registry.lookup(name, version)
         else:
             function = self._registered(fn)
-            name, version, returns = function.name, function.version, function.returns
-        data = self._promise(id, name, version, args, kwargs)
+            name, version = function.name, function.version
+        returns = function.returns if function is not None else None
+        params = function.params if function is not None else NO_PARAMETERS
+        data = self._promise(id, name, version, args, kwargs, params)
         record = self._core.loop().submit(self._rpc(data))
         return self._handle(Handle(id, record, returns, self._explain))
 
@@ -373,13 +373,14 @@ class Sustain:
         ids.validate_root(name)
         if isinstance(fn, str):
             func, version = fn, self._version_of(fn)
+            params = NO_PARAMETERS
         else:
             function = self._registered(fn)
-            func, version = function.name, function.version
+            func, version, params = function.name, function.version, function.params
         return self.schedules.create(
             name, cron, promise_id=f"{{{{.id}}}}{ids.SEP}{{{{.timestamp}}}}",
             promise_timeout_ms=int(self._opts.timeout * 1000),
-            param=codec.encode_invocation(func, args, kwargs, version),
+            param=codec.encode_invocation(func, args, kwargs, version, params=params),
             tags={**self._pinned(func, version), ids.TARGET: self._target()},
         )  # fmt: skip
 

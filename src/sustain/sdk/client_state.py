@@ -87,7 +87,8 @@ class ClientState:
             await release_held(self.network, None, self.worker.holds)
         elif self.stable_pid:
             self._recovery = asyncio.ensure_future(self._take_back())
-        self._refresh = asyncio.ensure_future(self.subs.refresh_every(REFRESH_SECONDS))
+        refresh = self.subs.refresh_every(REFRESH_SECONDS, self.env.clock)
+        self._refresh = asyncio.ensure_future(refresh)
         self.ready = True
 
     async def _take_back(self) -> None:

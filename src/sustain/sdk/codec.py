@@ -1,98 +1,32 @@
 """Values across the durability boundary, in the SDK-WIRE encoding (§1.3).
 
-A value is ``{"data": base64(utf-8 JSON)}`` (base64 as protocol/values.py writes it); an
-invocation is the JSON object ``{"func", "args", "kwargs", "version"}``; an error is
-``{"__type": "error", "message", "name"}`` and decodes to ``ApplicationError`` (never
-unpickled: only JSON ever comes off the wire).  Dataclasses, msgspec Structs, datetimes and
-pydantic models (when pydantic is installed) encode as JSON and are rebuilt from the
-annotation the reader asks for (``convert``).  A value that cannot be encoded raises
-``SerializationError`` so the call that produced it fails, not the task.
-
-Infinities use the official TypeScript SDK's markers: ``float("inf")`` travels as the string
-``"__INF__"`` and ``-inf`` as ``"__NEG_INF__"``, and those strings decode back to floats, so
-an infinity survives a crossing to and from TypeScript (JSON has no infinity; msgspec, and so
-the official Python SDK, would write ``null``).  Both directions cost one byte search in the
-common case: the value is walked only when its JSON holds ``null`` (where an infinity may
-have gone) or a marker.
+A value is ``{"data": base64(utf-8 JSON)}`` (base64 as protocol/values.py writes it, the JSON
+as wire_json.py writes it); an invocation is the JSON object ``{"func", "args", "kwargs",
+"version"}``; an error is ``{"__type": "error", "message", "name", ...}`` (error_codec.py:
+the same class comes back where it may, else ``ApplicationError``; never unpickled).  Values
+are rebuilt from the annotation the reader asks for (typed_values.py).  A value that cannot
+be encoded raises ``SerializationError`` so the call that produced it fails, not the task.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from sustain.errors import (
-    ApplicationError,
     CanceledError,
     DecodingError,
     PromiseTimeoutError,
     SerializationError,
 )
 from sustain.protocol.values import from_base64, to_base64
+from sustain.sdk import error_codec
+from sustain.sdk.typed_values import NO_PARAMETERS, Parameters, convert
+from sustain.sdk.wire_json import from_json, to_json
 
-
-def _enc_hook(obj: Any) -> Any:
-    dump = getattr(obj, "model_dump", None)  # pydantic v2, without importing pydantic
-    if callable(dump):
-        return dump(mode="json")
-    if isinstance(obj, set | frozenset):
-        return list(obj)
-    raise NotImplementedError(f"{type(obj).__name__} is not JSON serializable")
-
-
-_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
-
-INF, NEG_INF = "__INF__", "__NEG_INF__"  # the official TS SDK's JSON for +-Infinity
-_INF_MARKERS = (b'"__INF__"', b'"__NEG_INF__"')
-
-
-def _mark_infinities(obj: Any) -> Any:
-    """``obj`` with every infinite float (in lists, tuples, dicts) replaced by its marker."""
-    if isinstance(obj, float):
-        if obj == math.inf:
-            return INF
-        return NEG_INF if obj == -math.inf else obj
-    if isinstance(obj, list | tuple):
-        return [_mark_infinities(item) for item in obj]
-    if isinstance(obj, dict):
-        return {key: _mark_infinities(item) for key, item in obj.items()}
-    return obj
-
-
-def _unmark_infinities(obj: Any) -> Any:
-    if obj == INF:
-        return math.inf
-    if obj == NEG_INF:
-        return -math.inf
-    if isinstance(obj, list):
-        return [_unmark_infinities(item) for item in obj]
-    if isinstance(obj, dict):
-        return {key: _unmark_infinities(item) for key, item in obj.items()}
-    return obj
-
-
-def to_json(obj: Any, id: str | None = None) -> bytes:
-    try:
-        raw = _encoder.encode(obj)
-        # msgspec writes an infinity as null: only then can the walk change anything.
-        return _encoder.encode(_mark_infinities(obj)) if b"null" in raw else raw
-    except (TypeError, NotImplementedError, OverflowError, ValueError) as exc:
-        raise SerializationError(f"Cannot encode value as JSON: {exc}", id) from None
-
-
-def from_json(data: bytes, id: str | None = None) -> Any:
-    try:
-        obj = msgspec.json.decode(data)
-    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deep
-        raise DecodingError(f"Stored value is not JSON: {exc}", id) from None
-    # Both markers end with INF__": one search rules them out in the common case.
-    if b'INF__"' in data and any(marker in data for marker in _INF_MARKERS):
-        return _unmark_infinities(obj)
-    return obj
+__all__ = ["convert", "from_json", "to_json"]  # the codec's names, wherever they live
 
 
 def encode(obj: Any, id: str | None = None) -> dict[str, Any]:
@@ -114,21 +48,14 @@ def decode(value: Mapping[str, Any] | None, id: str | None = None) -> Any:
 
 
 def encode_error(exc: BaseException, id: str | None = None) -> dict[str, Any]:
-    name = exc.name if isinstance(exc, ApplicationError) and exc.name else type(exc).__name__
-    return encode({"__type": "error", "message": str(exc), "name": name}, id)
+    """A wire ``Value`` holding the error ``exc`` (error_codec.py)."""
+    return encode(error_codec.payload(exc), id)
 
 
-def error_of(payload: Any, id: str | None = None) -> ApplicationError:
-    """The exception a rejected promise's decoded value stands for."""
-    if isinstance(payload, dict) and payload.get("__type") in ("error", "aggregate_error"):
-        message = payload.get("message")
-        name = payload.get("name")
-        return ApplicationError(
-            message if isinstance(message, str) else "error",
-            name if isinstance(name, str) else None,
-            id,
-        )
-    return ApplicationError(str(payload), None, id)
+def error_of(payload: Any, id: str | None = None) -> Exception:
+    """The exception a rejected promise's decoded value stands for: the class raised when
+    this process may rebuild it, else ``ApplicationError`` (error_codec.py)."""
+    return error_codec.exception(payload, id)
 
 
 def outcome(promise: Mapping[str, Any]) -> tuple[bool, Any]:
@@ -144,28 +71,6 @@ def outcome(promise: Mapping[str, Any]) -> tuple[bool, Any]:
     return False, error_of(decode(promise.get("value"), id), id)
 
 
-_PLAIN = frozenset({int, str, float, bool, list, dict})
-
-
-def convert(obj: Any, annotation: Any) -> Any:
-    """Rebuild ``obj`` (plain JSON) as ``annotation``: dataclasses, Structs, pydantic models."""
-    if annotation is None or annotation is Any or obj is None:
-        return obj
-    if type(obj) is annotation and annotation in _PLAIN:
-        return obj  # already what was asked for (msgspec would hand back the same value)
-    validate = getattr(annotation, "model_validate", None)
-    if callable(validate):
-        return validate(obj)
-    if isinstance(annotation, type) and (
-        dataclasses.is_dataclass(annotation) or issubclass(annotation, msgspec.Struct)
-    ):
-        return msgspec.convert(obj, annotation)
-    try:
-        return msgspec.convert(obj, annotation, strict=False)
-    except (msgspec.ValidationError, TypeError):
-        return obj  # an annotation msgspec cannot handle: hand back the JSON unchanged
-
-
 class Invocation(msgspec.Struct, frozen=True):
     """The ``param`` of a promise that runs a function (SDK-WIRE §1.3)."""
 
@@ -175,11 +80,40 @@ class Invocation(msgspec.Struct, frozen=True):
     version: int = 1
 
 
-def encode_invocation(
-    func: str, args: Any, kwargs: Mapping[str, Any], version: int, id: str | None = None
+def encode_invocation(  # noqa: PLR0917 - the call, as the wire has it
+    func: str,
+    args: Any,
+    kwargs: Mapping[str, Any],
+    version: int,
+    id: str | None = None,
+    params: Parameters = NO_PARAMETERS,
 ) -> dict[str, Any]:
+    """The param of a call of ``func``; an argument that does not encode raises a
+    ``SerializationError`` naming the function, the parameter (by ``params``) and the type,
+    before anything is sent."""
     payload = {"func": func, "args": list(args), "kwargs": dict(kwargs), "version": version}
-    return encode(payload, id)
+    try:
+        return encode(payload, id)
+    except SerializationError as exc:
+        raise _unencodable(func, params, args, kwargs, id) or exc from None
+
+
+def _unencodable(
+    func: str, params: Parameters, args: Any, kwargs: Mapping[str, Any], id: str | None
+) -> SerializationError | None:
+    """The error naming the first argument that does not encode, if one alone does not."""
+    where: list[tuple[int | str, Any]] = [*enumerate(args), *kwargs.items()]
+    for at, value in where:
+        try:
+            to_json(value)
+        except SerializationError as exc:
+            name, kind = params.name(at), type(value).__qualname__
+            detail = exc.reason.removeprefix("Cannot encode value as JSON: ")
+            return SerializationError(
+                f"{func}: argument {name} ({kind}) cannot be encoded as JSON: {detail}", id,
+                function=func, parameter=name.strip("'"), type=kind,
+            )  # fmt: skip
+    return None
 
 
 def decode_invocation(param: Mapping[str, Any] | None, id: str | None = None) -> Invocation:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from sustain.errors import AsyncUsageError, ExecutionTimeoutError, ServerError, SustainError
+from sustain.runtime.clock import Clock
 from sustain.sdk import codec
 from sustain.sdk.loop import caller_is_async
 from sustain.sdk.network import Network, NetworkStopped
@@ -121,9 +122,9 @@ class Subscriptions:
         for id in list(self._waiting):
             self._register_soon(id)
 
-    async def refresh_every(self, seconds: float) -> None:
+    async def refresh_every(self, seconds: float, clock: Clock) -> None:
         while True:
-            await asyncio.sleep(seconds)
+            await clock.background_sleep(seconds)  # housekeeping: never stops a virtual clock
             self.refresh()
 
     def cancel_all(self) -> None:

@@ -15,7 +15,10 @@ body runs:
   the execution stands now, and new code may call anything there) and suspends the replay
   without running it, or it *diverges*: the history went past that point (a later step is
   recorded, or the execution completed), so the old code made another call here;
-* a workflow that returns while the history holds later steps diverges at the first of them.
+* a workflow that returns while the history holds later steps diverges at the first of them;
+* ``ctx.patched`` follows the same rules with its marker as the step (patches.py): at the
+  frontier it stops the replay without writing the marker; past it (the history went on, or
+  ended) the old code made no patch there and it answers False.
 
 Every divergence is a ``NondeterminismError`` with the step's number (the calling context's
 call counter: 1 for the first durable call), the recorded function and the one now called.
@@ -169,6 +172,20 @@ class HistoryPass(ReplayPass):
             return Outcome(call.id)  # started, not awaited: the workflow goes on
         self.todos[call.id] = None  # the frontier: the next thing this execution does
         return Outcome(PENDING)
+
+    async def marker(self, data: dict[str, Any], step: int) -> dict[str, Any] | None:
+        """``ctx.patched`` found nothing at its slot (step ``step``).  At the frontier it is
+        where the execution stands now: like any call there, it is not made and the replay
+        stops (a worker would write the marker and take the new branch).  Past it (a later
+        step is recorded, or the execution ended), the old code went on without the patch:
+        no marker there, so the patch answers False, as it would to a step at the slot."""
+        if self.last_slot > step or self.ended:
+            return {}
+        self.todos[str(data["id"])] = None
+        return None
+
+    def _chain_settle(self, id: str, state: str, wire: dict[str, Any]) -> None:
+        """A replay writes nothing: a marker a crash left pending replays as the marker."""
 
     def diverged(self, id: str, step: int, recorded: str, found: str) -> NondeterminismError:
         return NondeterminismError(id, recorded, found, step=step)

@@ -82,10 +82,13 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
     explicit = policy is not None or function.explicit_retry
     policy = policy or function.retry
     retrying = ctx._pass.env.retrying
+    observe = ctx._pass.env.observe
     attempt = 1
     try:
         while True:
             try:
+                if observe is not None:
+                    observe(function.name, ctx.id)
                 return await invoke(function, ctx, args, kwargs)
             except Exception as exc:
                 if isinstance(exc, TypeError):
@@ -118,11 +121,17 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
 
 
 def returned(function: str, value: Any, exc: SerializationError) -> SustainError:
-    """The error of a value that does not encode: a DefinitionError when it holds a
-    DurableFuture (``return ctx.run(...)`` without ``yield``/``await``)."""
+    """The error of a value that does not encode, naming the function and the value's type;
+    a DefinitionError when it holds a DurableFuture (``return ctx.run(...)`` without
+    ``yield``/``await``)."""
     future = mistakes.forgotten(value)
     if future is None:
-        return exc
+        kind = type(value).__qualname__
+        detail = exc.reason.removeprefix("Cannot encode value as JSON: ")
+        return SerializationError(
+            f"the value {function} returned ({kind}) cannot be encoded as JSON: {detail}", exc.id,
+            function=function, parameter="return", type=kind,
+        )  # fmt: skip
     return mistakes.forgotten_error(function, future, "the value it returned")
 
 

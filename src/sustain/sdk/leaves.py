@@ -63,6 +63,12 @@ class LeafPool:
         """How many threads the pool has now (for tests)."""
         return self._threads
 
+    def busy(self) -> bool:
+        """True while a leaf is queued or running, or its result is not on the loop yet
+        (sustain.testing waits for that before it moves a virtual clock)."""
+        with self._lock:
+            return bool(self._pending or self._done or self._threads > self._idle)
+
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> asyncio.Future[T]:
         """Run ``fn(*args, **kwargs)`` on a pool thread; called on the loop's thread."""
         future: asyncio.Future[T] = self.loop.create_future()
@@ -178,6 +184,12 @@ def pool(loop: asyncio.AbstractEventLoop | None = None) -> LeafPool:
 def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> asyncio.Future[T]:
     """``asyncio.to_thread(fn, *args, **kwargs)`` on the running loop's leaf pool."""
     return pool().submit(fn, *args, **kwargs)
+
+
+def busy(loop: asyncio.AbstractEventLoop) -> bool:
+    """True while ``loop``'s pool has a leaf queued, running or not yet answered."""
+    found = _pools.by_loop.get(loop)
+    return found is not None and found.busy()
 
 
 def shutdown(loop: asyncio.AbstractEventLoop) -> None:

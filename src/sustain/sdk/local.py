@@ -60,6 +60,7 @@ from sustain.sdk.network import (
     NetworkStopped,
     PollAddresses,
 )
+from sustain.store.base import Store
 from sustain.store.errors import CommitError, StoreClosedError, StoreStatementError
 
 log = logging.getLogger(__name__)
@@ -108,12 +109,17 @@ class LocalNetwork(PollAddresses):
         retry_timeout: int = 30000,
         clock: Clock | None = None,
         debug: bool = False,
+        store: Store | None = None,
     ) -> None:
         """``path`` is a SQLite file, or ``":memory:"`` for a throwaway in-memory store.
 
         ``clock`` (a ``Clock`` subclass) replaces wall time for requests and timers, e.g. a
         fake clock in tests; call ``wake_timers()`` after moving it.  ``debug`` enables the
         ``debug.*`` operations.  Nothing is opened before ``start()``.
+
+        ``store``: an open store to use instead of ``path``'s (sustain.testing keeps one
+        ``MemoryStore`` across the networks of a simulated crash: a ``MemoryStore`` keeps
+        its data when ``stop()`` closes it).
         """
         storage = (
             StorageConfig(type="memory")
@@ -128,6 +134,7 @@ class LocalNetwork(PollAddresses):
         )
         # One clock for requests, the timer loop and (through Sustain) the SDK's deadlines.
         self.clock = clock if clock is not None else Clock()
+        self._store = store
         self._runtime: Runtime | None = None
         self._subscribers: dict[tuple[str, str], _Subscriber] = {}
         self._pending: list[tuple[str, str, MessageHandler, Announce | None]] = []
@@ -156,7 +163,9 @@ class LocalNetwork(PollAddresses):
             if self._runtime is not None:
                 return
             # Opening runs migrations and takes the file lock: keep it off the event loop.
-            store = await asyncio.to_thread(open_store, self.config)
+            store = self._store
+            if store is None:
+                store = await asyncio.to_thread(open_store, self.config)
             runtime = Runtime(self.config, store, clock=self.clock)
             loop = asyncio.get_running_loop()
             for group, pid, handler, functions in self._pending:
@@ -202,7 +211,7 @@ class LocalNetwork(PollAddresses):
                 raise NetworkStopped("the store is closed") from None
             except (CommitError, StoreStatementError) as exc:
                 log.warning("store unavailable for %s, retrying: %s", kind, exc)
-                if await network.rest(self._stopped, network.backoff(attempt)):
+                if await network.rest(self._stopped, network.backoff(attempt), self.clock):
                     raise NetworkStopped("the network was stopped") from None
                 attempt += 1
                 continue

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import msgspec
 
 from sustain.errors import SustainError
+from sustain.runtime.clock import Clock
 
 
 class Answer(msgspec.Struct, frozen=True):
@@ -103,10 +104,20 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_CAP, BACKOFF_START * float(1 << min(attempt, 16)))
 
 
-async def rest(stopped: asyncio.Event, seconds: float) -> bool:
-    """Sleep ``seconds`` unless ``stopped`` is set first; True when stopped."""
+async def rest(stopped: asyncio.Event, seconds: float, clock: Clock | None = None) -> bool:
+    """Sleep ``seconds`` unless ``stopped`` is set first; True when stopped.  The seconds
+    are ``clock``'s when given (embedded mode: a test's virtual clock), else wall time."""
     if stopped.is_set():
         return True
+    if clock is not None:
+        sleeper = asyncio.ensure_future(clock.sleep(seconds))
+        waiter = asyncio.ensure_future(stopped.wait())
+        try:
+            await asyncio.wait((sleeper, waiter), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+        return stopped.is_set()
     try:
         async with asyncio.timeout(seconds):
             await stopped.wait()

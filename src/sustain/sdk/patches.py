@@ -16,7 +16,9 @@ context's counter + 1), tagged ``sustain:patch = <name>``, whose param names the
   answers False;
 * nothing: the execution reaches this point now, with the new code; the marker is written
   (a fenced ``promise.create``, which is idempotent: if a record appeared there meanwhile it
-  answers with it and the rule above applies) and it answers True.
+  answers with it and the rule above applies) and it answers True.  The pass makes that
+  write (``ReplayPass.marker``): a history replay makes none, and stops there as at any
+  call at its frontier (``HistoryPass.marker``, docs/replay.md).
 
 Remote children (rpc, sleep, promise) have branches of their own and are not in a task's
 preload, so "nothing there" needs that one create: the answer is a future to ``yield`` or
@@ -42,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from sustain.errors import DefinitionError
 from sustain.sdk import codec, ids
-from sustain.sdk.futures import DurableFuture, Outcome
+from sustain.sdk.futures import PENDING, DurableFuture, Outcome
 
 if TYPE_CHECKING:
     from sustain.sdk.context import Context
@@ -113,8 +115,9 @@ async def _decide(ctx: Context, slot: str, name: str) -> Outcome:
             tags[PATCH] = name
             data = {"id": slot, "timeoutAt": ctx.info.timeout_at,
                     "param": codec.step_param(marker_func(name), 1), "tags": tags}  # fmt: skip
-            action = {"kind": "promise.create", "head": {}, "data": data}
-            record = await pass_._fence(action, durable=False)
+            record = await pass_.marker(data, ctx.calls + 1)
+            if record is None:  # a history replay at its frontier: it stops here
+                return Outcome(PENDING)
         if not is_marker(record, name):
             return Outcome(False)
         ctx._counter.n += 1

@@ -12,16 +12,18 @@ cannot work as registered (mistakes.py).
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any, Literal
 
 from sustain.errors import AlreadyRegisteredError, FunctionNotFoundError
 from sustain.sdk.mistakes import check_definition
 from sustain.sdk.retry import LEAF_DEFAULT, WORKFLOW_DEFAULT, RetryPolicy
+from sustain.sdk.typed_values import NO_PARAMETERS, Parameters, return_annotation
 
 Style = Literal["generator", "coroutine", "sync"]
+_UNKNOWN = object()
 
 
 def style_of(fn: Callable[..., Any]) -> Style:
@@ -32,20 +34,6 @@ def style_of(fn: Callable[..., Any]) -> Style:
     return "sync"
 
 
-def return_annotation(fn: Callable[..., Any]) -> Any:
-    """The declared result type (used to rebuild dataclasses/pydantic models), or Any."""
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # an unresolvable forward reference: fall back to plain JSON
-        return Any
-    ret = hints.get("return", Any)
-    origin = typing.get_origin(ret)
-    if origin is not None and getattr(origin, "__name__", "") in ("Generator", "Coroutine"):
-        args = typing.get_args(ret)
-        return args[2] if origin.__name__ == "Generator" and len(args) == 3 else Any
-    return ret
-
-
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -53,8 +41,11 @@ class Function:
     version: int
     retry: RetryPolicy
     style: Style
-    returns: Any
+    returns: Any  # the return annotation, results are rebuilt by (typed_values.py)
     explicit_retry: bool = False
+    # Its parameters' annotations, arguments read from the wire are rebuilt by; read once
+    # here, so a call never inspects hints.
+    params: Parameters = NO_PARAMETERS
 
     @property
     def is_workflow(self) -> bool:
@@ -65,6 +56,8 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, dict[int, Function]] = {}
         self._by_fn: dict[Callable[..., Any], Function] = {}
+        # The return annotations of unregistered leaves, by code and annotation (``_returns``).
+        self._adhoc: dict[tuple[CodeType, Any], Any] = {}
 
     def add(
         self,
@@ -85,8 +78,9 @@ class Registry:
         style = style_of(fn)
         policy = retry or (WORKFLOW_DEFAULT if style == "generator" else LEAF_DEFAULT)
         entry = Function(
-            key, fn, version, policy, style, return_annotation(fn), explicit_retry=retry is not None
-        )
+            key, fn, version, policy, style, return_annotation(fn),
+            explicit_retry=retry is not None, params=Parameters.of(fn),
+        )  # fmt: skip
         versions[version] = entry
         self._by_fn.setdefault(fn, entry)
         return entry
@@ -113,6 +107,14 @@ class Registry:
     def find(self, fn: Callable[..., Any]) -> Function | None:
         return self._by_fn.get(fn)
 
+    def lookup(self, name: str, version: int) -> Function | None:
+        """``name`` at ``version`` (0: the latest), if registered here: whose annotations
+        an ``rpc`` by name converts its result with."""
+        versions = self._by_name.get(name)
+        if not versions:
+            return None
+        return versions.get(version) if version else versions[max(versions)]
+
     def resolve(
         self, fn_or_name: Callable[..., Any] | str | Function, version: int | None = None
     ) -> Function:
@@ -129,4 +131,21 @@ class Registry:
         style = style_of(fn_or_name)
         name = getattr(fn_or_name, "__name__", repr(fn_or_name))
         retry = WORKFLOW_DEFAULT if style == "generator" else LEAF_DEFAULT
-        return Function(name, fn_or_name, version or 1, retry, style, return_annotation(fn_or_name))
+        return Function(name, fn_or_name, version or 1, retry, style, self._returns(fn_or_name))
+
+    def _returns(self, fn: Callable[..., Any]) -> Any:
+        """``return_annotation(fn)``, read once per code and annotations, not per call: a
+        leaf called a thousand times, or a closure made anew on each call, shares them.  Not
+        keyed by the function, so that no closure (and nothing it captured) is kept; the
+        return annotation is part of the key since closures of one ``def`` may annotate with
+        different local types."""
+        try:
+            key = (fn.__code__, fn.__annotations__.get("return"))
+            cached = self._adhoc.get(key, _UNKNOWN)
+        except (AttributeError, TypeError):  # a partial or callable object; unhashable
+            return return_annotation(fn)
+        if cached is _UNKNOWN:
+            cached = return_annotation(fn)
+            if len(self._adhoc) < 4096:  # code objects are few; never grow without bound
+                self._adhoc[key] = cached
+        return cached

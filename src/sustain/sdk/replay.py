@@ -60,6 +60,7 @@ from sustain.sdk.invoke import call_with_retry, returned
 from sustain.sdk.network import Network
 from sustain.sdk.registry import Function, Registry
 from sustain.sdk.retry import Never
+from sustain.sdk.typed_values import NO_PARAMETERS
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ class WorkerState:
     retrying: dict[str, str] = field(default_factory=dict)
     # The settled record of a promise, once it settles (a listener; set by the worker).
     watch: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+    # Called with (function name, promise id) as each attempt of a call starts its body:
+    # sustain.testing counts how often each step ran across simulated crashes.
+    observe: Callable[[str, str], None] | None = None
     # Set when the worker stops: waits on promises of another origin give their task back.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -224,7 +228,11 @@ class ReplayPass:
         if call.kind == "run":
             return codec.step_param(call.func, call.version, call.id, call.args, call.kwargs)
         if call.kind in ("rpc", "detached"):
-            return codec.encode_invocation(call.func, call.args, call.kwargs, call.version, call.id)
+            known = self.env.registry.lookup(call.func, call.version)
+            params = known.params if known is not None else NO_PARAMETERS
+            return codec.encode_invocation(
+                call.func, call.args, call.kwargs, call.version, call.id, params
+            )
         return {}
 
     def _tags(self, call: Call) -> dict[str, str]:
@@ -279,8 +287,10 @@ class ReplayPass:
             return Outcome(error=value)
         if call.kind == "detached":
             return Outcome(call.id)
-        returns = call.function.returns if call.function is not None else None
-        return Outcome(codec.convert(value, returns))
+        function = call.function
+        if function is None and call.kind == "rpc":  # rebuilt here if registered here too
+            function = self.env.registry.lookup(call.func, call.version)
+        return Outcome(codec.convert(value, function.returns) if function is not None else value)
 
     async def _run_local(self, call: Call) -> Outcome:
         assert call.function is not None
@@ -400,6 +410,12 @@ class ReplayPass:
         # (docs/decisions.md, "Volatile acknowledgement").
         action = {"kind": "promise.create", "head": {}, "data": data}
         return await self._fence(action, durable=call.kind != "run")
+
+    async def marker(self, data: dict[str, Any], step: int) -> dict[str, Any] | None:
+        """The fenced create of a patch marker at step ``step`` (patches.py): the marker, or
+        the record already there.  None: nothing is there and this pass writes nothing (a
+        history replay at its frontier, history_replay.py)."""
+        return await self._fence({"kind": "promise.create", "head": {}, "data": data}, False)
 
     async def _link(self, call: Call) -> None:
         """Record, in the caller's execution, that it awaits ``call.id`` of another origin.

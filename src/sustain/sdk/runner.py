@@ -99,6 +99,9 @@ async def _run(
         await _unknown(env, id, version, exc)
         return None
     env.misses.pop(id, None)
+    # The arguments as the function's annotations ask (a datetime, not its string), once
+    # for every pass of this run.
+    args, kwargs = function.params.convert(function.name, inv.args, inv.kwargs)
     cache = {p["id"]: p for p in preload}
     while True:
         p = ReplayPass(env, id, version, cache)
@@ -112,7 +115,7 @@ async def _run(
         error: BaseException | None = None
         suspended = False
         try:
-            body = call_with_retry(function, ctx, inv.args, inv.kwargs, env.clock)
+            body = call_with_retry(function, ctx, args, kwargs, env.clock)
             value = await _watched(env, id, p, body)
         except Suspend:
             suspended = True

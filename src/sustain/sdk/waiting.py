@@ -96,7 +96,7 @@ class Probe:
     async def _watch(self) -> None:
         delay = PROBE_FIRST
         while True:
-            await self.clock.sleep(delay)
+            await self.clock.background_sleep(delay)  # housekeeping (runtime/clock.py)
             try:
                 error = await halted(self.network, self.id)
             except NetworkStopped:

@@ -130,7 +130,7 @@ async function codecCheck() {
       ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x, f)])) : f(v);
   const errorOf = (value) => {
     const e = codec.decode(value);
-    return { type: e?.constructor?.name, name: e?.name, message: e?.message };
+    return { type: e?.constructor?.name, name: e?.name, message: e?.message, stack: e?.stack };
   };
   const out = {
     encoded: job.values.map((v) => codec.encode(deep(v, toInf))),
