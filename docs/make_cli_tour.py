@@ -82,8 +82,8 @@ STEPS = (
         "cancel order-9",
     ),
     Step(
-        "A function no worker of the group has: the workers halt its task after a few "
-        "deliveries, and `--wait` reports it.",
+        "A function no worker of the group has: the workers pause the execution (it stays "
+        "pending until a deploy brings the function), and `--wait` reports it.",
         "invoke refund-1 -f refund --target workers --wait",
     ),
     Step(

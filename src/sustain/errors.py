@@ -73,11 +73,16 @@ class FunctionNotFoundError(SustainError):
 
     def __init__(
         self, name: str, version: int | None = None, group: str | None = None,
-        id: str | None = None,
+        id: str | None = None, *, paused: bool = False,
     ) -> None:  # fmt: skip
         where = f"{name!r}" if version is None else f"{name!r} version {version}"
         if group is None:
             message = f"Function {where} is not registered"
+        elif paused:  # Sustain(on_code_mismatch="pause"): it resumes once a worker has it
+            message = (
+                f"Function {where} is not registered on any worker of group {group!r}: "
+                f"the execution {id!r} is paused; register it there and it resumes"
+            )
         else:
             # the workers of the group halted the task: say how to get it going again
             message = (

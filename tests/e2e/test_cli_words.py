@@ -206,9 +206,9 @@ def test_invoke_wait_of_a_function_no_worker_has(server: Server, worker: Worker)
     pid = uid()
     line = fails("invoke", pid, "-f", "missing", "--target", worker.group, "--wait",
                  server=server)  # fmt: skip
-    assert line == (
-        f"Error: {pid}: the task was halted; no worker of group {worker.group!r} has function "
-        f"'missing' (deploy it, then: sustain tasks continue {pid})"
+    assert line == (  # the worker pauses it (on_code_mismatch="pause", the default)
+        f"Error: {pid}: paused; no worker of group {worker.group!r} has function "
+        "'missing' (deploy it there and it resumes)"
     )
 
 

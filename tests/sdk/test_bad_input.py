@@ -34,7 +34,7 @@ def test_invalid_id_raises_before_any_request(make: Make, bad: Any) -> None:
 
 
 def test_unknown_function_on_a_worker_is_halted_not_looped(make: Make) -> None:
-    sustain = make()
+    sustain = make(on_code_mismatch="fail")  # today's behaviour (the default pauses it)
     id = unique("unknown")
     handle = sustain.rpc(id, "not_registered_anywhere")
     deadline = time.monotonic() + 60

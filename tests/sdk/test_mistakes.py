@@ -192,8 +192,8 @@ def test_a_function_no_worker_of_the_group_has(
         error = missing.value
         assert (error.name, error.group, error.id) == ("nope", group_worker, id)
         assert f"not registered on any worker of group {group_worker!r}" in str(error)
-        assert f"`sustain tasks continue {id}`" in str(error)
-        assert caller.promises.get(id)["state"] == "pending"  # halted, not lost
+        assert f"the execution {id!r} is paused; register it there and it resumes" in str(error)
+        assert caller.promises.get(id)["state"] == "pending"  # paused, not lost
     finally:
         caller.stop()
 

@@ -95,8 +95,8 @@ def wait_pending(s: Sustain, id: str) -> None:
         time.sleep(0.02)
 
 
-def resume(make: Make, code: Workflow, group: str, id: str, promise: str) -> Any:
-    s = make(group=group)
+def resume(make: Make, code: Workflow, group: str, id: str, promise: str, **options: Any) -> Any:
+    s = make(group=group, **options)
     s.register(code, name="order")
     handle = s.get(id)
     s.promises.resolve(promise)
@@ -160,7 +160,8 @@ def test_dropping_a_patch_without_deprecating_it_is_a_nondeterminism_naming_it(
     wait_pending(first, f"{id}:3")
     first.stop()
     with pytest.raises(NondeterminismError) as raised:  # its class, rebuilt in the caller
-        resume(make, unpatched_new, group, id, f"{id}:3")
+        # "fail" to see the error raised; by default the execution pauses until fixed code
+        resume(make, unpatched_new, group, id, f"{id}:3", on_code_mismatch="fail")
     assert raised.value.recorded == "sustain.patch:fraud"
 
 

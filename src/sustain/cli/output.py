@@ -204,6 +204,25 @@ def promise_record(p: dict[str, Any]) -> None:
 
 def promise_answer(data: Any) -> None:
     promise_record(_dict(data, "promise"))
+    record = _dict(data, "status")
+    if record:
+        status_record(record)
+
+
+def status_record(r: dict[str, Any]) -> None:
+    """A promise's status record (protocol/status.py): its failures, or why it is paused."""
+    trace = r.get("traceback")
+    _record(
+        "Status (sustain.status: the SDK's record of its failures)",
+        [
+            ("attempts", str(r.get("attempts", "-"))),
+            ("paused", str(r.get("paused") or "")),
+            ("last error", f"{r['errorType']}: {r.get('message', '')}" if "errorType" in r else ""),
+            ("next retry", fmt_time(r.get("nextRetryAt")) if "nextRetryAt" in r else ""),
+            ("updated", fmt_time(r.get("updatedAt"))),
+            ("traceback", str(trace).rstrip() if trace else ""),
+        ],
+    )
 
 
 def promise_rows(promises: list[dict[str, Any]]) -> list[list[str | Text]]:
@@ -439,6 +458,8 @@ def _node_text(node: CallNode) -> Text:
         text.append(f" until {fmt_time(timeout)}", style="dim")
     elif node.is_sleep:
         text.append(f" (deadline {fmt_time(timeout)})", style="dim")
+    if node.summary:
+        text.append(f" — {node.summary}", style="yellow" if state == "pending" else "dim")
     return text
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sustain.cli import output, payloads
+from sustain.cli import output, payloads, status
 from sustain.cli.session import (
     Paging,
     Session,
@@ -58,8 +58,13 @@ def promises() -> None:
 @json_option
 @pass_session
 def get(session: Session, id: str) -> None:
-    """Show one promise."""
-    session.run("promise.get", {"id": id}, output.promise_answer)
+    """Show one promise, and its status record when a step or execution failed (attempts,
+    last error and traceback, next retry, why it is paused)."""
+    answer = session.request("promise.get", {"id": id})
+    record = status.fetch(session, [id]).get(id)
+    if record is not None and isinstance(answer, dict):
+        answer = {**answer, "status": record}
+    session.show(answer, output.promise_answer)
 
 
 @promises.command("create")

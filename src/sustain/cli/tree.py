@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from sustain.cli import output
+from sustain.cli import output, status
 from sustain.cli.session import Session, json_option, pass_session
 from sustain.cli.sources import Requester, search
 from sustain.protocol import callgraph
@@ -66,7 +66,8 @@ def tree(session: Session, id: str) -> None:
     """Show the call graph of the execution rooted at promise ID.
 
     Each node shows its state, its kind ((run f) a local step, (rpc f) a remote call,
-    (detached f), (sleep), (promise) one settled from outside) and how long it took.
+    (detached f), (sleep), (promise) one settled from outside) and how long it took; a
+    step that failed shows its attempts, last error and next retry, a paused execution why.
     Calls made under an explicit id of another execution are followed, so a chain of
     rpcs across workers (factorial-8 -> factorial-7 -> ...) is drawn whole.
     An execution started by `sustain retry` names the one it retries, and the retries
@@ -76,6 +77,11 @@ def tree(session: Session, id: str) -> None:
     """
     root, promises = execution(session, id)
     graph = callgraph.build(root, promises)
+    nodes = callgraph.nodes_of(graph)
+    records = status.fetch(session, [node.id for node in nodes])
+    for node in nodes:
+        node.status = records.get(node.id)
+        node.summary = status.summary(node.status, node.promise.get("state"))
     # the executions `sustain retry` started from this one (they link back with a tag)
     query = {"tags": {callgraph.RETRY_OF: id}, "limit": PAGE}
     page = session.request("promise.search", query, ok=(200, 403))  # 403: not for this token

@@ -7,8 +7,9 @@ on the same id to tell the user when nothing is happening:
 * the task is still ``pending`` and has never been seen claimed after ``NOTICE_AFTER``
   seconds: a note on stderr that no worker of the group has picked it up (the wait goes on
   until the promise times out);
-* the task is ``halted``: the SDK's workers halt a task whose function they do not have
-  after a few deliveries, so the wait ends with an error naming the function and group.
+* the task is ``halted`` (``Sustain(on_code_mismatch="fail")``), or the execution is
+  paused because no worker has its function (its status record, protocol/status.py): the
+  wait ends with an error naming the function and group.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import time
 from typing import Any
 
 from sustain.cli import output
+from sustain.cli import status as cli_status
 from sustain.cli.errors import CliError
+from sustain.cli.payloads import now_ms
 from sustain.cli.session import Session
+from sustain.protocol import status
 from sustain.protocol.values import decode_data
 
 NOTICE_AFTER = 5.0  # seconds without a claim before the "no worker" note
@@ -42,6 +46,11 @@ def until_settled(session: Session, id: str, func: str, group: str) -> dict[str,
                 f"{id}: the task was halted; no worker of group {group!r} has function "
                 f"{func!r} (deploy it, then: sustain tasks continue {id})"
             )
+        if picked and _paused_unknown(session, id):
+            raise CliError(
+                f"{id}: paused; no worker of group {group!r} has function {func!r} "
+                "(deploy it there and it resumes)"
+            )
         if state not in (None, "pending") or (task.get("version", 0) or 0) > 1:
             picked = True
         if not picked and not noted and time.monotonic() - started >= NOTICE_AFTER:
@@ -52,6 +61,13 @@ def until_settled(session: Session, id: str, func: str, group: str) -> dict[str,
             )
         time.sleep(delay)
         delay = min(POLL_MAX, delay * 2)
+
+
+def _paused_unknown(session: Session, id: str) -> bool:
+    """The workers pause ``id`` because none has its function (its status record)."""
+    record = status.decode(cli_status.fetch(session, [id]).get(id))
+    why = None if record is None else status.pause_of(record, "pending", now_ms())
+    return why is not None and why.startswith("FunctionNotFoundError")
 
 
 def _promise(session: Session, id: str) -> dict[str, Any]:

@@ -19,6 +19,8 @@ class EngineConfig(msgspec.Struct, frozen=True):
     retry_timeout: int = 30000
     debug: bool = False
     limits: Limits = DEFAULT_LIMITS
+    # ``sustain.status.*`` (a Sustain extension); False answers them "Unknown operation".
+    status: bool = True
 
 
 class Outcome(msgspec.Struct):

@@ -20,11 +20,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sustain.engine import debug, promises, queue_ops, retry, schedules, tasks, timeouts
+from sustain.engine import (
+    debug,
+    promises,
+    queue_ops,
+    retry,
+    schedules,
+    status,
+    tasks,
+    timeouts,
+)
 from sustain.engine.context import Ctx, EngineConfig, Outcome
 from sustain.protocol.errors import ProtocolError
 from sustain.protocol.limits import Limits
 from sustain.protocol.requests import KINDS, parse
+from sustain.protocol.status import GET as STATUS_GET
+from sustain.protocol.status import SET as STATUS_SET
 from sustain.store.tx import Tx
 
 Handler = Callable[[Ctx, Any], tuple[int, object]]
@@ -59,6 +70,8 @@ _HANDLERS: dict[str, Handler] = {
     "debug.stop": debug.op_start_stop,
     "debug.reset": debug.op_reset,
     "debug.snap": debug.op_snap,
+    STATUS_SET: status.op_set,
+    STATUS_GET: status.op_get,
     "sustain.retry": retry.op_retry,
 }
 assert set(_HANDLERS) | {"debug.tick"} == KINDS
@@ -68,6 +81,10 @@ _PREPARE: dict[str, Callable[[Any, Limits], Any]] = {
     "task.fence": tasks.prepare_fence,
     "schedule.create": schedules.prepare_create,
 }
+
+
+# The Sustain extensions an engine may be configured without (``EngineConfig.status``).
+_EXTENSIONS = frozenset({STATUS_SET, STATUS_GET})
 
 
 class Prepared(NamedTuple):
@@ -103,6 +120,8 @@ class Engine:
             return Outcome(400, f"Unknown operation: {kind}")
         if kind.startswith("debug.") and not self.config.debug:
             return Outcome(403, "Debug operations are disabled")
+        if kind in _EXTENSIONS and not self.config.status:
+            return Outcome(400, f"Unknown operation: {kind}")  # as a Resonate server answers
         limits = self.config.limits
         try:
             request = parse(kind, data, limits)

@@ -37,6 +37,10 @@ class CallNode:
     promise: dict[str, Any]
     children: list[CallNode] = field(default_factory=list)
     is_top: bool = False
+    # The promise's status record (protocol/status.py), when the server keeps one, and
+    # the line that says it (``status.summary``; set by whoever fetched the record).
+    status: dict[str, Any] | None = None
+    summary: str = ""
 
     @property
     def id(self) -> str:
@@ -97,6 +101,7 @@ class CallNode:
             "kind": self.kind,
             "func": self.func,
             "promise": self.promise,
+            **({"status": self.status} if self.status is not None else {}),
             "children": [c.to_json() for c in self.children],
         }
 
@@ -159,6 +164,17 @@ def build(root: dict[str, Any], promises: list[dict[str, Any]]) -> CallNode:
         node.children.sort(key=lambda n: _position(n, callers))
     _break_cycles(top, nodes)
     return top
+
+
+def nodes_of(top: CallNode) -> list[CallNode]:
+    """Every node of the graph under ``top`` (``top`` first)."""
+    found: list[CallNode] = []
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(node.children)
+    return found
 
 
 def _position(node: CallNode, callers: dict[str, tuple[str, object]]) -> tuple[int, str]:

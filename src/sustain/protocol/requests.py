@@ -24,6 +24,9 @@ from sustain.protocol import validation as v
 from sustain.protocol.errors import ProtocolError
 from sustain.protocol.limits import DEFAULT_LIMITS, Limits
 from sustain.protocol.records import PromiseState, SettleState, TaskState, Value
+from sustain.protocol.status import GET as STATUS_GET
+from sustain.protocol.status import SET as STATUS_SET
+from sustain.protocol.status import StatusGet, StatusSet, check_get, check_set
 
 # SQLite stores 64-bit integers; anything larger is a parse error, not a 500 later.
 I64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -211,6 +214,8 @@ Request = (
     | DebugTick
     | RetryRequest
     | NoData
+    | StatusSet
+    | StatusGet
 )
 
 _PROMISE_ID = "Promise ID is required"
@@ -332,6 +337,9 @@ _TABLE: dict[str, tuple[type[Any], Any]] = {
     "debug.reset": (NoData, None),
     "debug.snap": (NoData, None),
     "debug.tick": (DebugTick, None),
+    # Sustain extensions (protocol/status.py); an engine may turn them off (EngineConfig).
+    STATUS_SET: (StatusSet, check_set),
+    STATUS_GET: (StatusGet, check_get),
     "sustain.retry": (RetryRequest, _check_retry),
 }
 

@@ -146,6 +146,9 @@ class ProtocolConfig(_Section, frozen=True):
     # Sustain-only protocol extensions.  batch = false answers ``sustain.batch`` with 400
     # "Unknown operation" as a Resonate server does (to test an SDK's fallback).
     batch: bool = True
+    # ``sustain.status.set`` / ``.get`` (the status records of failing steps and paused
+    # executions); false answers them 400 "Unknown operation", as a Resonate server does.
+    status: bool = True
 
 
 class QueueConfig(_Section, frozen=True):

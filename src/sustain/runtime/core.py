@@ -93,7 +93,10 @@ class Runtime:
         self.limits: Limits = config.limits
         self.engine = Engine(
             EngineConfig(
-                retry_timeout=config.tasks.retry_timeout, debug=config.debug, limits=self.limits
+                retry_timeout=config.tasks.retry_timeout,
+                debug=config.debug,
+                limits=self.limits,
+                status=config.protocol.status,
             )
         )
         # A caller-supplied clock (a Clock subclass) lets the embedded SDK run on fake time.

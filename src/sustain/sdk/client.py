@@ -29,12 +29,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sustain.errors import (
     ArgumentsMismatchError,
@@ -46,9 +45,9 @@ from sustain.protocol.cancel import CancelFailed, CancelReport, drive_async, wal
 from sustain.protocol.versions import pin_tags
 from sustain.runtime import trace_context
 from sustain.runtime.clock import Clock
-from sustain.sdk import codec, forking, ids, waiting
+from sustain.sdk import codec, forking, ids, status, waiting
 from sustain.sdk.admin import Promises, Schedules
-from sustain.sdk.client_state import ClientState
+from sustain.sdk.client_state import ClientState, network_for
 from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.loop import caller_is_async, deliver
@@ -71,15 +70,6 @@ def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def _network(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
-    if url is None and store is None:
-        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
-    if url:
-        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
-        return RemoteNetwork(url, token=token)
-    return LocalNetwork(store or "sustain.db", clock=clock)
-
-
 @dataclass(frozen=True)
 class Options:
     target: str | None = None
@@ -96,24 +86,27 @@ class Sustain:
                  group: str = "default", pid: str | None = None,
                  ttl: float | timedelta = DEFAULT_TTL, token: str | None = None,
                  max_tasks: int = 64, network: Network | None = None, strict: bool = False,
-                 clock: Clock | None = None) -> None:  # fmt: skip
+                 clock: Clock | None = None,
+                 on_code_mismatch: Literal["pause", "fail"] = "pause") -> None:  # fmt: skip
         """``strict``: calling an id that already holds another call (other function or
         arguments) raises ``ArgumentsMismatchError`` from the handle, instead of a logged
         warning (the existing execution's result is returned either way otherwise).
 
         ``clock`` (a ``Clock`` subclass, runtime/clock.py) is where every deadline,
         ``ctx.now()``, retry delay and heartbeat gets its time; in embedded mode the store's
-        timers run on it too.  By default: a ``LocalNetwork``'s clock, else the wall clock."""
+        timers run on it too.  By default: a ``LocalNetwork``'s clock, else the wall clock.
+        ``on_code_mismatch``: ``"pause"`` or ``"fail"`` (docs/errors.md, "Paused executions")."""
         if clock is None and isinstance(network, LocalNetwork):
             clock = network.clock
         clock = clock if clock is not None else Clock()
-        net = network or _network(store, url, token, clock)
+        net = network or network_for(store, url, token, clock)
         self._strict = strict
         ttl_ms = int(_seconds(ttl) * 1000)
         self._core = ClientState(
             net, group, pid or uuid.uuid4().hex, ttl_ms, max_tasks, clock,
             stable_pid=pid is not None,
         )  # fmt: skip
+        self._core.env.pause_mismatch = status.pauses(on_code_mismatch)
         self._opts = Options()
         self.promises = Promises(self._core.ensure, self._bridge, clock)
         self.schedules = Schedules(self._core.ensure, self._bridge)
@@ -171,6 +164,7 @@ class Sustain:
         core.registry = old.registry
         core.env.registry = old.registry
         core.env.dependencies = old.env.dependencies
+        core.env.pause_mismatch = old.env.pause_mismatch
         self._core = core
         self.promises = Promises(core.ensure, self._bridge, old.env.clock)
         self.schedules = Schedules(core.ensure, self._bridge)
@@ -330,7 +324,12 @@ class Sustain:
 
     def _handle(self, handle: Handle) -> Handle:
         handle.canceler = self.cancel
+        handle.reporter = self.status
         return handle
+
+    def status(self, id: str) -> Any:
+        """The ``ExecutionStatus`` of ``id`` (sdk/status.py); awaitable in async code."""
+        return self._bridge(status.read(self._core.ensure, id, self._core.env.clock))
 
     def cancel(self, id: str, *, detached: bool = False) -> Any:
         """Cancel the execution ``id`` and its pending descendants (protocol/cancel.py): each
@@ -495,5 +494,5 @@ class Sustain:
         return self._core.loop().submit(self._explained(id))
 
     async def _explained(self, id: str) -> list[str]:
-        network = await self._core.ensure()
-        return await waiting.explain(network, id, self._core.env.retrying)
+        env = self._core.env
+        return await waiting.explain(await self._core.ensure(), id, env.retrying, env.clock.now())

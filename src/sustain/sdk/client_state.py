@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from typing import Any
 
@@ -20,6 +21,7 @@ from sustain.sdk.loop import LoopThread
 from sustain.sdk.network import Network, NetworkStopped
 from sustain.sdk.recovery import release_held
 from sustain.sdk.registry import Registry
+from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.replay import WorkerState
 from sustain.sdk.worker import Worker
 
@@ -27,6 +29,17 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 60.0  # re-register listeners of pending handles (unblocks are best effort)
 STREAM_WAIT = 10.0  # seconds a restarted worker waits for its stream before releasing anyway
+
+
+def network_for(store: str | None, url: str | None, token: str | None, clock: Clock) -> Network:
+    """``Sustain(store=, url=, token=)``'s network: remote with a URL (or ``SUSTAIN_URL`` /
+    ``RESONATE_URL`` when neither is given), else embedded on the store."""
+    if url is None and store is None:
+        url = os.environ.get("SUSTAIN_URL") or os.environ.get("RESONATE_URL")
+    if url:
+        token = token or os.environ.get("SUSTAIN_TOKEN") or os.environ.get("RESONATE_TOKEN")
+        return RemoteNetwork(url, token=token)
+    return LocalNetwork(store or "sustain.db", clock=clock)
 
 
 class ClientState:

@@ -212,5 +212,16 @@ class Handle:
             raise SustainError(f"the handle on {self.id!r} was not made by a Sustain")
         return self.canceler(self.id, detached=detached)
 
+    # Set by the ``Sustain`` that made the handle: its ``status(id)``.
+    reporter: Callable[[str], Any] | None = None
+
+    def status(self) -> Any:
+        """What this execution is doing (``Sustain.status``): an ``ExecutionStatus`` with its
+        state, why it is paused, and the attempts and last error of its pending steps;
+        awaitable in async code."""
+        if self.reporter is None:
+            raise SustainError(f"the handle on {self.id!r} was not made by a Sustain")
+        return self.reporter(self.id)
+
     def __repr__(self) -> str:
         return f"Handle({self.id!r}, done={self.done()})"

@@ -16,7 +16,7 @@ from typing import Any
 
 from sustain.errors import DefinitionError, SerializationError, SustainError
 from sustain.runtime.clock import Clock
-from sustain.sdk import leaves, mistakes, worker_metrics
+from sustain.sdk import leaves, mistakes, status, worker_metrics
 from sustain.sdk.context import Context
 from sustain.sdk.futures import Begin, DurableFuture
 from sustain.sdk.registry import Function
@@ -76,13 +76,16 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
 
     Every failed attempt that is retried is logged at WARNING with its traceback (Python
     shows WARNING by default, and the policy's backoff spaces the lines out), and so is the
-    last one of a call that was retried.  A ``TypeError`` whose arguments do not bind to the
-    function's parameters becomes a ``SignatureError`` (never retried: a programming error).
+    last one of a call that was retried; each is also written as the call's status record
+    (sdk/status.py: attempts, error, traceback, next retry), which a success never writes.
+    A ``TypeError`` whose arguments do not bind to the function's parameters becomes a
+    ``SignatureError`` (never retried: a programming error).
     """
     explicit = policy is not None or function.explicit_retry
     policy = policy or function.retry
-    retrying = ctx._pass.env.retrying
-    observe = ctx._pass.env.observe
+    env = ctx._pass.env
+    retrying = env.retrying
+    observe = env.observe
     attempt = 1
     try:
         while True:
@@ -97,13 +100,16 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
                         raise mistake from exc
                 if ctx.calls and not explicit:
                     raise
-                pause = policy.next_delay(attempt, exc, clock.now(), ctx.info.timeout_at)
+                now = clock.now()
+                pause = policy.next_delay(attempt, exc, now, ctx.info.timeout_at)
                 if pause is None:
                     if attempt > 1:
                         log.warning(
                             "%s (%s) failed on attempt %d; not retried again", ctx.id,
                             function.name, attempt, exc_info=exc, extra={"promise_id": ctx.id},
                         )  # fmt: skip
+                        # the record stays as the history of a call that was retried
+                        await env.status.write(ctx.id, status.failure(exc, attempt, None))
                     raise
                 log.warning(
                     "%s (%s) failed on attempt %d; retrying in %.1fs", ctx.id, function.name,
@@ -112,6 +118,8 @@ async def call_with_retry(  # noqa: PLR0917 - the call, and how it is retried
                 worker_metrics.retry(function.name)
                 # kept through the next attempt too: the last error known, until the call ends
                 retrying[ctx.id] = f"attempt {attempt} raised {exc!r}"
+                record = status.failure(exc, attempt, now + int(pause * 1000))
+                await env.status.write(ctx.id, record)  # the failure path only
                 await clock.sleep(pause)
                 attempt += 1
                 ctx = ctx.retried(attempt)

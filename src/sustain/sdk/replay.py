@@ -60,6 +60,7 @@ from sustain.sdk.invoke import call_with_retry, returned
 from sustain.sdk.network import Network
 from sustain.sdk.registry import Function, Registry
 from sustain.sdk.retry import Never
+from sustain.sdk.status import StatusWriter
 from sustain.sdk.typed_values import NO_PARAMETERS
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,14 @@ class WorkerState:
     observe: Callable[[str, str], None] | None = None
     # Set when the worker stops: waits on promises of another origin give their task back.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # What a deploy can fix (a nondeterminism, an unknown function) pauses the execution
+    # (True, ``Sustain(on_code_mismatch="pause")``) or fails it as before (False).
+    pause_mismatch: bool = True
+    # Status records of failed attempts and paused executions (sdk/status.py).
+    status: StatusWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.status = StatusWriter(self.network)
 
     def target(self, wanted: str | None) -> str:
         return ids.resolve_target(wanted) if wanted else self.network.anycast(self.group)

@@ -20,7 +20,7 @@ from sustain.errors import (
     Suspend,
     SustainError,
 )
-from sustain.sdk import codec, ids, telemetry
+from sustain.sdk import codec, ids, status, telemetry
 from sustain.sdk.context import Context, Info
 from sustain.sdk.invoke import call_with_retry, returned
 from sustain.sdk.network import NetworkStopped
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # How long a pass runs before it watches its promise for a settle by someone else (a cancel).
 CANCEL_GRACE_S = 1.0
+# The longest pause between two deliveries of a paused execution (``_pause``).
+PAUSE_CAP_S = 30.0
 
 
 async def run_task(
@@ -98,7 +100,6 @@ async def _run(
     except FunctionNotFoundError as exc:
         await _unknown(env, id, version, exc)
         return None
-    env.misses.pop(id, None)
     # The arguments as the function's annotations ask (a datetime, not its string), once
     # for every pass of this run.
     args, kwargs = function.params.convert(function.name, inv.args, inv.kwargs)
@@ -131,8 +132,13 @@ async def _run(
             return None
         if p.failure is not None:
             raise p.failure
-        if p.nondeterminism is not None:
-            error = p.nondeterminism
+        diverged = p.nondeterminism
+        if diverged is not None and env.pause_mismatch:
+            await _pause(env, id, version, f"{type(diverged).__name__}: {diverged}")
+            return None
+        env.misses.pop(id, None)  # this code could replay it: no longer a miss
+        if diverged is not None:
+            error = diverged
         elif p.todos:
             answer = await _suspend(env, id, version, list(p.todos))
             if answer is None:
@@ -236,7 +242,11 @@ async def _suspend(env: WorkerState, id: str, version: int, todos: list[str]) ->
 
 
 async def _unknown(env: WorkerState, id: str, version: int, exc: FunctionNotFoundError) -> None:
-    """Back off, then release (another worker may know the function); halt after a few."""
+    """Back off, then release (another worker may know the function); when mismatches fail
+    (``pause_mismatch`` off) halt after a few, else keep it paused (``_pause``)."""
+    if env.pause_mismatch:
+        await _pause(env, id, version, f"{type(exc).__name__}: {exc} (worker {env.pid!r})")
+        return
     misses = env.misses[id] = env.misses.get(id, 0) + 1
     if misses >= HALT_AFTER_MISSES:
         log.error("halting task %s: %s (after %d deliveries)", id, exc, misses)
@@ -245,6 +255,26 @@ async def _unknown(env: WorkerState, id: str, version: int, exc: FunctionNotFoun
         return
     log.warning("task %s: %s; releasing it in %ss", id, exc, misses)
     await env.clock.sleep(misses)
+    await _request(env, "task.release", {"id": id, "version": version})
+
+
+async def _pause(env: WorkerState, id: str, version: int, reason: str) -> None:
+    """Keep an execution that this code cannot run pending: record why (its status record),
+    wait a growing pause (1 s doubling to ``PAUSE_CAP_S``) with the task held, then release
+    it, so a worker with fixed code (this one after a deploy, or another member of the
+    group) takes it.  Never a hot acquire/release loop, never a rejection."""
+    misses = env.misses[id] = env.misses.get(id, 0) + 1
+    pause = min(2.0 ** (misses - 1), PAUSE_CAP_S)
+    log.warning("execution %s paused (delivery %d): %s; releasing it in %.0fs",
+                id, misses, reason, pause)  # fmt: skip
+    next_at = env.clock.now() + int(pause * 1000)
+    await env.status.write(id, status.paused(reason, misses, next_at))
+    stop = asyncio.ensure_future(env.stopping.wait())
+    try:  # a stopping worker gives the task back at once
+        await asyncio.wait({stop, asyncio.ensure_future(env.clock.sleep(pause))},
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+    finally:
+        stop.cancel()
     await _request(env, "task.release", {"id": id, "version": version})
 
 

@@ -162,7 +162,9 @@ async def run(
     observed = _Observed(network, id, tags.get(ids.TARGET) or network.anycast(env.group))
     # The same registry, dependencies and counters; no listener for promises of another
     # origin (a function has no message stream: such a wait fails the run at once).
-    here = dataclasses.replace(env, network=observed, watch=None)
+    # A function invocation cannot hold a task through a pause (it is billed for the wait,
+    # and its platform's timeout may be shorter): code mismatches fail here, as before.
+    here = dataclasses.replace(env, network=observed, watch=None, pause_mismatch=False)
     beat = asyncio.ensure_future(_heartbeat(network, env, id, int(task["version"])))
     try:
         await run_task(here, task, promise, preload)

@@ -3,10 +3,12 @@
 Two questions, both answered from the protocol's records, never from this process's memory
 (the execution may run anywhere):
 
-* ``halted(network, id)``: did the workers of the target group halt the execution's task?
-  The SDK's workers halt a task whose function they do not have after
-  ``HALT_AFTER_MISSES`` deliveries (runner.py), and leave the promise pending: deploying the
-  function and ``sustain tasks continue ID`` runs it then.  A waiting handle therefore
+* ``halted(network, id, now)``: did the workers of the target group halt the execution's
+  task, or pause it?  The SDK's workers pause an execution whose function they do not have
+  (its status record says so, protocol/status.py: deploying the function resumes it) or,
+  with ``Sustain(on_code_mismatch="fail")``, halt its task after ``HALT_AFTER_MISSES``
+  deliveries (runner.py), and leave the promise pending: deploying the function and
+  ``sustain tasks continue ID`` runs it then.  A waiting handle therefore
   probes the task (``Probe``: a first look after ``PROBE_FIRST`` seconds, then less and less
   often, up to every ``PROBE_MAX``), and a halted task ends the wait with a
   ``FunctionNotFoundError`` naming the group and the function.  Only a handle still waiting
@@ -28,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sustain.errors import DecodingError, FunctionNotFoundError
+from sustain.protocol import status
 from sustain.runtime.clock import Clock
 from sustain.sdk import codec, ids
 from sustain.sdk.network import Network, NetworkStopped
@@ -63,16 +66,30 @@ async def _get(network: Network, kind: str, data: dict[str, Any]) -> dict[str, A
     return answer.data if answer.status == 200 else None
 
 
-async def halted(network: Network, id: str) -> FunctionNotFoundError | None:
-    """The error to raise if the task of ``id`` was halted, else None."""
+async def halted(network: Network, id: str, now: int) -> FunctionNotFoundError | None:
+    """The error to raise if the task of ``id`` was halted, or the execution is paused
+    because its function is not registered (its status record says so), else None."""
     found = await _get(network, "task.get", {"id": id})
-    if found is None or found["task"].get("state") != "halted":
+    if found is None:
+        return None
+    paused = found["task"].get("state") != "halted"
+    if paused and not await _paused_unknown(network, id, now):
         return None
     got = await _get(network, "promise.get", {"id": id})
     promise: dict[str, Any] = got["promise"] if got is not None else {"id": id}
     func, version = _func(promise)
     group = group_of((promise.get("tags") or {}).get(ids.TARGET)) or "?"
-    return FunctionNotFoundError(func, version, group, id)
+    return FunctionNotFoundError(func, version, group, id, paused=paused)
+
+
+async def _paused_unknown(network: Network, id: str, now: int) -> bool:
+    """Whether the workers pause ``id`` now because none has its function (runner.py)."""
+    found = await _get(network, status.GET, {"ids": [id]})
+    record = status.decode(((found or {}).get("statuses") or {}).get(id))
+    if record is None:
+        return False
+    why = status.pause_of(record, "pending", now)
+    return why is not None and why.startswith(FunctionNotFoundError.__name__)
 
 
 class Probe:
@@ -98,7 +115,7 @@ class Probe:
         while True:
             await self.clock.background_sleep(delay)  # housekeeping (runtime/clock.py)
             try:
-                error = await halted(self.network, self.id)
+                error = await halted(self.network, self.id, self.clock.now())
             except NetworkStopped:
                 return
             except Exception:  # a failed look is not the execution's failure: look again
@@ -110,9 +127,12 @@ class Probe:
             delay = min(delay * 2, PROBE_MAX)
 
 
-async def explain(network: Network, id: str, retrying: dict[str, str] | None = None) -> list[str]:
+async def explain(
+    network: Network, id: str, retrying: dict[str, str] | None, now: int
+) -> list[str]:
     """What the execution ``id`` waits on, one phrase per thing (see the module docstring).
-    ``retrying``: the last error of each step this process is retrying, by id."""
+    ``retrying``: the last error of each step this process is retrying, by id; the status
+    records (protocol/status.py) tell those of steps that run elsewhere, and a pause."""
     got = await _get(network, "promise.get", {"id": id})
     if got is None:
         return [f"no promise {id!r} exists"]
@@ -126,7 +146,13 @@ async def explain(network: Network, id: str, retrying: dict[str, str] | None = N
     search = {"state": "pending", "tags": {ids.ORIGIN: id}, "limit": MAX_LISTED + 1}
     listed = await _get(network, "promise.search", search)
     children = [p for p in (listed or {}).get("promises", []) if p.get("id") != id]
-    reasons.extend(_child_phrase(child, retrying or {}) for child in children[:MAX_LISTED])
+    shown = children[:MAX_LISTED]
+    records = await _records(network, [id] + [str(c.get("id")) for c in shown])
+    own = records.get(id)
+    why = None if own is None else status.pause_of(own, "pending", now)
+    if why is not None:
+        reasons.insert(0, f"it is paused: {why}")
+    reasons.extend(_child_phrase(c, retrying or {}, records, now) for c in shown)
     if len(children) > MAX_LISTED:
         reasons.append("and more pending promises (sustain tree ID lists them all)")
     return reasons
@@ -152,7 +178,16 @@ def _task_phrase(task: dict[str, Any] | None, func: str, group: str | None) -> s
     return f"its task ({func!r}) is {state}"
 
 
-def _child_phrase(child: dict[str, Any], retrying: dict[str, str]) -> str:
+async def _records(network: Network, ids: list[str]) -> dict[str, status.Status]:
+    found = await _get(network, status.GET, {"ids": ids})  # None: no such extension
+    records = (found or {}).get("statuses") or {}
+    decoded = {k: status.decode(v) for k, v in records.items()}
+    return {k: v for k, v in decoded.items() if v is not None}
+
+
+def _child_phrase(
+    child: dict[str, Any], retrying: dict[str, str], records: dict[str, status.Status], now: int
+) -> str:
     id = str(child.get("id"))
     tags = child.get("tags") or {}
     if tags.get(ids.TIMER) == "true":
@@ -163,6 +198,8 @@ def _child_phrase(child: dict[str, Any], retrying: dict[str, str]) -> str:
     if tags.get(ids.SCOPE) == "local":
         if id in retrying:
             return f"step {id!r} ({func}), retrying: {retrying[id]}"
+        if id in records:  # retried by a worker elsewhere, which recorded it
+            return f"step {id!r} ({func}), {status.summary(records[id], 'pending', now)}"
         return (
             f"step {id!r} ({func}), running or retrying: its failed attempts are logged "
             "at WARNING by the worker that runs it"

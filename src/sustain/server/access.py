@@ -206,6 +206,14 @@ def _schedule_create(data: dict[str, Any]) -> Iterator[Touch]:
     yield from _tags(data.get("promiseTags"))
 
 
+def _status_ids(data: dict[str, Any]) -> Iterator[Touch]:
+    ids = data.get("ids")
+    if isinstance(ids, list):
+        for id in ids:
+            if isinstance(id, str):
+                yield ("id", id)
+
+
 def _retry(data: dict[str, Any]) -> Iterator[Touch]:
     yield from _ids("id", "newId")(data)
     id = data.get("id")
@@ -241,6 +249,8 @@ TOUCHES: dict[str, Toucher] = {
     "sustain.queue.get": _everything,
     "sustain.queue.list": _everything,
     "sustain.queue.delete": _everything,
+    "sustain.status.set": _ids("id"),
+    "sustain.status.get": _status_ids,
     "sustain.retry": _retry,
 }
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from sustain.protocol.limits import promise_size, schedule_size
@@ -98,6 +98,7 @@ class _Tables(QueueTables):
         self.executes: dict[str, Execute] = {}
         self.unblocks: dict[tuple[str, str], None] = {}
         self.schedules: dict[str, Schedule] = {}
+        self.statuses: dict[str, str] = {}
 
     def swap(self, tables: dict[str, object]) -> dict[str, object]:
         """Install ``tables`` (attribute name -> container) and return the previous ones."""
@@ -339,6 +340,14 @@ class MemoryTx(MemoryQueues, Tx):
             (Listener(p, a) for p, on in self._t.listeners.items() for a in on),
             key=lambda x: (x.promise_id, x.address),
         )
+
+    # -- status records ---------------------------------------------------------------------
+    def get_statuses(self, ids: Sequence[str]) -> dict[str, str]:
+        statuses = self._t.statuses
+        return {id: statuses[id] for id in ids if id in statuses}
+
+    def put_status(self, id: str, record: str) -> None:
+        _set_key(self._t.statuses, id, record, self._undo)
 
     def all_executes(self) -> list[Execute]:
         return [self._t.executes[id] for id in sorted(self._t.executes)]

@@ -21,7 +21,7 @@ Conventions every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -233,6 +233,14 @@ class Tx(Protocol):
 
     def queue_counts(self, queue: str) -> list[tuple[bool, int, int]]:
         """``(running, priority, count)`` of ``queue``'s entries, by running then priority."""
+
+    # -- status records (a Sustain extension, protocol/status.py) --------------------------
+    def get_statuses(self, ids: Sequence[str]) -> dict[str, str]:
+        """The status records (JSON text, opaque to the store) of those of ``ids`` that
+        have one."""
+
+    def put_status(self, id: str, record: str) -> None:
+        """Insert or replace the status record of ``id``."""
 
     # -- whole-store views (debug.snap, debug.reset, the background loops) ------------------
     def all_promises(self) -> list[Promise]:

@@ -25,9 +25,12 @@ from typing import Any
 import msgspec
 
 from sustain.protocol.records import Promise, PromiseState, Schedule
+from sustain.protocol.status import MAX_IDS, Status
 from sustain.protocol.tags import ORIGIN, RETRY_OF, SCHEDULE, TARGET, is_prefixed_by
 from sustain.protocol.values import decode_json
 from sustain.store.tx import LEASE, Page, TaskRow, Tx
+
+_decode_status = msgspec.json.Decoder(Status).decode
 
 PAGE_SIZE = 50
 SCAN_BUDGET = 5_000  # promises read per executions page, at most
@@ -142,6 +145,8 @@ class Node:
 
     promise: Promise
     task: TaskRow | None
+    # The promise's status record (protocol/status.py): the SDK's record of its failures.
+    status: Status | None = None
 
 
 @dataclass
@@ -181,8 +186,16 @@ def execution(tx: Tx, id: str) -> ExecutionDetail | None:
         if (promise.tags.get(ORIGIN) or target) == target:
             truncated = _collect(tx, target, target, found)
         pending.extend(node for key, node in found.items() if key not in before)
+    _with_status(tx, found)
     retried = tx.search_promises(None, {RETRY_OF: id}, Page(MAX_LINKED))
     return ExecutionDetail(root, found, truncated, [p.id for p in retried])
+
+
+def _with_status(tx: Tx, nodes: dict[str, Node]) -> None:
+    ids = list(nodes)
+    for i in range(0, len(ids), MAX_IDS):
+        for key, text in tx.get_statuses(ids[i : i + MAX_IDS]).items():
+            nodes[key].status = _decode_status(text)
 
 
 def _collect(tx: Tx, origin: str, id: str, found: dict[str, Node]) -> bool:
@@ -203,7 +216,11 @@ def _collect(tx: Tx, origin: str, id: str, found: dict[str, Node]) -> bool:
 
 def promise_with_task(tx: Tx, id: str) -> Node | None:
     promise = tx.get_promise(id)
-    return None if promise is None else Node(promise, tx.get_task(id))
+    if promise is None:
+        return None
+    node = Node(promise, tx.get_task(id))
+    _with_status(tx, {id: node})
+    return node
 
 
 @dataclass

@@ -22,6 +22,7 @@ from sustain.protocol.records import PROMISE_STATES, Promise, Schedule
 from sustain.protocol.tags import ORIGIN, PARENT, SCOPE, TARGET, TIMER
 from sustain.protocol.versions import Pin
 from sustain.server.ui import queries
+from sustain.server.ui import status as ui_status
 from sustain.server.ui.html import (
     badge,
     duration,
@@ -161,18 +162,19 @@ def label_of(node: callgraph.CallNode, kind: str) -> str:
     return node.label
 
 
-def _tree_item(node: callgraph.CallNode, detail: ExecutionDetail) -> str:
+def _tree_item(node: callgraph.CallNode, detail: ExecutionDetail, now: int) -> str:
     entry = detail.nodes[node.id]
     p = entry.promise
     kind = kind_of(p, detail.root.id)
     label = label_of(node, kind)
-    children = "".join(_tree_item(c, detail) for c in node.children)
+    children = "".join(_tree_item(c, detail, now) for c in node.children)
     nested = f"<ul>{children}</ul>" if children else ""
     return (
         f'<li class="node kind-{kind}" data-id="{esc(p.id)}" data-kind="{kind}" '
         f'data-state="{esc(p.state)}"><a href="/ui/promise?id={q(p.id)}">{esc(p.id)}</a> '
         f"<span class=label>{esc(label)}</span> {badge(p.state)} "
-        f"<span class=task>{_task_cell(entry.task)}</span>{nested}</li>"
+        f"<span class=task>{_task_cell(entry.task)}</span>"
+        f"{ui_status.line(entry.status, p.state, now)}{nested}</li>"
     )
 
 
@@ -247,7 +249,7 @@ def args_block(p: Promise) -> str:
     return f"<pre class=args>{pretty(value) if ok else esc(value)}</pre>"
 
 
-def _details(detail: ExecutionDetail, graph: callgraph.CallNode) -> str:
+def _details(detail: ExecutionDetail, graph: callgraph.CallNode, now: int) -> str:
     blocks = []
     for node, _ in _preorder(graph):
         entry = detail.nodes[node.id]
@@ -260,7 +262,8 @@ def _details(detail: ExecutionDetail, graph: callgraph.CallNode) -> str:
         blocks.append(
             f'<details class=node-detail data-id="{esc(p.id)}"><summary><code>{esc(p.id)}</code> '
             f"{esc(label_of(node, kind) or kind)} {badge(p.state)}</summary>{body}"
-            f"<p>{_task_cell(entry.task)}</p></details>"
+            f"<p>{_task_cell(entry.task)}</p>{ui_status.block(entry.status, p.state, now)}"
+            "</details>"
         )
     return "".join(blocks)
 
@@ -292,10 +295,11 @@ def execution_body(detail: ExecutionDetail, now: int, note: str = "") -> str:
         f"<p class=summary>{badge(root.state)} <b>{esc(func or '')}</b> · created "
         f"{when(root.createdAt)} · settled {when(root.settledAt) or '—'} · "
         f"{duration(end - root.createdAt)} · {len(detail.nodes)} promises</p>{note}{truncated}"
+        f"{ui_status.notice(detail.nodes[root.id].status, root.state, now)}"
         f"<section><h2>Result</h2>{value_block(root)}</section>"
-        f"<section><h2>Call tree</h2><ul class=tree>{_tree_item(graph, detail)}</ul></section>"
-        f"<section><h2>Timeline</h2>{timeline(graph, detail, now)}</section>"
-        f"<section><h2>Steps</h2>{_details(detail, graph)}</section>"
+        f"<section><h2>Call tree</h2><ul class=tree>{_tree_item(graph, detail, now)}</ul>"
+        f"</section><section><h2>Timeline</h2>{timeline(graph, detail, now)}</section>"
+        f"<section><h2>Steps</h2>{_details(detail, graph, now)}</section>"
     )
 
 
@@ -370,7 +374,7 @@ def promise_page(node: Node, now: int) -> str:
         f"<p class=summary>{badge(p.state)} {esc(kind)} · execution "
         f'<a href="/ui/execution?id={q(origin)}">{esc(origin)}</a> · created {when(p.createdAt)}'
         f" · timeout {when(p.timeoutAt)} · {duration(end - p.createdAt)}</p>"
-        f"<p>{_task_cell(node.task)}</p>"
+        f"<p>{_task_cell(node.task)}</p>{ui_status.block(node.status, p.state, now)}"
         f"<section><h2>Arguments</h2>{args_block(p)}</section>"
         f"<section><h2>Result</h2>{value_block(p)}</section>{action}"
         f"<section><h2>Tags</h2><table class=tags>{tags}</table></section>"

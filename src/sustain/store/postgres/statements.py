@@ -148,6 +148,13 @@ PREPARED: dict[bytes, str] = {
     S_DELETE: "DELETE FROM schedules WHERE id = $1",
 }
 
+# -- status records (protocol/status.py): off the hot path, not prepared ----------------------
+ST_GET = "SELECT id, record FROM promise_status WHERE id = ANY(%s)"
+ST_PUT = (
+    "INSERT INTO promise_status (id, record) VALUES (%s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET record = excluded.record"
+)
+
 # -- search (sql/search.py) -------------------------------------------------------------------
 # ``@>`` on jsonb: every pair of the filter is in the tags, values compared as exact strings.
 SEARCH = Dialect(param="%({})s", tags_match="{col}::jsonb @> %(tags)s::jsonb", tags_json=tags_json)

@@ -78,7 +78,7 @@ sent, and the store answers the request 400 (store.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -323,6 +323,13 @@ class PostgresTx(SqlTx, Pipeline):
 
     def delete_schedule(self, id: str) -> bool:
         return (self._fetch(q.S_DELETE, [_text(id)]).command_tuples or 0) > 0
+
+    # -- status records -------------------------------------------------------------------
+    def get_statuses(self, ids: Sequence[str]) -> dict[str, str]:
+        return {str(i): str(r) for i, r in self._all(q.ST_GET, (list(ids),))}
+
+    def put_status(self, id: str, record: str) -> None:
+        self.cursor.execute(q.ST_PUT, (id, record))
 
     # -- the hooks of SqlTx (sql/tx.py) --------------------------------------------------
     def _rows(self, query: str, params: Params = ()) -> Iterable[Row]:

@@ -48,4 +48,5 @@ TABLES = (
     "schedules",
     "queues",
     "queue_entries",
+    "promise_status",
 )

@@ -109,6 +109,11 @@ S_PUT = (
     " last_run_at = excluded.last_run_at"
 )
 S_DELETE = "DELETE FROM schedules WHERE id = ?"
+ST_GET = "SELECT id, record FROM promise_status WHERE id IN (SELECT value FROM json_each(?))"
+ST_PUT = (
+    "INSERT INTO promise_status (id, record) VALUES (?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET record = excluded.record"
+)
 S_DUE = (
     f"SELECT {S_COLS} FROM schedules INDEXED BY schedules_due WHERE next_run_at <= ? ORDER BY id"
 )

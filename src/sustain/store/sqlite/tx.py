@@ -31,7 +31,7 @@ counts unknown again; the next look-up counts.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from sustain.protocol.records import Promise, Schedule
@@ -317,6 +317,13 @@ class SqliteTx(SqlTx):
 
     def delete_schedule(self, id: str) -> bool:
         return self._cur.execute(q.S_DELETE, (id,)).rowcount > 0
+
+    # -- status records -------------------------------------------------------------------
+    def get_statuses(self, ids: Sequence[str]) -> dict[str, str]:
+        return dict(self._cur.execute(q.ST_GET, (_encode(list(ids)).decode(),)).fetchall())
+
+    def put_status(self, id: str, record: str) -> None:
+        self._cur.execute(q.ST_PUT, (id, record))
 
     # -- the hooks of SqlTx (sql/tx.py) --------------------------------------------------
     def _rows(self, query: str, params: Params = ()) -> Iterable[Row]:

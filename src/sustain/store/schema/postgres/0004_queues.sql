@@ -1,5 +1,5 @@
--- Sustain PostgreSQL schema, version 3: queues (flow control, docs/queues.md); the tables of
--- SQLite's 0002_queues.sql, which explains them.  Every dispatch of a queue reads its row
+-- Sustain PostgreSQL schema, version 4: queues (flow control, docs/queues.md); the tables of
+-- SQLite's 0003_queues.sql, which explains them.  Every dispatch of a queue reads its row
 -- FOR UPDATE first, so replicas dispatching from one queue take turns and cannot overshoot
 -- its limits.
 

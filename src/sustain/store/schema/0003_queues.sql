@@ -1,4 +1,4 @@
--- Sustain SQLite schema, version 2: queues (flow control, docs/queues.md).
+-- Sustain SQLite schema, version 3: queues (flow control, docs/queues.md).
 --
 -- * queues: one row per queue; its definition and counters are one JSON object (data, the
 --   store's QueueRow), only wake_at (the rate's next dispatch while tasks wait) is a column,
