@@ -20,13 +20,23 @@ import signal
 import sys
 from collections.abc import Callable
 
-from benchmarks import bigstore, cluster, recovery, rss, throughput, timers, ui, workflows
+from benchmarks import (
+    bigstore,
+    cluster,
+    queues,
+    recovery,
+    rss,
+    throughput,
+    timers,
+    ui,
+    workflows,
+)
 from benchmarks.harness import strace_available
 from benchmarks.stats import Row, cases, errors, fmt, median_row, span, table
 
 WORKLOADS = (
     "s1", "timers", "rss", "w1", "w2", "w3", "w4", "ui", *cluster.WORKLOADS, "bigstore",
-    "recovery",
+    "recovery", "queues",
 )  # fmt: skip
 SDK = ("w1", "w2", "w3", "w4")
 
@@ -199,6 +209,7 @@ TABLES: dict[str, Callable[[list[Row]], str]] = {
     **cluster.TABLES,
     "bigstore": bigstore.bigstore_table,
     "recovery": recovery.recovery_table,
+    "queues": queues.queues_table,
 }
 
 
@@ -288,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "recovery":
             # A few seconds per run: 5 by default, so the median is not one restart's luck.
             results[name] = recovery.runs(args.quick, args.runs or (1 if args.quick else 5))
+        elif name == "queues":
+            # W2 twice and a slot-latency run per repeat: 1 by default.
+            results[name] = queues.runs(args.quick, args.runs or 1)
         elif name in cluster.WORKLOADS:
             # PostgreSQL (issue 6): each run on its own database and replicas, cluster.py.
             results[name] = cluster.runs(

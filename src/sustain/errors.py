@@ -203,6 +203,16 @@ class ServerError(SustainError):
         self.kind = kind
 
 
+class QueueError(SustainError):
+    """A queue operation was refused: a bad limit or rate (400), or no such queue (404)."""
+
+    def __init__(self, name: str, status: int, message: str) -> None:
+        super().__init__(f"Queue {name!r}: {message}")
+        self.name = name
+        self.status = status
+        self.message = message
+
+
 class RetryRefusedError(SustainError):
     """This execution cannot be retried."""
 

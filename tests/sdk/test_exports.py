@@ -33,6 +33,7 @@ EXPORTS = {
     "RetryRefusedError",
     "RetryPolicy",
     "SerializationError",
+    "QueueError",
     "ServerError",
     "Sustain",
     "SustainError",

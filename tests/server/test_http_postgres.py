@@ -123,7 +123,7 @@ def test_the_server_runs_on_postgres(server: ServerProcess) -> None:
             "pending",
         )
         versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
-    assert versions == [(1,), (2,), (3,)]
+    assert versions == [(1,), (2,), (3,), (4,)]
     assert not server.db.exists()  # the --sqlite-path that start_server passes is unused
 
 
@@ -209,25 +209,27 @@ def test_migrate_prints_what_it_applied_and_is_idempotent() -> None:
         assert "applied 0001_init to " in first.out
         assert "applied 0002_cluster to " in first.out
         assert "applied 0003_status to " in first.out
+        assert "applied 0004_queues to " in first.out
         second = sustain("migrate", "--postgres", url)
         assert second.code == 0, second.err
         assert "applied" not in second.out
-        assert "up to date (schema version 3)" in second.out
+        assert "up to date (schema version 4)" in second.out
         with psycopg.connect(url) as conn:
             rows = conn.execute(
                 "SELECT version, name FROM schema_migrations ORDER BY version"
             ).fetchall()
-        assert rows == [(1, "init"), (2, "cluster"), (3, "status")]
+        assert rows == [(1, "init"), (2, "cluster"), (3, "status"), (4, "queues")]
 
 
 def test_migrate_an_sqlite_file(tmp_path: Path) -> None:
     path = str(tmp_path / "m.db")
     first = sustain("migrate", "--sqlite-path", path)
     applied = f"applied 0001_init to {path}\napplied 0002_status to {path}\n"
+    applied += f"applied 0003_queues to {path}\n"
     assert (first.code, first.out) == (0, applied)
     second = sustain("migrate", "--sqlite-path", path)
     assert second.code == 0
-    assert second.out == f"{path} is up to date (schema version 2): nothing to apply\n"
+    assert second.out == f"{path} is up to date (schema version 3): nothing to apply\n"
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from sustain.cli.export import export
 from sustain.cli.invoke import invoke
 from sustain.cli.migrate import migrate
 from sustain.cli.promises import promises
+from sustain.cli.queues import queues
 from sustain.cli.retry import retry
 from sustain.cli.schedules import schedules
 from sustain.cli.session import Session
@@ -31,7 +32,7 @@ from sustain.cli.tree import tree
 from sustain.cli.worker import worker
 
 SERVER_COMMANDS = ("serve", "dev")
-ALIASES = {"promise": "promises", "task": "tasks", "schedule": "schedules"}
+ALIASES = {"promise": "promises", "task": "tasks", "schedule": "schedules", "queue": "queues"}
 
 
 def _server_command(name: str) -> click.Command | None:
@@ -100,6 +101,7 @@ def sustain(ctx: click.Context, server: str, token: str | None, as_json: bool) -
 sustain.add_command(promises)
 sustain.add_command(tasks)
 sustain.add_command(schedules)
+sustain.add_command(queues)
 sustain.add_command(invoke)
 sustain.add_command(tree)
 sustain.add_command(cancel)

@@ -391,6 +391,52 @@ def schedule_list(data: Any) -> None:
     _list(["id", "cron", "promise id", "next run", "last run"], rows, _cursor(data), "schedules")
 
 
+# -- queues -----------------------------------------------------------------------------------
+
+
+def _limit(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def queue_answer(data: Any) -> None:
+    q = _dict(data, "queue")
+    waiting = _dict(q, "waitingByPriority")
+    ordered = sorted(waiting.items(), key=lambda item: int(item[0]))
+    by_priority = ", ".join(f"{n} at priority {p}" for p, n in ordered)
+    _record(
+        f"Queue {q.get('name', '?')}",
+        [
+            ("concurrency", _limit(q.get("concurrency"))),
+            ("per key", _limit(q.get("perKeyConcurrency"))),
+            ("rate", _limit(q.get("rate"))),
+            ("dedup", "yes" if q.get("dedup") else "no"),
+            ("running", str(q.get("running", 0))),
+            ("waiting", f"{q.get('waiting', 0)}" + (f" ({by_priority})" if by_priority else "")),
+            ("dispatched", str(q.get("dispatched", 0))),
+            ("mean wait", f"{q.get('meanWaitMs', 0)} ms"),
+            ("next dispatch", fmt_time(q.get("nextDispatchAt")) if "nextDispatchAt" in q else ""),
+            ("created", fmt_time(q.get("createdAt"))),
+        ],
+    )
+
+
+def queue_list(data: Any) -> None:
+    rows: list[list[str | Text]] = [
+        [
+            str(q.get("name", "")),
+            _limit(q.get("concurrency")),
+            _limit(q.get("perKeyConcurrency")),
+            _limit(q.get("rate")),
+            str(q.get("running", 0)),
+            str(q.get("waiting", 0)),
+            str(q.get("dispatched", 0)),
+        ]
+        for q in _items(data, "queues")
+    ]
+    columns = ["name", "concurrency", "per key", "rate", "running", "waiting", "dispatched"]
+    _list(columns, rows, None, "queues")
+
+
 # -- tree -------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sustain.engine import debug, promises, retry, schedules, status, tasks, timeouts
+from sustain.engine import (
+    debug,
+    promises,
+    queue_ops,
+    retry,
+    schedules,
+    status,
+    tasks,
+    timeouts,
+)
 from sustain.engine.context import Ctx, EngineConfig, Outcome
 from sustain.protocol.errors import ProtocolError
 from sustain.protocol.limits import Limits
@@ -53,6 +62,10 @@ _HANDLERS: dict[str, Handler] = {
     "schedule.create": schedules.op_create,
     "schedule.delete": schedules.op_delete,
     "schedule.search": schedules.op_search,
+    "sustain.queue.create": queue_ops.op_create,
+    "sustain.queue.get": queue_ops.op_get,
+    "sustain.queue.list": queue_ops.op_list,
+    "sustain.queue.delete": queue_ops.op_delete,
     "debug.start": debug.op_start_stop,
     "debug.stop": debug.op_start_stop,
     "debug.reset": debug.op_reset,

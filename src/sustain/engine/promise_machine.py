@@ -55,6 +55,13 @@ def settle(p: Promise, state: SettleState, value: Value, now: int) -> Promise:
     return replace(p, state=state, value=value, settledAt=now)
 
 
+def follow(p: Promise, leader: Promise, now: int) -> Promise:
+    """A deduplicated promise settles as the promise it was attached to did (queues)."""
+    if p.state != "pending":
+        raise SettledPromise(p.id)
+    return replace(p, state=leader.state, value=leader.value, settledAt=now)
+
+
 def time_out(p: Promise) -> Promise:
     if p.state != "pending":
         raise SettledPromise(p.id)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sustain.engine import promise_machine, task_machine
+from sustain.engine import promise_machine, queues, task_machine
 from sustain.engine.context import Ctx
 from sustain.engine.pages import fit
 from sustain.engine.responses import PromiseData, PromisesPage
@@ -20,7 +20,7 @@ from sustain.protocol.requests import (
     RegisterCallback,
     RegisterListener,
 )
-from sustain.protocol.tags import DELAY, TARGET
+from sustain.protocol.tags import DEDUP_OF, DELAY, TARGET
 from sustain.protocol.validation import parse_delay
 from sustain.store.tx import Page
 
@@ -37,6 +37,9 @@ def create(ctx: Ctx, req: PromiseCreate, existing: Promise | None) -> Promise:
     tags = req.tags_or_empty
     expired = ctx.now >= req.timeoutAt
     created_at = req.timeoutAt if expired else ctx.now
+    original = None if expired else queues.duplicate_of(ctx, tags)
+    if original is not None:
+        tags = {**tags, DEDUP_OF: original}
     p = promise_machine.born(
         req.id, req.timeoutAt, req.param_or_empty, tags, created_at=created_at, expired=expired
     )
@@ -45,6 +48,10 @@ def create(ctx: Ctx, req: PromiseCreate, existing: Promise | None) -> Promise:
     if target is not None:
         if expired:
             tx.put_task(task_machine.fulfilled_task(p.id, ctx.retry))
+        elif original is not None:
+            # no task: it settles as the original does (settle_chain, queues.py)
+            ctx.timer(p.timeoutAt)
+            tx.add_callback(original, p.id, False)
         else:
             delay = tags.get(DELAY)
             start_task(ctx, p, target, parse_delay(delay) if delay is not None else None)
@@ -61,7 +68,7 @@ def start_task(ctx: Ctx, p: Promise, target: str, delay_at: int | None) -> None:
     ctx.tx.put_task(task_machine.pending_task(p.id, retry_at, ctx.retry))
     ctx.timer(retry_at)
     if not delayed:
-        ctx.execute(p.id, 0, target)
+        queues.send(ctx, p.id, 0, p.tags)
 
 
 def settle(ctx: Ctx, req: PromiseSettle, p: Promise | None) -> Promise | None:
@@ -118,7 +125,7 @@ def op_register_callback(ctx: Ctx, req: RegisterCallback) -> tuple[int, object]:
             if task is not None:
                 if task.state == "suspended":
                     # §0 item 3: resume, but record no ready callback.
-                    resume(ctx, task, target)
+                    resume(ctx, task, awaiter.tags)
                 elif task.state in ("pending", "acquired"):
                     tx.add_callback(awaited.id, awaiter.id, True)
     return 200, PromiseData(awaited)

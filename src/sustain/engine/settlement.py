@@ -17,12 +17,12 @@ touches that are pending past their deadline time out right there, with or witho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from sustain.engine import promise_machine, task_machine
+from sustain.engine import promise_machine, queues, task_machine
 from sustain.engine.context import Ctx
 from sustain.protocol.records import Promise
-from sustain.protocol.tags import TARGET
+from sustain.protocol.tags import QUEUE, TARGET
 from sustain.store.tx import TaskRow
 
 
@@ -61,6 +61,10 @@ def settle_chain(ctx: Ctx, settled: list[Promise]) -> None:
         if task is not None and task.state != "fulfilled":
             tx.put_task(task_machine.fulfill(task))
             tx.delete_callbacks_of(p.id)
+            queues.leave(ctx, p.id, p.tags)
+    followers = [f for p in settled if QUEUE in p.tags for f in queues.settle_followers(ctx, p)]
+    if followers:
+        settle_chain(ctx, followers)
     for p in settled:
         _resume_awaiters(ctx, p.id)
         for address in tx.take_listeners(p.id):
@@ -72,7 +76,7 @@ def _resume_awaiters(ctx: Ctx, awaited: str) -> None:
     callbacks = tx.callbacks_on(awaited)
     if not callbacks:
         return
-    suspended: list[tuple[TaskRow, str]] = []
+    suspended: list[tuple[TaskRow, Mapping[str, str]]] = []
     kept = False  # a not-ready callback is left for mark_ready
     for cb in callbacks:
         if cb.ready:
@@ -84,16 +88,17 @@ def _resume_awaiters(ctx: Ctx, awaited: str) -> None:
         kept = True
         task = tx.get_task(cb.awaiter)
         if task is not None and task.state == "suspended":
-            suspended.append((task, awaiter.tags.get(TARGET, "")))
+            suspended.append((task, awaiter.tags))
     if kept:
         tx.mark_ready(awaited)
-    for task, target in suspended:
-        resume(ctx, task, target)
+    for task, tags in suspended:
+        resume(ctx, task, tags)
 
 
-def resume(ctx: Ctx, task: TaskRow, target: str) -> None:
-    """A suspended task goes back to pending and is offered to its target again."""
+def resume(ctx: Ctx, task: TaskRow, tags: Mapping[str, str]) -> None:
+    """A suspended task goes back to pending and is offered to its target again (through
+    its queue, if its promise names one)."""
     at = task_machine.later(ctx.now, ctx.retry)
     ctx.tx.put_task(task_machine.to_pending(task, "resume", at, ctx.retry))
     ctx.timer(at)
-    ctx.execute(task.id, task.version, target)
+    queues.send(ctx, task.id, task.version, tags)

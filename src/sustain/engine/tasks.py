@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sustain.engine import promise_machine, promises, task_machine
+from sustain.engine import promise_machine, promises, queues, task_machine
 from sustain.engine.context import Ctx
 from sustain.engine.preload import preload
 from sustain.engine.responses import (
@@ -41,7 +41,7 @@ from sustain.protocol.requests import (
     TaskSuspend,
     parse_fence_action,
 )
-from sustain.protocol.tags import TARGET
+from sustain.protocol.tags import QUEUE
 from sustain.store.tx import TaskRow, Tx
 
 TASK_NOT_FOUND = "Task not found"
@@ -71,7 +71,9 @@ def _to_pending(ctx: Ctx, row: TaskRow, event: task_machine.Event) -> None:
     at = task_machine.later(ctx.now, ctx.retry)
     ctx.tx.put_task(task_machine.to_pending(row, event, at, ctx.retry))
     ctx.timer(at)
-    ctx.execute(row.id, row.version, _promise(ctx.tx, row.id).tags.get(TARGET, ""))
+    tags = _promise(ctx.tx, row.id).tags
+    queues.leave(ctx, row.id, tags)  # a released task goes to the back of its queue
+    queues.send(ctx, row.id, row.version, tags)
 
 
 def _acquire(ctx: Ctx, row: TaskRow, pid: str, ttl: int) -> TaskClaim:
@@ -81,6 +83,7 @@ def _acquire(ctx: Ctx, row: TaskRow, pid: str, ttl: int) -> TaskClaim:
     tx.delete_ready(row.id)
     ctx.timer(task_machine.later(ctx.now, ttl))
     p = _promise(tx, row.id)
+    queues.take(ctx, row.id, p.tags)
     return TaskClaim(task_machine.record(acquired, 0), p, preload(tx, p))
 
 
@@ -110,9 +113,8 @@ def op_create(ctx: Ctx, req: TaskCreate) -> tuple[int, object]:
         if expired:
             row = task_machine.fulfilled_task(p.id, ctx.retry)
         else:
-            row = task_machine.acquired_task(p.id, req.pid, req.ttl, ctx.now)
             ctx.timer(p.timeoutAt)
-            ctx.timer(task_machine.later(ctx.now, req.ttl))
+            row = _created(ctx, p, req)
         tx.put_task(row)
         return 200, TaskClaim(task_machine.record(row, 0), p, preload(tx, p))
     row_or_none = tx.get_task(p.id)
@@ -124,6 +126,19 @@ def op_create(ctx: Ctx, req: TaskCreate) -> tuple[int, object]:
     if row.state != "pending":
         raise ProtocolError(409, "Already exists")
     return 200, _acquire(ctx, row, req.pid, req.ttl)
+
+
+def _created(ctx: Ctx, p: Promise, req: TaskCreate) -> TaskRow:
+    """The task of a promise ``task.create`` made: acquired by its creator, unless its queue
+    has no room (then pending, waiting on the queue; the answer shows it pending)."""
+    name = p.tags.get(QUEUE)
+    queue = ctx.tx.get_queue(name) if name is not None else None
+    if queue is not None and not queues.claim(ctx, queue, p.id, 0, p.tags):
+        at = task_machine.later(ctx.now, ctx.retry)
+        ctx.timer(at)
+        return task_machine.pending_task(p.id, at, ctx.retry)
+    ctx.timer(task_machine.later(ctx.now, req.ttl))
+    return task_machine.acquired_task(p.id, req.pid, req.ttl, ctx.now)
 
 
 def op_acquire(ctx: Ctx, req: TaskAcquire) -> tuple[int, object]:
@@ -162,6 +177,7 @@ def op_fulfill(ctx: Ctx, req: TaskFulfill) -> tuple[int, object]:
     else:
         tx.put_task(task_machine.fulfill(row))
         tx.delete_callbacks_of(row.id)
+        queues.leave(ctx, row.id, p.tags)
     return 200, PromiseData(p)
 
 
@@ -185,6 +201,7 @@ def op_suspend(ctx: Ctx, req: TaskSuspend) -> tuple[int, object]:
     for p in awaited:
         tx.add_callback(p.id, req.id, False)
     tx.put_task(task_machine.suspend(row))
+    queues.leave(ctx, req.id, _promise(tx, req.id).tags)  # a suspended workflow holds no slot
     return 200, Empty()
 
 
@@ -262,6 +279,7 @@ def op_halt(ctx: Ctx, req: IdRequest) -> tuple[int, object]:
         raise ProtocolError(409, "Task is fulfilled")
     if row.state != "halted":
         ctx.tx.put_task(task_machine.halt(row))
+        queues.leave(ctx, req.id, _promise(ctx.tx, req.id).tags)
     return 200, Empty()
 
 

@@ -9,10 +9,9 @@ execute; (4) due schedules fire (``schedules.fire_due``).
 
 from __future__ import annotations
 
-from sustain.engine import promise_machine, schedules, task_machine
+from sustain.engine import promise_machine, queues, schedules, task_machine
 from sustain.engine.context import Ctx
 from sustain.engine.settlement import settle_chain
-from sustain.protocol.tags import TARGET
 from sustain.store.tx import LEASE, RETRY
 
 
@@ -36,5 +35,9 @@ def tick(ctx: Ctx) -> None:
         tx.put_task(nxt)
         ctx.timer(at)
         owner = tx.get_promise(row.id)
-        ctx.execute(row.id, row.version, owner.tags.get(TARGET, "") if owner else "")
+        tags = owner.tags if owner is not None else {}
+        if row.state == "acquired":
+            queues.leave(ctx, row.id, tags)  # a lapsed lease frees its slot
+        queues.send(ctx, row.id, row.version, tags)
+    queues.wake_due(ctx)
     schedules.fire_due(ctx)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from sustain.protocol import queues as qu
 from sustain.protocol import tags as t
 from sustain.protocol import validation as v
 from sustain.protocol.errors import ProtocolError
@@ -327,6 +328,10 @@ _TABLE: dict[str, tuple[type[Any], Any]] = {
     "schedule.create": (ScheduleCreate, v.schedule_create),
     "schedule.delete": (IdRequest, _check_id_schedule),
     "schedule.search": (ScheduleSearch, _check_schedule_search),
+    "sustain.queue.create": (qu.QueueCreate, lambda r, _: qu.check_create(r)),
+    "sustain.queue.get": (qu.QueueName, lambda r, _: qu.check_name_request(r)),
+    "sustain.queue.list": (qu.QueueList, None),
+    "sustain.queue.delete": (qu.QueueName, lambda r, _: qu.check_name_request(r)),
     "debug.start": (NoData, None),
     "debug.stop": (NoData, None),
     "debug.reset": (NoData, None),

@@ -18,6 +18,16 @@ SCOPE = "resonate:scope"
 # it retries (the official SDKs ignore tags they do not know).
 RETRY_OF = "sustain:retry-of"
 
+# Sustain's own tags (docs/queues.md): the queue a promise's task waits on, its key within
+# the queue (per-key limits, fairness) and its priority (smaller goes first, default 0).  An
+# official SDK passes them through like any tag and never reads them.
+QUEUE = "sustain:queue"
+QUEUE_KEY = "sustain:key"
+PRIORITY = "sustain:priority"
+# Set by the server on a promise a deduplicating queue attached to an earlier one with the
+# same key (docs/queues.md, "Deduplication"): the id of that earlier promise.
+DEDUP_OF = "sustain:dedup-of"
+
 
 _SEPARATOR = re.compile(r"[.:]")
 

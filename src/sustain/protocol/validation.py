@@ -19,6 +19,7 @@ from sustain.protocol.limits import (
     cron_too_many_terms,
     too_many,
 )
+from sustain.protocol.queues import check_tags as check_queue_tags
 
 if TYPE_CHECKING:
     from sustain.protocol.requests import (
@@ -112,6 +113,8 @@ def promise_create(r: PromiseCreate, limits: Limits = DEFAULT_LIMITS) -> None:
             raise fail("resonate:delay must be less than timeoutAt")
         if t.TARGET not in tags:
             raise fail("resonate:delay requires a resonate:target tag")
+    if tags and any(name in tags for name in (t.QUEUE, t.QUEUE_KEY, t.PRIORITY, t.DEDUP_OF)):
+        check_queue_tags(tags)
 
 
 def target_address(tags: dict[str, str] | None) -> None:

@@ -22,7 +22,9 @@ from typing import Any, get_origin
 import msgspec
 
 from sustain.errors import SustainError
+from sustain.protocol.errors import ProtocolError
 from sustain.protocol.limits import Limits
+from sustain.protocol.queues import QueueCreate, check_create
 
 DEFAULT_FILE = "sustain.toml"
 ENV_PREFIX = "SUSTAIN_"
@@ -149,6 +151,15 @@ class ProtocolConfig(_Section, frozen=True):
     status: bool = True
 
 
+class QueueConfig(_Section, frozen=True):
+    """One ``[queues.NAME]`` table: the queue's limits (docs/queues.md), applied at start."""
+
+    concurrency: int | None = None
+    per_key_concurrency: int | None = None
+    rate: str | None = None
+    dedup: bool = False
+
+
 class LimitsConfig(Limits, frozen=True, forbid_unknown_fields=True):
     """Bounds on one request's work and answer (docs/security.md, "Limits"): the protocol
     layer's ``Limits`` as a configuration section (same fields, same defaults)."""
@@ -168,6 +179,7 @@ class ServerConfig(_Section, frozen=True):
     observability: ObservabilityConfig = ObservabilityConfig()
     protocol: ProtocolConfig = ProtocolConfig()
     limits: LimitsConfig = LimitsConfig()
+    queues: dict[str, QueueConfig] = msgspec.field(default_factory=dict)
 
     @property
     def server_url(self) -> str:
@@ -362,6 +374,13 @@ def validate(config: ServerConfig) -> ServerConfig:
         )
     if mode == "bearer" and not config.transports.http_push.auth.token:
         raise ConfigError("transports.http_push.auth.mode = bearer needs a token")
+    for name, queue in config.queues.items():
+        try:
+            check_create(
+                QueueCreate(name, queue.concurrency, queue.per_key_concurrency, queue.rate)
+            )
+        except ProtocolError as exc:
+            raise ConfigError(f"invalid queues.{name}: {exc.message}") from None
     return msgspec.structs.replace(
         config,
         level=level,

@@ -22,8 +22,14 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
 from sustain.engine import Engine, EngineConfig, Outcome
+from sustain.engine.queue_ops import QueueInfo
+from sustain.engine.queue_ops import info as queue_info
+from sustain.protocol.envelope import Request
 from sustain.protocol.limits import Limits
+from sustain.protocol.records import VERSION
 from sustain.runtime.apply import Applier
 from sustain.runtime.clock import Clock
 from sustain.runtime.cluster import Cluster, replica_id
@@ -35,6 +41,7 @@ from sustain.runtime.poll import PollRegistry
 from sustain.store.base import Store
 from sustain.store.memory import MemoryStore
 from sustain.store.sqlite import SqliteStore
+from sustain.store.tx import Tx
 
 
 def open_store(config: ServerConfig) -> Store:
@@ -95,6 +102,7 @@ class Runtime:
         # A caller-supplied clock (a Clock subclass) lets the embedded SDK run on fake time.
         self.clock = clock if clock is not None else Clock()
         self.metrics = Metrics(enabled=config.observability.metrics)
+        self.metrics.watch_queues(self._queue_infos)
         poll = config.transports.http_poll
         self.registry = PollRegistry(poll.max_connections, poll.buffer_size)
         self.pause = Pause()
@@ -145,12 +153,29 @@ class Runtime:
             self.cluster.announce(True, None)
 
     async def start(self) -> None:
+        await self._configure_queues()
         if self.cluster is not None:
             await self.cluster.start(self.delivery.wake, self.timer.notify)
         self._tasks = [
             asyncio.create_task(self.delivery.run(), name="sustain-outbox"),
             asyncio.create_task(self.timer.run(), name="sustain-timers"),
         ]
+
+    async def _queue_infos(self) -> list[QueueInfo]:
+        def read(tx: Tx) -> list[QueueInfo]:
+            return [queue_info(tx, q) for q in tx.all_queues()]
+
+        return await self.store.run_async(read, durable=False)
+
+    async def _configure_queues(self) -> None:
+        """The queues of the configuration (``[queues.NAME]``, checked when it was loaded)
+        are created, or given these limits again, at every start."""
+        for name, queue in self.config.queues.items():
+            data = {"name": name, **msgspec.structs.asdict(queue)}
+            request = Request("sustain.queue.create", "config", VERSION, None, None, data)
+            outcome = await self.applier.apply(request)
+            if outcome.status != 200:
+                raise RuntimeError(f"queue {name!r} from the configuration: {outcome.data}")
 
     def close_streams(self) -> None:
         if self.cluster is not None:

@@ -17,6 +17,7 @@ unauthenticated listener only when ``observability.metrics_port`` asks for one.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sustain import extras
@@ -25,6 +26,9 @@ from sustain.protocol.requests import KINDS
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from sustain.engine.queue_ops import QueueInfo
+    from sustain.runtime.queue_metrics import QueueCollector
 
 _LABELLED = KINDS | {BATCH}
 
@@ -59,6 +63,7 @@ class Metrics:
             "Promises created by schedules",
             registry=self.registry,
         )
+        self._queues: tuple[Callable[[], Awaitable[list[QueueInfo]]], QueueCollector] | None = None
         self._request_children: dict[tuple[str, int], Any] = {}
         self._duration_children: dict[str, Any] = {}
 
@@ -75,6 +80,23 @@ class Metrics:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST.encode()
+
+    def watch_queues(self, read: Callable[[], Awaitable[list[QueueInfo]]]) -> None:
+        """Report the queues ``read`` answers (runtime/queue_metrics.py), read at each
+        ``refresh``."""
+        if not self.enabled:
+            return
+        from sustain.runtime.queue_metrics import QueueCollector  # noqa: PLC0415
+
+        collector = QueueCollector()
+        self.registry.register(collector)
+        self._queues = (read, collector)
+
+    async def refresh(self) -> None:
+        """Read what the store-backed metrics show (before ``exposition``)."""
+        if self.enabled and self._queues is not None:
+            read, collector = self._queues
+            collector.reading = await read()
 
     def replica(self, replica: str) -> None:
         """The replica's id as a metric label: ``sustain_replica_info{replica="..."} 1``."""

@@ -52,6 +52,7 @@ from sustain.sdk.handles import Handle
 from sustain.sdk.local import LocalNetwork
 from sustain.sdk.loop import caller_is_async, deliver
 from sustain.sdk.network import Network
+from sustain.sdk.queues import Queues, queue_tags
 from sustain.sdk.registry import Function
 from sustain.sdk.remote import RemoteNetwork
 from sustain.sdk.retry import RetryPolicy
@@ -67,21 +68,12 @@ DEFAULT_TTL = 10.0
 class Sustain:
     """Durable functions: register them, call them by id, get their results."""
 
-    def __init__(
-        self,
-        store: str | None = None,
-        *,
-        url: str | None = None,
-        group: str = "default",
-        pid: str | None = None,
-        ttl: float | timedelta = DEFAULT_TTL,
-        token: str | None = None,
-        max_tasks: int = 64,
-        network: Network | None = None,
-        strict: bool = False,
-        clock: Clock | None = None,
-        on_code_mismatch: Literal["pause", "fail"] = "pause",
-    ) -> None:
+    def __init__(self, store: str | None = None, *, url: str | None = None,
+                 group: str = "default", pid: str | None = None,
+                 ttl: float | timedelta = DEFAULT_TTL, token: str | None = None,
+                 max_tasks: int = 64, network: Network | None = None, strict: bool = False,
+                 clock: Clock | None = None,
+                 on_code_mismatch: Literal["pause", "fail"] = "pause") -> None:  # fmt: skip
         """``strict``: calling an id that already holds another call (other function or
         arguments) raises ``ArgumentsMismatchError`` from the handle, instead of a logged
         warning (the existing execution's result is returned either way otherwise).
@@ -104,6 +96,8 @@ class Sustain:
         self._opts = Options()
         self.promises = Promises(self._core.ensure, self._bridge, clock)
         self.schedules = Schedules(self._core.ensure, self._bridge)
+        self.queues = Queues(self._core.ensure, self._bridge)
+        self.queue = self.queues.create  # sustain.queue("payments", concurrency=5)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _bridge(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -247,16 +241,12 @@ class Sustain:
     def set_dependency(self, name: str, obj: Any) -> None:
         self._core.env.dependencies[name] = obj
 
-    def options(
-        self,
-        *,
-        target: str | None = None,
-        timeout: float | timedelta | None = None,
-        version: int | None = None,
-        tags: dict[str, str] | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> Sustain:
-        """A view of this Sustain whose calls use these options."""
+    def options(self, *, target: str | None = None, timeout: float | timedelta | None = None,
+                version: int | None = None, tags: dict[str, str] | None = None,
+                retry: RetryPolicy | None = None, queue: str | None = None,
+                key: str | None = None, priority: int | None = None) -> Sustain:  # fmt: skip
+        """A view of this Sustain whose calls use these options.  ``queue`` (with a ``key``
+        and a ``priority``, smaller first) puts the calls on a queue (docs/queues.md)."""
         view = object.__new__(Sustain)
         view.__dict__.update(self.__dict__)
         view._opts = replace(
@@ -264,7 +254,7 @@ class Sustain:
             target=target if target is not None else self._opts.target,
             timeout=_seconds(timeout) if timeout is not None else self._opts.timeout,
             version=version if version is not None else self._opts.version,
-            tags={**self._opts.tags, **(tags or {})},
+            tags={**self._opts.tags, **(tags or {}), **queue_tags(queue, key, priority)},
             retry=retry or self._opts.retry,
         )
         return view

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from sustain.sdk import ids, patches
 from sustain.sdk.futures import Begin, DurableFuture
+from sustain.sdk.queues import queue_tags
 from sustain.sdk.registry import Function
 from sustain.sdk.retry import RetryPolicy
 from sustain.sdk.signatures import AsyncFunction, P, R, S, Step, Workflow, Y
@@ -121,8 +122,13 @@ class Context:
         id: str | None = None,
         version: int | None = None,
         tags: dict[str, str] | None = None,
+        queue: str | None = None,
+        key: str | None = None,
+        priority: int | None = None,
     ) -> Context:
-        """A view of this context whose next call uses these options."""
+        """A view of this context whose next call uses these options.  ``queue``, ``key``
+        and ``priority`` put an ``rpc`` on a queue (docs/queues.md); a ``run`` has no task
+        of its own and runs in this process, outside any queue."""
         opts = replace(
             self._opts,
             target=target if target is not None else self._opts.target,
@@ -130,7 +136,7 @@ class Context:
             retry=retry or self._opts.retry,
             id=ids.validate_child(id) if id is not None else None,
             version=version if version is not None else self._opts.version,
-            tags={**self._opts.tags, **(tags or {})},
+            tags={**self._opts.tags, **(tags or {}), **queue_tags(queue, key, priority)},
         )
         return Context(self._pass, self.info, self.branch, opts, self._counter)
 

@@ -244,6 +244,11 @@ TOUCHES: dict[str, Toucher] = {
     "schedule.create": _schedule_create,
     "schedule.delete": _ids("id"),
     "schedule.search": _everything,
+    # Queues are the whole server's configuration, no tenant's ids: an admin's (docs/queues.md).
+    "sustain.queue.create": _everything,
+    "sustain.queue.get": _everything,
+    "sustain.queue.list": _everything,
+    "sustain.queue.delete": _everything,
     "sustain.status.set": _ids("id"),
     "sustain.status.get": _status_ids,
     "sustain.retry": _retry,

@@ -234,6 +234,7 @@ class App:
             if access.scope_of(claims) != "":
                 await respond(send, 403, b"Forbidden", text)
                 return
+        await self._metrics_sink.refresh()
         body, content_type = self._metrics_sink.exposition()
         await respond(send, 200, body, content_type)
 

@@ -24,12 +24,13 @@ from typing import TypeVar
 from sustain.protocol.limits import promise_size, schedule_size
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import BRANCH, TARGET
+from sustain.store.memory_queues import MemoryQueues, QueueTables, Undo
+from sustain.store.memory_queues import set_key as _set_key
 from sustain.store.sql.rows import sized
 from sustain.store.tx import Callback, Execute, Listener, Page, TaskRow, Tx
 
 T = TypeVar("T")
 R = TypeVar("R")
-Undo = Callable[[], object]
 
 
 class _Timers:
@@ -80,8 +81,9 @@ def _schedule_timer(s: Schedule | None) -> int | None:
     return s.nextRunAt if s is not None else None
 
 
-class _Tables:
+class _Tables(QueueTables):
     def __init__(self) -> None:
+        super().__init__()
         self.promise_timers = _Timers()
         self.task_timers = _Timers()
         self.schedule_timers = _Timers()
@@ -109,21 +111,18 @@ def _matches(tags: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
     return all(tags.get(k) == v for k, v in wanted.items())
 
 
-def _set_key(d: dict[str, T], key: str, value: T, undo: list[Undo]) -> None:
-    if key in d:
-        old = d[key]
-        undo.append(lambda: d.__setitem__(key, old))
-    else:
-        undo.append(lambda: d.pop(key, None))
-    d[key] = value
-
-
-class MemoryTx(Tx):
+class MemoryTx(MemoryQueues, Tx):
     """One transaction over ``_Tables`` with an undo log."""
 
     def __init__(self, tables: _Tables, undo: list[Undo]) -> None:
         self._t = tables
         self._undo = undo
+
+    def _tables(self) -> QueueTables:
+        return self._t
+
+    def _log(self) -> list[Undo]:
+        return self._undo
 
     # -- promises ---------------------------------------------------------------------------
     def get_promise(self, id: str) -> Promise | None:
@@ -368,6 +367,7 @@ class MemoryTx(Tx):
             t.promise_timers.first(lambda id: _promise_timer(t.promises.get(id))),
             t.task_timers.first(lambda id: _task_timer(t.tasks.get(id))),
             t.schedule_timers.first(lambda id: _schedule_timer(t.schedules.get(id))),
+            self.first_wake(),
         )
         return min((at for at in firsts if at is not None), default=None)
 

@@ -76,6 +76,42 @@ class Execute(msgspec.Struct, frozen=True):
     pin: tuple[str, int] | None = None
 
 
+class QueueRow(msgspec.Struct):
+    """A queue (docs/queues.md): its limits as created, and the state dispatch keeps on it.
+
+    ``rate`` is kept as written ("100/min"); the engine derives the interval.  ``seq`` numbers
+    the entries (FIFO within a priority); ``next_at`` is the earliest time the rate lets the
+    next task out; ``wake_at`` is set while waiting tasks wait only for the rate (the timer
+    loop comes back then).  ``dispatched`` and ``wait_ms`` are the queue's counters."""
+
+    name: str
+    concurrency: int | None = None
+    per_key_concurrency: int | None = None
+    rate: str | None = None
+    dedup: bool = False
+    created_at: int = 0
+    seq: int = 0
+    next_at: int = 0
+    wake_at: int | None = None
+    dispatched: int = 0
+    wait_ms: int = 0
+
+
+class QueueEntry(msgspec.Struct, frozen=True):
+    """A task on a queue: waiting for room (no execute sent) or running (holds a slot from
+    its execute until it is fulfilled, suspended, released or its lease lapses)."""
+
+    task_id: str
+    queue: str
+    key: str
+    priority: int
+    seq: int
+    version: int
+    address: str
+    since: int
+    running: bool = False
+
+
 class Tx(Protocol):
     """Row-level access to one open transaction."""
 
@@ -165,6 +201,39 @@ class Tx(Protocol):
     def due_schedules(self, time: int) -> list[Schedule]:
         """Schedules with ``nextRunAt <= time``, ordered by id."""
 
+    # -- queues (Sustain's flow control, engine/queues.py) -----------------------------------
+    def get_queue(self, name: str) -> QueueRow | None:
+        """The queue, locked until the transaction ends where the store locks rows: every
+        dispatch of a queue reads it first, so dispatches of one queue are serialized."""
+
+    def put_queue(self, queue: QueueRow) -> None:
+        """Insert or replace the queue with this name."""
+
+    def delete_queue(self, name: str) -> bool:
+        """Delete the queue (its entries stay: the engine drains them); True if it existed."""
+
+    def all_queues(self) -> list[QueueRow]:
+        """Every queue, by name."""
+
+    def due_queues(self, time: int) -> list[QueueRow]:
+        """Queues whose ``wake_at`` is at or before ``time``, by name."""
+
+    def get_entry(self, task_id: str) -> QueueEntry | None: ...
+
+    def put_entry(self, entry: QueueEntry) -> None:
+        """Insert or replace the entry of ``entry.task_id``."""
+
+    def delete_entry(self, task_id: str) -> None: ...
+
+    def count_running(self, queue: str, key: str | None = None) -> int:
+        """Running entries of ``queue`` (of its ``key`` only, when given)."""
+
+    def waiting_entries(self, queue: str, limit: int) -> list[QueueEntry]:
+        """Up to ``limit`` waiting entries of ``queue`` by (priority, seq)."""
+
+    def queue_counts(self, queue: str) -> list[tuple[bool, int, int]]:
+        """``(running, priority, count)`` of ``queue``'s entries, by running then priority."""
+
     # -- status records (a Sustain extension, protocol/status.py) --------------------------
     def get_statuses(self, ids: Sequence[str]) -> dict[str, str]:
         """The status records (JSON text, opaque to the store) of those of ``ids`` that
@@ -196,8 +265,9 @@ class Tx(Protocol):
         """Delete every row of every table."""
 
     def next_deadline(self) -> int | None:
-        """The earliest pending promise timeout (target promises), task timeout or schedule
-        ``nextRunAt``; None when nothing is due ever.  The timer loop sleeps until then."""
+        """The earliest pending promise timeout (target promises), task timeout, schedule
+        ``nextRunAt`` or queue ``wake_at``; None when nothing is due ever.  The timer loop
+        sleeps until then."""
 
     def has_outbox(self) -> bool:
         """True when the outbox holds at least one message."""

@@ -60,7 +60,12 @@ def pretty(value: Any) -> str:
 
 # -- layout ----------------------------------------------------------------------------------
 
-NAV = (("executions", "Executions"), ("schedules", "Schedules"), ("workers", "Workers"))
+NAV = (
+    ("executions", "Executions"),
+    ("schedules", "Schedules"),
+    ("queues", "Queues"),
+    ("workers", "Workers"),
+)
 
 
 def page(title: str, active: str, body: str) -> str:

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
 
+from sustain.engine.queue_ops import info as queue_info
 from sustain.protocol.addresses import parse_address
 from sustain.protocol.cancel import CancelFailed, drive_async, walk
 from sustain.protocol.envelope import Request
@@ -47,6 +48,7 @@ from sustain.protocol.versions import pin_of
 from sustain.server.app import read_body
 from sustain.server.ui import html, queries, views
 from sustain.server.ui.queries import Filters
+from sustain.server.ui.queues_view import queues_page, queues_table
 
 if TYPE_CHECKING:
     from sustain.server.app import Receive, Scope, Send
@@ -188,6 +190,10 @@ class UiRoutes:
             return await self._promise(query.get("id", ""))
         if path == "/ui/schedules":
             return await self._schedules(fragment)
+        if path == "/ui/queues":
+            infos = await self._read(lambda tx: [queue_info(tx, x) for x in tx.all_queues()])
+            body = queues_table(infos) if fragment else queues_page(infos)
+            return Reply(200, body, headers=[_NO_STORE])
         if path == "/ui/workers":
             workers = await self.workers()
             body = views.workers_table(workers) if fragment else views.workers_page(workers)

@@ -128,6 +128,10 @@ class PostgresTx(SqlTx, Pipeline):
     __slots__ = ("_callbacks", "_listeners", "_promises", "_tasks")
 
     dialect = q.SEARCH
+    # A queue's row is read FOR UPDATE before each dispatch (sql/queues.py): replicas
+    # dispatching from one queue take turns, so its limits hold across the cluster.
+    _lock = " FOR UPDATE"
+    _claim = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, conn: psycopg.Connection[Any], durable: bool = True) -> None:
         Pipeline.__init__(self, conn, durable)
@@ -330,6 +334,9 @@ class PostgresTx(SqlTx, Pipeline):
     # -- the hooks of SqlTx (sql/tx.py) --------------------------------------------------
     def _rows(self, query: str, params: Params = ()) -> Iterable[Row]:
         return self._all(query, params)
+
+    def _write(self, query: str, params: Params) -> None:
+        self.cursor.execute(query, params)
 
     def _sized(self, query: str, params: dict[str, Any], kind: Kind[T], max_size: int) -> list[T]:
         """The rows of a search through a server-side cursor, fetched a few at a time (as

@@ -29,12 +29,13 @@ U_ALL = "SELECT promise_id, address FROM outgoing_unblock ORDER BY promise_id, a
 HAS_OUTBOX = (
     "SELECT EXISTS (SELECT 1 FROM outgoing_execute) OR EXISTS (SELECT 1 FROM outgoing_unblock)"
 )
-# Each MIN walks its partial or plain index: three index seeks.
+# Each MIN walks its partial or plain index: four index seeks.
 NEXT_DEADLINE = (
     "SELECT"
     " (SELECT min(timeout_at) FROM promises WHERE state = 'pending' AND target IS NOT NULL),"
     " (SELECT min(timeout_at) FROM tasks WHERE timeout_at IS NOT NULL),"
-    " (SELECT min(next_run_at) FROM schedules)"
+    " (SELECT min(next_run_at) FROM schedules),"
+    " (SELECT min(wake_at) FROM queues)"
 )
 # What ``reset`` empties; fixed names, never input.
 TABLES = (
@@ -45,5 +46,7 @@ TABLES = (
     "outgoing_execute",
     "outgoing_unblock",
     "schedules",
+    "queues",
+    "queue_entries",
     "promise_status",
 )

@@ -7,6 +7,7 @@ differs, so a store's Tx provides that:
 * ``_rows(query, params)``: the rows of a statement, in this transaction;
 * ``_sized(query, params, kind, max_size)``: the records of a search under a size budget
   (``engine.pages``), reading no more rows from the database than it keeps;
+* ``_write(query, params)``: run a statement that answers no rows (sql/queues.py);
 * ``dialect``: how its searches are written.
 
 Everything else (the hot path, its caches, locking) is each store's own (sqlite/tx.py,
@@ -21,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 from sustain.protocol.records import Promise, PromiseState, Schedule
 from sustain.protocol.tags import ORIGIN
 from sustain.store.sql import statements as sql
+from sustain.store.sql.queues import SqlQueues
 from sustain.store.sql.rows import promise as _promise
 from sustain.store.sql.rows import task as _task
 from sustain.store.sql.search import PROMISES, SCHEDULES, Dialect, Kind, search_params, search_sql
@@ -31,7 +33,7 @@ Row = tuple[Any, ...]
 Params = tuple[Any, ...] | Mapping[str, Any]
 
 
-class SqlTx:
+class SqlTx(SqlQueues):
     """Searches and whole-store views over ``_rows`` and ``_sized`` (module docstring)."""
 
     __slots__ = ()
@@ -41,6 +43,9 @@ class SqlTx:
         raise NotImplementedError
 
     def _sized(self, query: str, params: dict[str, Any], kind: Kind[T], max_size: int) -> list[T]:
+        raise NotImplementedError
+
+    def _write(self, query: str, params: Params) -> None:
         raise NotImplementedError
 
     # -- searches -------------------------------------------------------------------------

@@ -329,6 +329,9 @@ class SqliteTx(SqlTx):
     def _rows(self, query: str, params: Params = ()) -> Iterable[Row]:
         return self._cur.execute(query, params)
 
+    def _write(self, query: str, params: Params) -> None:
+        self._cur.execute(query, params)
+
     def _sized(self, query: str, params: dict[str, Any], kind: Kind[T], max_size: int) -> list[T]:
         """The rows of a search, stepped one by one and left unread past the size budget.
         Its own cursor, closed here: the shared one must not keep a half-read statement."""
