@@ -16,23 +16,19 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from rich.tree import Tree
 
 from sustain.cli.durations import format_duration
 from sustain.protocol.values import decode_data
 
-if TYPE_CHECKING:
-    from sustain.protocol.callgraph import CallNode
-
 # Ids, tags and values are user data: never read them as rich markup ("[red]") or emoji
 # codes (":x:"), or a promise id could vanish or crash the printer.
-_console = Console(
+console = Console(
     highlight=False,
     soft_wrap=False,
     markup=False,
@@ -61,21 +57,6 @@ STATE_STYLE = {
     "halted": "magenta",
     "fulfilled": "green",
 }
-STATE_ICON = {
-    "pending": "🟡",
-    "resolved": "🟢",
-    "rejected": "🔴",
-    "rejected_canceled": "⚪",
-    "rejected_timedout": "⏰",
-}
-KIND_STYLE = {
-    "root": "bold cyan",
-    "run": "cyan",
-    "rpc": "magenta",
-    "detached": "blue",
-    "sleep": "yellow",
-    "promise": "green",
-}
 _DATA_LIMIT = 200
 
 
@@ -98,7 +79,7 @@ def raw_json(data: Any) -> None:
 
 
 def done(message: str) -> None:
-    _console.print(message)
+    console.print(message)
 
 
 # -- small formatters -------------------------------------------------------------------------
@@ -156,12 +137,12 @@ def _record(title: str, rows: list[tuple[str, str | Text]]) -> None:
     for name, cell in rows:
         if cell != "":
             table.add_row(name, cell)
-    _console.print(table)
+    console.print(table)
 
 
 def _list(columns: list[str], rows: list[list[str | Text]], cursor: object, noun: str) -> None:
     if not rows:
-        _console.print(f"No {noun}.")
+        console.print(f"No {noun}.")
     else:
         table = Table(box=None, padding=(0, 1), header_style="bold")
         for column in columns:
@@ -169,9 +150,9 @@ def _list(columns: list[str], rows: list[list[str | Text]], cursor: object, noun
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*row)
-        _console.print(table)
+        console.print(table)
     if isinstance(cursor, str):
-        _console.print(f"Next page: --cursor {cursor}  (or --all for every page)")
+        console.print(f"Next page: --cursor {cursor}  (or --all for every page)")
 
 
 def _dict(data: Any, key: str) -> dict[str, Any]:
@@ -292,19 +273,19 @@ def task_list(data: Any) -> None:
 def preload_list(data: Any) -> None:
     preload = _items(data, "preload")
     if preload:
-        _console.print("Preload:")
+        console.print("Preload:")
         _list(PROMISE_COLUMNS, promise_rows(preload), None, "promises")
     else:
-        _console.print("Preload: none")
+        console.print("Preload: none")
 
 
 def suspended(data: Any) -> None:
-    _console.print("Task suspended.")
+    console.print("Task suspended.")
 
 
 def resume_now(data: Any) -> None:
     """``task.suspend`` answered 300: an awaited promise is already settled."""
-    _console.print("Not suspended: an awaited promise is already settled; continue with:")
+    console.print("Not suspended: an awaited promise is already settled; continue with:")
     preload_list(data)
 
 
@@ -316,7 +297,7 @@ def fence_answer(data: Any) -> None:
     if isinstance(inner_data, dict) and isinstance(inner_data.get("promise"), dict):
         promise_record(inner_data["promise"])
     else:
-        _console.print(f"{inner.get('kind', 'action')}: {status} {inner_data}")
+        console.print(f"{inner.get('kind', 'action')}: {status} {inner_data}")
     preload_list(data)
 
 
@@ -350,11 +331,11 @@ def schedule_record(s: dict[str, Any]) -> None:
 
 def firings(schedule_id: str, cron: str, times: list[int]) -> None:
     """``schedules next``: the next firing times, one a line."""
-    _console.print(f"Next firings of {schedule_id} ({cron}, UTC):")
+    console.print(f"Next firings of {schedule_id} ({cron}, UTC):")
     for at in times:
-        _console.print(f"  {fmt_time(at)}")
+        console.print(f"  {fmt_time(at)}")
     if not times:
-        _console.print("  none in the next five years")
+        console.print("  none in the next five years")
 
 
 def result(data: Any) -> None:
@@ -435,44 +416,6 @@ def queue_list(data: Any) -> None:
     ]
     columns = ["name", "concurrency", "per key", "rate", "running", "waiting", "dispatched"]
     _list(columns, rows, None, "queues")
-
-
-# -- tree -------------------------------------------------------------------------------------
-
-
-def _node_text(node: CallNode) -> Text:
-    p = node.promise
-    state = str(p.get("state", "?"))
-    text = Text(f"{STATE_ICON.get(state, '?')} ")
-    text.append(node.id, style="bold")
-    if node.label:
-        text.append(f" {node.label}", style=KIND_STYLE.get(node.kind, "cyan"))
-    if node.is_top and node.retry_of is not None:
-        text.append(f" (retry of {node.retry_of})", style="magenta")
-    text.append(" ")
-    text.append(state, style=STATE_STYLE.get(state, ""))
-    created, settled, timeout = p.get("createdAt"), p.get("settledAt"), p.get("timeoutAt")
-    if isinstance(created, int) and isinstance(settled, int):
-        text.append(f" {format_duration(settled - created)}", style="dim")
-    if node.is_sleep and state == "pending":
-        text.append(f" until {fmt_time(timeout)}", style="dim")
-    elif node.is_sleep:
-        text.append(f" (deadline {fmt_time(timeout)})", style="dim")
-    if node.summary:
-        text.append(f" — {node.summary}", style="yellow" if state == "pending" else "dim")
-    return text
-
-
-def tree(root: CallNode, retries: list[str] | None = None) -> None:
-    top = Tree(_node_text(root))
-    stack = [(root, top)]
-    while stack:
-        node, branch = stack.pop()
-        for child in node.children:
-            stack.append((child, branch.add(_node_text(child))))
-    _console.print(top)
-    if retries:
-        _console.print(f"retried as {', '.join(retries)}", style="magenta")
 
 
 def retry_report(data: Any) -> None:

@@ -15,7 +15,7 @@ import msgspec
 
 from sustain.cli import output
 from sustain.cli.errors import CliError
-from sustain.cli.session import Session, json_option, pass_session
+from sustain.cli.session import Session, json_option, pass_session, show_command
 from sustain.protocol.errors import ProtocolError
 from sustain.protocol.queues import QueueCreate, check_create
 
@@ -51,13 +51,10 @@ def create(
     session.run("sustain.queue.create", msgspec.structs.asdict(request), output.queue_answer)
 
 
-@queues.command("get")
-@click.argument("name")
-@json_option
-@pass_session
-def get(session: Session, name: str) -> None:
-    """Show queue NAME: limits, running, waiting by priority, counters."""
-    session.run("sustain.queue.get", {"name": name}, output.queue_answer)
+show_command(
+    queues, "sustain.queue.get", output.queue_answer,
+    "Show queue NAME: limits, running, waiting by priority, counters.", "name",
+)  # fmt: skip
 
 
 @queues.command("list")

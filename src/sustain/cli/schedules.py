@@ -28,6 +28,7 @@ from sustain.cli.session import (
     json_option,
     paging_options,
     pass_session,
+    show_command,
 )
 from sustain.engine.cron import Cron, InvalidCron
 
@@ -47,14 +48,7 @@ def schedules() -> None:
     """Create, delete and inspect cron schedules."""
 
 
-@schedules.command("get")
-@click.argument("id")
-@all_tags_option
-@json_option
-@pass_session
-def get(session: Session, id: str) -> None:
-    """Show one schedule."""
-    session.run("schedule.get", {"id": id}, output.schedule_answer)
+show_command(schedules, "schedule.get", output.schedule_answer, "Show one schedule.", all_tags=True)
 
 
 @schedules.command("create")

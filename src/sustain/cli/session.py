@@ -102,27 +102,40 @@ def _set_all_tags(ctx: click.Context, _param: click.Parameter, value: bool) -> N
         output.settings.all_tags = True
 
 
+def _setting(name: str, callback: Callable[..., None], help: str, envvar: str | None = None
+             ) -> Callable[[F], F]:  # fmt: skip
+    """A flag that sets something on the session and is not passed to the command."""
+    return click.option(
+        name, is_flag=True, expose_value=False, callback=callback, envvar=envvar, help=help
+    )
+
+
 def all_tags_option(func: F) -> F:
     """``--all-tags``: show the SDKs' ``resonate:*`` tags too (hidden by default)."""
-    return click.option(
-        "--all-tags",
-        is_flag=True,
-        expose_value=False,
-        callback=_set_all_tags,
-        envvar="SUSTAIN_ALL_TAGS",
-        help="Show the resonate:* tags the SDKs set (hidden by default).",
-    )(func)
+    help = "Show the resonate:* tags the SDKs set (hidden by default)."
+    return _setting("--all-tags", _set_all_tags, help, "SUSTAIN_ALL_TAGS")(func)
 
 
 def json_option(func: F) -> F:
     """``--json`` on a leaf command, equivalent to the global ``sustain --json``."""
-    return click.option(
-        "--json",
-        is_flag=True,
-        expose_value=False,
-        callback=_set_json,
-        help="Print the server's answer data as JSON.",
-    )(func)
+    return _setting("--json", _set_json, "Print the server's answer data as JSON.")(func)
+
+
+def show_command(
+    group: click.Group, kind: str, render: Callable[[Any], None], doc: str, key: str = "id",
+    *, all_tags: bool = False,
+) -> None:  # fmt: skip
+    """Add ``<group> get KEY``: one ``kind`` request for ``{key: KEY}``, drawn by ``render``
+    (``--json`` prints the answer's data; ``all_tags`` adds ``--all-tags``)."""
+
+    def get(session: Session, /, **params: str) -> None:
+        session.run(kind, params, render)
+
+    get.__doc__ = doc
+    command = json_option(pass_session(get))
+    if all_tags:
+        command = all_tags_option(command)
+    group.command("get")(click.argument(key)(command))
 
 
 class Paging(NamedTuple):

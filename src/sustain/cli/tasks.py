@@ -12,7 +12,14 @@ import click
 from sustain.cli import output, payloads
 from sustain.cli.errors import CliError
 from sustain.cli.promises import value_options
-from sustain.cli.session import Paging, Session, json_option, paging_options, pass_session
+from sustain.cli.session import (
+    Paging,
+    Session,
+    json_option,
+    paging_options,
+    pass_session,
+    show_command,
+)
 from sustain.protocol.records import TASK_STATES
 
 DEFAULT_TARGET = "poll://any@default"
@@ -27,13 +34,7 @@ def tasks() -> None:
     """Create, claim, complete and inspect tasks."""
 
 
-@tasks.command("get")
-@click.argument("id")
-@json_option
-@pass_session
-def get(session: Session, id: str) -> None:
-    """Show one task."""
-    session.run("task.get", {"id": id}, output.task_answer)
+show_command(tasks, "task.get", output.task_answer, "Show one task.")
 
 
 @tasks.command("create")

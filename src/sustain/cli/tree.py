@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from sustain.cli import output, status
+from sustain.cli import status, tree_view
 from sustain.cli.session import Session, json_option, pass_session
 from sustain.cli.sources import Requester, search
 from sustain.protocol import callgraph
@@ -88,7 +88,7 @@ def tree(session: Session, id: str) -> None:
     found = page.get("promises") if isinstance(page, dict) else None
     retries = [str(p.get("id")) for p in found or [] if isinstance(p, dict)]
     answer = {**graph.to_json(), "retryOf": graph.retry_of, "retries": retries}
-    session.show(answer, lambda _: output.tree(graph, retries))
+    session.show(answer, lambda _: tree_view.tree(graph, retries))
 
 
 def execution(source: Requester, id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
