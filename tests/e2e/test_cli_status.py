@@ -22,13 +22,29 @@ import pytest
 from sustain import ExecutionTimeoutError, NondeterminismError, Sustain
 from tests.e2e.cli_harness import SUSTAIN, Server, ok, ok_json, rpc, serving, uid
 from tests.scenarios.processes import Proc, wait_until
+from tests.servers import start_server
+from tests.store.postgres_db import temp_database
 
 APP = "tests.e2e.status_app:sustain"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serving(tmp_path_factory)
+@pytest.fixture(scope="module", params=["memory", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """``sustain dev`` (in memory), then ``sustain serve`` on a PostgreSQL database of its own:
+    the status records and a pause hold on both stores."""
+    if request.param == "memory":
+        yield from serving(tmp_path_factory)
+        return
+    with temp_database() as url:
+        proc = start_server(
+            tmp_path_factory.mktemp("pg"), "--postgres", url, launcher=[str(SUSTAIN)]
+        )
+        try:
+            yield proc
+        finally:
+            proc.stop()
 
 
 def worker(server: Server, tmp: Path, group: str, **env: str) -> Proc:

@@ -170,3 +170,11 @@ def test_an_unresolvable_annotation_falls_back_to_json() -> None:
     params = Parameters.of(broken)
     assert not params.typed
     assert params.convert("broken", ["x"], {}) == (["x"], {})
+
+
+def test_an_int_given_for_a_float_stays_an_int() -> None:
+    """PEP 484's numeric tower: ``f(5)`` with ``secs: float`` receives 5 in a direct call,
+    and so through a durable call ("slept for 5 seconds", not "5.0")."""
+    assert convert(5, float) == 5 and type(convert(5, float)) is int
+    assert type(convert(5.5, float)) is float
+    assert type(convert(True, int)) is bool

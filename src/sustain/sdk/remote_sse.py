@@ -71,6 +71,8 @@ class Stream:
         self._task: asyncio.Task[None] | None = None
         self._response: aiohttp.ClientResponse | None = None
         self._reannounce = False
+        # Bumped by each reannounce(): a connect whose announcement is older reconnects.
+        self._generation = 0
         self.connected = False
 
     def start(self) -> None:
@@ -80,7 +82,9 @@ class Stream:
     def reannounce(self) -> None:
         """Reconnect now, announcing the functions as they are now (one was registered
         after the stream opened): the open response is closed and the loop connects again
-        at once, as a reconnect (listeners are refreshed)."""
+        at once, as a reconnect (listeners are refreshed).  A connect in flight, whose
+        announcement was read before the registration, reconnects as soon as it is answered."""
+        self._generation += 1
         if self._response is not None:
             self._reannounce = True
             self._response.close()
@@ -119,10 +123,14 @@ class Stream:
     async def _connect(self, *, reconnect: bool) -> None:
         session = self._client()
         # What this process serves, announced again at each connect (protocol/versions.py).
+        generation = self._generation
         query = {} if self._functions is None else {QUERY: encode_functions(self._functions())}
         get = session.get(self.url, params=query, headers=_ACCEPT, timeout=self._timeout)
         async with get as response:
             self._response = response
+            if generation != self._generation:  # registered while this connect was in flight
+                self._reannounce = True
+                return
             if response.status != 200:
                 body = (await response.read())[:200].decode("utf-8", "replace")
                 raise _Refused(f"HTTP {response.status} {body}")

@@ -52,6 +52,8 @@ def convert_strict(obj: Any, annotation: Any) -> Any:
         return obj
     if type(obj) is annotation and annotation in _PLAIN:
         return obj  # already what was asked for (msgspec would hand back the same value)
+    if annotation is float and type(obj) is int:
+        return obj  # an int is a float to the type system (PEP 484): a direct call keeps it
     validate = getattr(annotation, "model_validate", None)
     if callable(validate):
         return validate(obj)
